@@ -1,0 +1,1 @@
+//! Princeton Sentinel dashboard: axum + tera web UI and API over the store.

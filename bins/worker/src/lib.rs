@@ -1,0 +1,1 @@
+//! Princeton Sentinel worker: scheduler loop, ingestion jobs and the internal control API.

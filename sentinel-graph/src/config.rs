@@ -1,0 +1,187 @@
+//! Client configuration, from code or from the environment.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+use crate::error::GraphError;
+
+/// Everything a [`crate::GraphClient`] needs. Build it in code, or with [`GraphConfig::from_env`].
+#[derive(Debug, Clone)]
+pub struct GraphConfig {
+    /// Graph root including the version, e.g. `https://graph.microsoft.com/v1.0`.
+    pub graph_base_url: Url,
+    /// Entra authority, e.g. `https://login.microsoftonline.com`.
+    pub authority: Url,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// Scope of app-only tokens for Graph.
+    pub scope: String,
+    /// `NONISV|Company|App/Version`: decorated traffic is prioritised by SharePoint.
+    pub user_agent: String,
+    /// SharePoint/OneDrive RU budget per minute the client paces itself to.
+    pub ru_per_minute: u32,
+    /// Directory RU budget per 10 seconds the client paces itself to.
+    pub directory_ru_per_10s: u32,
+    /// Requests in flight at once.
+    pub max_concurrency: usize,
+    /// Retries of transient failures (5xx, resets, malformed bodies) per request.
+    pub max_retries: u32,
+    /// Total time one request may spend waiting on throttling before giving up.
+    pub max_throttle_wait: Duration,
+    /// Timeout of one HTTP attempt.
+    pub request_timeout: Duration,
+}
+
+impl GraphConfig {
+    /// Defaults for the public cloud; only the tenant and app identity are required.
+    pub fn new(
+        tenant_id: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: SecretString,
+    ) -> GraphConfig {
+        GraphConfig {
+            graph_base_url: Url::parse("https://graph.microsoft.com/v1.0")
+                .expect("static URL is valid"),
+            authority: Url::parse("https://login.microsoftonline.com")
+                .expect("static URL is valid"),
+            tenant_id: tenant_id.into(),
+            client_id: client_id.into(),
+            client_secret,
+            scope: "https://graph.microsoft.com/.default".to_string(),
+            user_agent: format!(
+                "NONISV|PrincetonSentinel|sentinel-graph/{}",
+                env!("CARGO_PKG_VERSION")
+            ),
+            ru_per_minute: 1_250,
+            directory_ru_per_10s: 3_500,
+            max_concurrency: 8,
+            max_retries: 4,
+            max_throttle_wait: Duration::from_secs(600),
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// Reads `GRAPH_BASE_URL`, `ENTRA_AUTHORITY`, `ENTRA_TENANT_ID`, `ENTRA_CLIENT_ID`,
+    /// `ENTRA_CLIENT_SECRET` and optionally `GRAPH_RU_PER_MINUTE`, `GRAPH_MAX_CONCURRENCY`.
+    pub fn from_env() -> Result<GraphConfig, GraphError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// [`GraphConfig::from_env`] over any variable source (tests, config files).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<GraphConfig, GraphError> {
+        let required = |k: &str| {
+            get(k)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| GraphError::Config(format!("{k} is not set")))
+        };
+        let mut c = GraphConfig::new(
+            required("ENTRA_TENANT_ID")?,
+            required("ENTRA_CLIENT_ID")?,
+            SecretString::from(required("ENTRA_CLIENT_SECRET")?),
+        );
+        if let Some(v) = get("GRAPH_BASE_URL").filter(|v| !v.is_empty()) {
+            c.graph_base_url = parse_url("GRAPH_BASE_URL", &v)?;
+        }
+        if let Some(v) = get("ENTRA_AUTHORITY").filter(|v| !v.is_empty()) {
+            c.authority = parse_url("ENTRA_AUTHORITY", &v)?;
+        }
+        if let Some(v) = get("GRAPH_RU_PER_MINUTE").filter(|v| !v.is_empty()) {
+            c.ru_per_minute = parse_num("GRAPH_RU_PER_MINUTE", &v)?;
+        }
+        if let Some(v) = get("GRAPH_MAX_CONCURRENCY").filter(|v| !v.is_empty()) {
+            c.max_concurrency = parse_num::<u32>("GRAPH_MAX_CONCURRENCY", &v)? as usize;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn validate(&self) -> Result<(), GraphError> {
+        if self.ru_per_minute < 10 {
+            return Err(GraphError::Config(
+                "ru_per_minute must be at least 10".into(),
+            ));
+        }
+        if self.directory_ru_per_10s < 10 {
+            return Err(GraphError::Config(
+                "directory_ru_per_10s must be at least 10".into(),
+            ));
+        }
+        if self.max_concurrency == 0 {
+            return Err(GraphError::Config(
+                "max_concurrency must be at least 1".into(),
+            ));
+        }
+        if self.tenant_id.contains(['/', '?', '#']) {
+            return Err(GraphError::Config(
+                "ENTRA_TENANT_ID must be a tenant id or domain".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `{authority}/{tenant}/oauth2/v2.0/token`
+    pub fn token_url(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.authority.as_str().trim_end_matches('/'),
+            self.tenant_id
+        )
+    }
+}
+
+fn parse_url(name: &str, v: &str) -> Result<Url, GraphError> {
+    let u = Url::parse(v.trim_end_matches('/'))
+        .map_err(|e| GraphError::Config(format!("{name} is not a valid URL ({e}): {v}")))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(GraphError::Config(format!(
+            "{name} must be an http(s) URL: {v}"
+        )));
+    }
+    Ok(u)
+}
+
+fn parse_num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, GraphError> {
+    v.trim()
+        .parse()
+        .map_err(|_| GraphError::Config(format!("{name} must be a whole number, got '{v}'")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn env_config_names_the_missing_or_bad_variable() {
+        let vars: HashMap<&str, &str> = [("ENTRA_TENANT_ID", "t"), ("ENTRA_CLIENT_ID", "c")].into();
+        let err = GraphConfig::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap_err();
+        assert!(err.to_string().contains("ENTRA_CLIENT_SECRET"), "{err}");
+
+        let vars: HashMap<&str, &str> = [
+            ("ENTRA_TENANT_ID", "t"),
+            ("ENTRA_CLIENT_ID", "c"),
+            ("ENTRA_CLIENT_SECRET", "s"),
+            ("GRAPH_BASE_URL", "not a url"),
+        ]
+        .into();
+        let err = GraphConfig::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap_err();
+        assert!(err.to_string().contains("GRAPH_BASE_URL"), "{err}");
+
+        let vars: HashMap<&str, &str> = [
+            ("ENTRA_TENANT_ID", "t"),
+            ("ENTRA_CLIENT_ID", "c"),
+            ("ENTRA_CLIENT_SECRET", "s"),
+            ("GRAPH_BASE_URL", "http://127.0.0.1:9/v1.0/"),
+        ]
+        .into();
+        let c = GraphConfig::from_lookup(|k| vars.get(k).map(|v| v.to_string())).expect("valid");
+        assert_eq!(c.graph_base_url.as_str(), "http://127.0.0.1:9/v1.0");
+        assert_eq!(
+            c.token_url(),
+            "https://login.microsoftonline.com/t/oauth2/v2.0/token"
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! Test harness: a simulated tenant over real HTTP and a client configured for it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use sentinel_graph::models::DriveItem;
+use sentinel_graph::{
+    DeltaEvent, DeltaStart, DriveDeltaOptions, GraphClient, GraphConfig, GraphError, SecretString,
+};
+use sentinel_sim::{Profile, RunningSim, SimConfig};
+use serde_json::Value;
+
+pub struct TestTenant {
+    pub sim: RunningSim,
+    pub client: GraphClient,
+    pub http: reqwest::Client,
+}
+
+/// A tiny tenant with a generous budget (tests that need throttling set their own).
+pub async fn spawn_tenant(seed: u64, tweak: impl FnOnce(&mut SimConfig)) -> TestTenant {
+    let mut config = SimConfig {
+        profile: Profile::Tiny,
+        seed,
+        ru_per_minute: 1_000_000,
+        ..SimConfig::default()
+    };
+    tweak(&mut config);
+    let sim = sentinel_sim::spawn(config, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("simulator starts");
+    let client = client_for(&sim, |_| {});
+    TestTenant {
+        sim,
+        client,
+        http: reqwest::Client::new(),
+    }
+}
+
+pub fn client_config(sim: &RunningSim) -> GraphConfig {
+    let tenant_id = sim.state.read_tenant().tenant_id.clone();
+    let mut c = GraphConfig::new(
+        tenant_id,
+        sim.state.config.client_id.clone(),
+        SecretString::from(sim.state.config.client_secret.clone()),
+    );
+    c.graph_base_url = format!("{}/v1.0", sim.url()).parse().expect("url");
+    c.authority = sim.url().parse().expect("url");
+    c.ru_per_minute = 1_000_000;
+    c.directory_ru_per_10s = 1_000_000;
+    c.max_throttle_wait = Duration::from_secs(30);
+    c
+}
+
+pub fn client_for(sim: &RunningSim, tweak: impl FnOnce(&mut GraphConfig)) -> GraphClient {
+    let mut c = client_config(sim);
+    tweak(&mut c);
+    GraphClient::new(c).expect("client")
+}
+
+impl TestTenant {
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.sim.url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("control call");
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap_or(Value::Null)
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.sim.url()))
+            .send()
+            .await
+            .expect("control call")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    pub async fn dump(&self, kind: &str) -> Vec<Value> {
+        let text = self
+            .http
+            .get(format!("{}/_sim/dump/{kind}", self.sim.url()))
+            .send()
+            .await
+            .expect("dump")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect()
+    }
+
+    pub async fn faults(&self, faults: Value) {
+        self.post("/_sim/faults", faults).await;
+    }
+
+    pub async fn mutate(&self, count: usize) -> Value {
+        self.post("/_sim/mutate", serde_json::json!({"count": count}))
+            .await
+    }
+
+    pub async fn drive_ids(&self) -> Vec<String> {
+        self.dump("drives")
+            .await
+            .iter()
+            .map(|d| d["id"].as_str().expect("id").to_string())
+            .collect()
+    }
+
+    /// Ground truth: item id -> (name, parent id) of every live item.
+    pub async fn truth_items(&self) -> HashMap<String, (String, Option<String>)> {
+        self.dump("items")
+            .await
+            .into_iter()
+            .map(|v| {
+                let parent = v["parentId"].as_str().map(String::from);
+                (
+                    v["id"].as_str().expect("id").to_string(),
+                    (v["name"].as_str().expect("name").to_string(), parent),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A client-side replica of drive items, built from delta rounds.
+#[derive(Debug, Default)]
+pub struct Replica {
+    pub items: HashMap<String, DriveItem>,
+    pub links: HashMap<String, String>,
+    pub resyncs: usize,
+}
+
+impl Replica {
+    /// Runs one delta round per drive and applies it; a resync rebuilds that drive's items.
+    pub async fn sync(
+        &mut self,
+        client: &GraphClient,
+        drives: &[String],
+        options: &DriveDeltaOptions,
+    ) -> Result<(), GraphError> {
+        for d in drives {
+            let start = self
+                .links
+                .get(d)
+                .map(|l| DeltaStart::Link(l.clone()))
+                .unwrap_or(DeltaStart::Scratch);
+            let mut round: Vec<DriveItem> = Vec::new();
+            let mut full = start == DeltaStart::Scratch;
+            let mut stream = client.drive_delta(d, start, options)?;
+            while let Some(ev) = stream.next().await {
+                let ev = match ev {
+                    // A deleted library (or site): its items are gone with it.
+                    Err(GraphError::NotFound { .. }) => {
+                        self.items.retain(|_, it| {
+                            it.parent_reference
+                                .as_ref()
+                                .and_then(|p| p.drive_id.as_deref())
+                                != Some(d.as_str())
+                        });
+                        self.links.remove(d);
+                        break;
+                    }
+                    other => other?,
+                };
+                match ev {
+                    DeltaEvent::Page(items) => round.extend(items),
+                    DeltaEvent::Resync { .. } => {
+                        self.resyncs += 1;
+                        round.clear();
+                        full = true;
+                    }
+                    DeltaEvent::Complete { delta_link } => {
+                        if full {
+                            self.items.retain(|_, it| {
+                                it.parent_reference
+                                    .as_ref()
+                                    .and_then(|p| p.drive_id.as_deref())
+                                    != Some(d.as_str())
+                            });
+                        }
+                        for it in round.drain(..) {
+                            if it.is_deleted() {
+                                self.items.remove(&it.id);
+                            } else {
+                                self.items.insert(it.id.clone(), it);
+                            }
+                        }
+                        self.links.insert(d.clone(), delta_link);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn view(&self) -> HashMap<String, (String, Option<String>)> {
+        self.items
+            .iter()
+            .map(|(id, it)| {
+                (
+                    id.clone(),
+                    (
+                        it.name.clone().unwrap_or_default(),
+                        it.parent_id().map(String::from),
+                    ),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Asserts two item maps are equal, printing a readable difference.
+pub fn assert_same_items(
+    got: &HashMap<String, (String, Option<String>)>,
+    want: &HashMap<String, (String, Option<String>)>,
+) {
+    let missing: Vec<_> = want
+        .keys()
+        .filter(|k| !got.contains_key(*k))
+        .take(5)
+        .collect();
+    let phantom: Vec<_> = got
+        .keys()
+        .filter(|k| !want.contains_key(*k))
+        .take(5)
+        .collect();
+    let wrong: Vec<_> = want
+        .iter()
+        .filter(|(k, v)| got.get(*k).is_some_and(|g| g != *v))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty() && phantom.is_empty() && wrong.is_empty(),
+        "replica differs from ground truth: missing {missing:?}, phantom {phantom:?}, wrong {wrong:?} (got {}, want {})",
+        got.len(),
+        want.len()
+    );
+}

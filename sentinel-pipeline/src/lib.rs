@@ -1,0 +1,1 @@
+//! Composable async ingestion stages where Microsoft Graph meets the Princeton Sentinel store.

@@ -1,0 +1,1 @@
+//! Postgres-polling job scheduler for Princeton Sentinel: cron schedules, advisory locks, run history.

@@ -1,0 +1,217 @@
+//! Shared server state: the tenant, the simulated clock, budgets, faults and statistics.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, RwLock};
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::faults::Faults;
+use crate::generate::{Profile, generate};
+use crate::tenant::Tenant;
+use crate::throttle::Throttle;
+
+/// Default client secret the simulator accepts (documented in the README and `--help`).
+pub const DEFAULT_CLIENT_SECRET: &str = "sentinel-sim-secret";
+/// Default client id of the single app registration the simulator knows.
+pub const DEFAULT_CLIENT_ID: &str = "5e1f5a3c-0f6b-4c1e-9d3a-7a51e0c1d2b4";
+/// App role of the dashboard's administrators.
+pub const ROLE_ADMIN: &str = "Sentinel.Admin";
+/// App role of read-only dashboard users.
+pub const ROLE_READER: &str = "Sentinel.Reader";
+/// App role an application needs to call the worker's control API.
+pub const ROLE_WORKER_CALLER: &str = "Sentinel.Worker.Invoke";
+
+/// Start-up configuration of a simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub profile: Profile,
+    pub seed: u64,
+    pub client_id: String,
+    pub client_secret: String,
+    /// RU per minute per app for SharePoint/OneDrive requests.
+    pub ru_per_minute: u32,
+    /// RU per 10 seconds per app for directory requests (`None`: from the user count).
+    pub directory_ru_per_10s: Option<u32>,
+    /// Simulated seconds per real second.
+    pub time_scale: f64,
+    pub latency_ms: u64,
+    pub jitter_ms: u64,
+    pub token_lifetime_secs: u64,
+    pub faults: Faults,
+    /// Public base URL (scheme://host:port) used in links; `None`: from the Host header.
+    pub public_url: Option<String>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            profile: Profile::Tiny,
+            seed: 1,
+            client_id: DEFAULT_CLIENT_ID.to_string(),
+            client_secret: DEFAULT_CLIENT_SECRET.to_string(),
+            ru_per_minute: 1_250,
+            directory_ru_per_10s: None,
+            time_scale: 1.0,
+            latency_ms: 0,
+            jitter_ms: 0,
+            token_lifetime_secs: 3_599,
+            faults: Faults::default(),
+            public_url: None,
+        }
+    }
+}
+
+/// Requests, statuses and RU spent, as `/_sim/stats` reports them.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Stats {
+    pub requests: u64,
+    pub ru_spent: u64,
+    pub throttled: u64,
+    pub by_endpoint: BTreeMap<String, BTreeMap<u16, u64>>,
+    pub ru_by_endpoint: BTreeMap<String, u64>,
+    pub faults_injected: BTreeMap<String, u64>,
+    pub tokens_issued: u64,
+}
+
+/// One Graph request as the simulator saw it (the last 10,000 are kept).
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedRequest {
+    /// Milliseconds since the simulator started (real time).
+    pub at_ms: u64,
+    pub route: String,
+    pub status: u16,
+}
+
+pub const REQUEST_LOG_LEN: usize = 10_000;
+
+/// A pending authorization code of the sign-in flow.
+#[derive(Debug, Clone)]
+pub struct AuthCode {
+    pub user: usize,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub nonce: Option<String>,
+    pub issued: Instant,
+}
+
+#[derive(Debug)]
+pub struct SimState {
+    pub config: SimConfig,
+    pub tenant: RwLock<Tenant>,
+    /// Delta tokens from an older epoch answer 410.
+    pub epoch: AtomicU64,
+    pub throttle: Mutex<Throttle>,
+    pub faults: Mutex<Faults>,
+    pub rng: Mutex<ChaCha8Rng>,
+    pub stats: Mutex<Stats>,
+    pub codes: Mutex<HashMap<String, AuthCode>>,
+    pub request_log: Mutex<std::collections::VecDeque<LoggedRequest>>,
+    /// Token generation: access tokens of an older generation are rejected (`/_sim/auth` revoke).
+    pub revoked_before: AtomicU64,
+    pub token_lifetime_secs: AtomicU64,
+    started: Instant,
+    started_unix: f64,
+    /// The full router, for dispatching `$batch` inner requests.
+    pub router: OnceLock<axum::Router>,
+}
+
+impl SimState {
+    pub fn new(config: SimConfig) -> SimState {
+        let tenant = generate(config.profile, config.seed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        SimState {
+            faults: Mutex::new(config.faults.clone()),
+            rng: Mutex::new(ChaCha8Rng::seed_from_u64(config.seed ^ 0x5EED)),
+            token_lifetime_secs: AtomicU64::new(config.token_lifetime_secs),
+            config,
+            tenant: RwLock::new(tenant),
+            epoch: AtomicU64::new(1),
+            throttle: Mutex::new(Throttle::default()),
+            stats: Mutex::new(Stats::default()),
+            codes: Mutex::new(HashMap::new()),
+            request_log: Mutex::new(std::collections::VecDeque::new()),
+            revoked_before: AtomicU64::new(0),
+            started: Instant::now(),
+            started_unix: now,
+            router: OnceLock::new(),
+        }
+    }
+
+    /// Real milliseconds since start-up.
+    pub fn real_elapsed_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Simulated seconds since start-up (scaled by `time_scale`).
+    pub fn sim_elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() * self.config.time_scale
+    }
+
+    /// Simulated wall clock, Unix seconds.
+    pub fn sim_now_unix(&self) -> i64 {
+        (self.started_unix + self.sim_elapsed()) as i64
+    }
+
+    /// Real seconds to wait for `sim_secs` simulated seconds, as a Retry-After value (at least 1).
+    pub fn retry_after(&self, sim_secs: f64) -> u64 {
+        (sim_secs / self.config.time_scale).ceil().max(1.0) as u64
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    pub fn directory_budget(&self) -> u32 {
+        self.config.directory_ru_per_10s.unwrap_or_else(|| {
+            let users = self.tenant.read().map(|t| t.users.len()).unwrap_or(0);
+            match users {
+                0..50 => 3_500,
+                50..=500 => 5_000,
+                _ => 8_000,
+            }
+        })
+    }
+
+    pub fn lock_stats(&self) -> std::sync::MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn lock_faults(&self) -> std::sync::MutexGuard<'_, Faults> {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn lock_rng(&self) -> std::sync::MutexGuard<'_, ChaCha8Rng> {
+        self.rng.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn read_tenant(&self) -> std::sync::RwLockReadGuard<'_, Tenant> {
+        self.tenant.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn write_tenant(&self) -> std::sync::RwLockWriteGuard<'_, Tenant> {
+        self.tenant.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `fault` fires for this request (and records it).
+    pub fn fire(&self, fault: crate::faults::Fault) -> bool {
+        let fired = {
+            let mut rng = self.lock_rng();
+            self.lock_faults().fire(fault, &mut *rng)
+        };
+        if fired {
+            *self
+                .lock_stats()
+                .faults_injected
+                .entry(format!("{fault:?}"))
+                .or_default() += 1;
+        }
+        fired
+    }
+}

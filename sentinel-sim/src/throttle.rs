@@ -1,0 +1,141 @@
+//! The resource-unit budget Graph enforces per app and tenant, on a sliding window.
+
+use std::collections::{HashMap, VecDeque};
+
+/// Which budget a request draws on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    /// SharePoint and OneDrive: RU per minute.
+    Sharepoint,
+    /// Directory (users, groups): RU per 10 seconds.
+    Directory,
+}
+
+impl Bucket {
+    pub fn window_secs(self) -> f64 {
+        match self {
+            Bucket::Sharepoint => 60.0,
+            Bucket::Directory => 10.0,
+        }
+    }
+}
+
+/// Outcome of charging one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Charge {
+    Allowed {
+        /// Set once 80% of the window's budget is used: (limit, remaining, reset in sim seconds).
+        headers: Option<(u32, u32, f64)>,
+    },
+    /// Over budget: wait this many simulated seconds.
+    Throttled { wait_secs: f64, limit: u32 },
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    entries: VecDeque<(f64, u32)>,
+    sum: u64,
+}
+
+/// Sliding-window budgets keyed by (app, bucket).
+#[derive(Debug, Default)]
+pub struct Throttle {
+    windows: HashMap<(String, Bucket), Window>,
+}
+
+impl Throttle {
+    /// Charges `cost` RU at simulated time `now`; throttled requests still count, as on Graph.
+    pub fn charge(
+        &mut self,
+        app: &str,
+        bucket: Bucket,
+        cost: u32,
+        budget: u32,
+        now: f64,
+    ) -> Charge {
+        let window = bucket.window_secs();
+        let w = self.windows.entry((app.to_string(), bucket)).or_default();
+        while let Some(&(t, c)) = w.entries.front() {
+            if t > now - window {
+                break;
+            }
+            w.entries.pop_front();
+            w.sum -= c as u64;
+        }
+        let before = w.sum;
+        w.entries.push_back((now, cost));
+        w.sum += cost as u64;
+        if before + cost as u64 > budget as u64 {
+            // Wait until enough of the window has slid out for this request to fit.
+            let mut freed = 0u64;
+            let need = (before + cost as u64).saturating_sub(budget as u64);
+            let mut wait = window;
+            for &(t, c) in &w.entries {
+                freed += c as u64;
+                if freed >= need {
+                    wait = (t + window - now).max(0.0);
+                    break;
+                }
+            }
+            return Charge::Throttled {
+                wait_secs: wait,
+                limit: budget,
+            };
+        }
+        let used = w.sum;
+        let headers = (used * 5 >= budget as u64 * 4).then(|| {
+            let reset = w
+                .entries
+                .front()
+                .map(|&(t, _)| (t + window - now).max(0.0))
+                .unwrap_or(0.0);
+            (budget, budget.saturating_sub(used as u32), reset)
+        });
+        Charge::Allowed { headers }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn over_budget_is_throttled_until_the_window_slides() {
+        let mut t = Throttle::default();
+        for i in 0..10 {
+            assert!(matches!(
+                t.charge("a", Bucket::Sharepoint, 100, 1000, i as f64),
+                Charge::Allowed { .. }
+            ));
+        }
+        match t.charge("a", Bucket::Sharepoint, 100, 1000, 10.0) {
+            Charge::Throttled { wait_secs, .. } => {
+                assert!((wait_secs - 50.0).abs() < 1e-9, "{wait_secs}")
+            }
+            other => panic!("expected throttling, got {other:?}"),
+        }
+        // Another app has its own budget.
+        assert!(matches!(
+            t.charge("b", Bucket::Sharepoint, 100, 1000, 10.0),
+            Charge::Allowed { headers: None }
+        ));
+    }
+
+    #[test]
+    fn rate_limit_headers_appear_past_eighty_percent() {
+        let mut t = Throttle::default();
+        assert!(matches!(
+            t.charge("a", Bucket::Directory, 70, 100, 0.0),
+            Charge::Allowed { headers: None }
+        ));
+        match t.charge("a", Bucket::Directory, 10, 100, 1.0) {
+            Charge::Allowed {
+                headers: Some((limit, remaining, reset)),
+            } => {
+                assert_eq!((limit, remaining), (100, 20));
+                assert!((reset - 9.0).abs() < 1e-9);
+            }
+            other => panic!("expected headers, got {other:?}"),
+        }
+    }
+}
