@@ -51,8 +51,11 @@ struct DeltaState {
     done: bool,
 }
 
+/// A page's values, nextLink and deltaLink.
+type PageParts = (Vec<Value>, Option<String>, Option<String>);
+
 /// One page's values and its links.
-fn split_page(body: &Value) -> Result<(Vec<Value>, Option<String>, Option<String>), GraphError> {
+fn split_page(body: &Value) -> Result<PageParts, GraphError> {
     let values = body
         .get("value")
         .and_then(Value::as_array)

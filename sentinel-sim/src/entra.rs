@@ -165,15 +165,14 @@ fn client_credentials(form: &TokenForm, headers: &HeaderMap) -> (Option<String>,
         .and_then(|h| h.strip_prefix("Basic "))
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
         .and_then(|b| String::from_utf8(b).ok())
+        && let Some((id, secret)) = basic.split_once(':')
     {
-        if let Some((id, secret)) = basic.split_once(':') {
-            let dec = |s: &str| {
-                url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-            };
-            return (dec(id), dec(secret));
-        }
+        let dec = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        };
+        return (dec(id), dec(secret));
     }
     (form.client_id.clone(), form.client_secret.clone())
 }
@@ -419,7 +418,9 @@ pub async fn authorize(
     if q.code_challenge_method.as_deref() != Some("S256")
         || q.code_challenge.as_deref().is_none_or(str::is_empty)
     {
-        return bad("AADSTS9002325: Proof Key for Code Exchange (S256) is required.");
+        return bad(
+            "AADSTS9002325: Proof Key for Code Exchange (PKCE, method S256) is required for this client.",
+        );
     }
     if !q
         .scope

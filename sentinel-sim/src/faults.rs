@@ -101,11 +101,11 @@ impl Faults {
 
     /// Whether `fault` fires now: a pending one-shot is consumed first, else the rate decides.
     pub fn fire(&mut self, fault: Fault, rng: &mut impl Rng) -> bool {
-        if let Some(n) = self.next.get_mut(&fault) {
-            if *n > 0 {
-                *n -= 1;
-                return true;
-            }
+        if let Some(n) = self.next.get_mut(&fault)
+            && *n > 0
+        {
+            *n -= 1;
+            return true;
         }
         self.rates
             .get(&fault)

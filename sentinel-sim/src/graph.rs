@@ -220,13 +220,11 @@ fn finish(
         return page_response(values, None, Some(link(&delta, true)));
     }
     // Graph has been seen to hand back the link just requested as the next one.
-    if let Some(tok) = request_token.filter(|t| *t != "latest") {
-        if state.fire(Fault::RepeatNextLink) {
-            let same = Cursor::decode(tok, state.read_tenant().id_key).filter(|c| !c.delta);
-            if let Some(same) = same {
-                return page_response(values, Some(link(&same, false)), None);
-            }
-        }
+    if let Some(tok) = request_token.filter(|t| *t != "latest")
+        && let Some(same) = Cursor::decode(tok, state.read_tenant().id_key).filter(|c| !c.delta)
+        && state.fire(Fault::RepeatNextLink)
+    {
+        return page_response(values, Some(link(&same, false)), None);
     }
     cur.delta = false;
     page_response(values, Some(link(&cur, false)), None)

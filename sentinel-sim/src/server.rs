@@ -198,7 +198,10 @@ async fn handle_graph(
         }
     }
     let retry_after = state.lock_faults().retry_after_secs.unwrap_or(1);
-    if state.fire(Fault::TooMany) {
+    // Graph throttles each request inside a `$batch` on its own: status faults go to the
+    // inner requests, transport faults (below) to the envelope.
+    let envelope = route == "/v1.0/$batch";
+    if !envelope && state.fire(Fault::TooMany) {
         let mut r = graph_error(
             StatusCode::TOO_MANY_REQUESTS,
             "TooManyRequests",
@@ -207,7 +210,7 @@ async fn handle_graph(
         set_header(&mut r, "retry-after", retry_after.to_string());
         return r;
     }
-    if state.fire(Fault::Unavailable) {
+    if !envelope && state.fire(Fault::Unavailable) {
         let mut r = graph_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "serviceNotAvailable",
@@ -216,7 +219,7 @@ async fn handle_graph(
         set_header(&mut r, "retry-after", retry_after.to_string());
         return r;
     }
-    if state.fire(Fault::Internal) {
+    if !envelope && state.fire(Fault::Internal) {
         return graph_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "generalException",

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Every check CI runs: formatting, lints, and the whole test suite (unit, integration
+# against the simulated tenant over real HTTP, property tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres) for the store and scheduler tests.
+if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+  if command -v pg_ctlcluster >/dev/null; then
+    echo "scripts/test.sh: starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  fi
+fi
+if ! command -v pg_isready >/dev/null || ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+  echo "scripts/test.sh: warning: no PostgreSQL on 127.0.0.1:5432 (install postgresql and start it); tests that need it will fail" >&2
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked

@@ -1,0 +1,302 @@
+//! Throttling, transient failures, broken responses, auth refresh and `$batch`,
+//! against the simulated tenant over real HTTP.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures::future::join_all;
+use sentinel_graph::{BatchRequest, GraphError, SecretString};
+use serde_json::{Value, json};
+
+async fn requests(t: &TestTenant) -> Vec<Value> {
+    t.get("/_sim/requests")
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_429_pauses_every_request_for_its_retry_after() {
+    let t = spawn_tenant(21, |_| {}).await;
+    let drives = t.drive_ids().await;
+    t.faults(json!({"next": {"429": 1}, "retry_after_secs": 2}))
+        .await;
+    let started = Instant::now();
+    // Eight concurrent callers: one gets the 429, all must hold off until it expires.
+    let calls = drives.iter().take(8).map(|d| t.client.drive(d));
+    for r in join_all(calls).await {
+        r.expect("every call succeeds after the wait");
+    }
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    let log = requests(&t).await;
+    let throttled = log
+        .iter()
+        .find(|r| r["status"] == 429)
+        .expect("a 429 was sent");
+    let at = throttled["at_ms"].as_u64().expect("time");
+    let during_wait: Vec<&Value> = log
+        .iter()
+        .filter(|r| {
+            let x = r["at_ms"].as_u64().unwrap_or(0);
+            x > at + 50 && x < at + 1_950
+        })
+        .collect();
+    assert!(
+        during_wait.is_empty(),
+        "requests reached the tenant during Retry-After: {during_wait:?}"
+    );
+    assert_eq!(t.client.stats().throttled, 1);
+}
+
+#[tokio::test]
+async fn a_503_with_retry_after_is_waited_out() {
+    let t = spawn_tenant(22, |_| {}).await;
+    let drive = t.drive_ids().await.remove(0);
+    t.faults(json!({"next": {"503": 2}, "retry_after_secs": 1}))
+        .await;
+    let started = Instant::now();
+    t.client
+        .drive(&drive)
+        .await
+        .expect("succeeds after two 503s");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "waited both Retry-After periods"
+    );
+}
+
+#[tokio::test]
+async fn throttling_beyond_the_patience_limit_is_a_typed_error() {
+    let t = spawn_tenant(23, |_| {}).await;
+    let drive = t.drive_ids().await.remove(0);
+    let client = client_for(&t.sim, |c| c.max_throttle_wait = Duration::from_secs(2));
+    t.faults(json!({"rates": {"429": 1.0}, "retry_after_secs": 1}))
+        .await;
+    let err = client.drive(&drive).await.expect_err("gives up");
+    assert!(
+        matches!(err, GraphError::Throttled { status: 429, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn connection_resets_and_server_errors_are_retried() {
+    let t = spawn_tenant(24, |_| {}).await;
+    let drive = t.drive_ids().await.remove(0);
+    t.faults(json!({"next": {"reset": 2, "500": 2}})).await;
+    let d = t
+        .client
+        .drive(&drive)
+        .await
+        .expect("succeeds after retries");
+    assert_eq!(d.id, drive);
+    let stats = t.get("/_sim/stats").await;
+    assert_eq!(stats["faults_injected"]["Reset"], 2);
+    assert_eq!(stats["faults_injected"]["Internal"], 2);
+}
+
+#[tokio::test]
+async fn malformed_json_is_retried_then_reported_as_a_bad_response() {
+    let t = spawn_tenant(25, |_| {}).await;
+    let drive = t.drive_ids().await.remove(0);
+    t.faults(json!({"next": {"malformed": 1}})).await;
+    t.client
+        .drive(&drive)
+        .await
+        .expect("a single truncated body is retried");
+    assert_eq!(t.client.stats().retries, 1);
+
+    t.faults(json!({"rates": {"malformed": 1.0}})).await;
+    let err = t.client.drive(&drive).await.expect_err("always truncated");
+    assert!(matches!(err, GraphError::BadResponse(_)), "{err}");
+}
+
+#[tokio::test]
+async fn tokens_are_refreshed_before_expiry_and_once_after_a_401() {
+    let t = spawn_tenant(26, |_| {}).await;
+    let drive = t.drive_ids().await.remove(0);
+    t.post("/_sim/auth", json!({"token_lifetime_secs": 2}))
+        .await;
+    t.client.drive(&drive).await.expect("first call");
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    t.client.drive(&drive).await.expect("second call");
+    let stats = t.get("/_sim/stats").await;
+    assert_eq!(stats["tokens_issued"], 2, "refreshed ahead of expiry");
+    assert!(
+        stats["by_endpoint"]["/v1.0/drives/{drive_id}"]
+            .get("401")
+            .is_none(),
+        "no 401 seen: {stats}"
+    );
+
+    t.post(
+        "/_sim/auth",
+        json!({"token_lifetime_secs": 3599, "revoke": true}),
+    )
+    .await;
+    t.client.drive(&drive).await.expect("refreshed after a 401");
+    let stats = t.get("/_sim/stats").await;
+    assert_eq!(stats["by_endpoint"]["/v1.0/drives/{drive_id}"]["401"], 1);
+    assert_eq!(stats["tokens_issued"], 3);
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_an_auth_error_naming_the_cause() {
+    let t = spawn_tenant(27, |_| {}).await;
+    let client = client_for(&t.sim, |c| {
+        c.client_secret = SecretString::from("wrong".to_string())
+    });
+    let err = client.drive("b!anything").await.expect_err("refused");
+    match err {
+        GraphError::Auth(msg) => assert!(msg.contains("invalid_client"), "{msg}"),
+        other => panic!("expected an auth error, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn missing_onedrive_is_none_and_missing_drive_is_not_found() {
+    let t = spawn_tenant(28, |_| {}).await;
+    let users = t.dump("users").await;
+    let without = users
+        .iter()
+        .find(|u| u["hasDrive"] == false)
+        .expect("an unlicensed user");
+    let with = users
+        .iter()
+        .find(|u| u["hasDrive"] == true)
+        .expect("a licensed user");
+    assert!(
+        t.client
+            .user_drive(without["id"].as_str().expect("id"))
+            .await
+            .expect("no error")
+            .is_none()
+    );
+    assert!(
+        t.client
+            .user_drive(with["id"].as_str().expect("id"))
+            .await
+            .expect("drive")
+            .is_some()
+    );
+    let err = t.client.drive("b!doesnotexist").await.expect_err("404");
+    assert!(matches!(err, GraphError::NotFound { .. }), "{err}");
+    let err = t
+        .client
+        .drive("../users")
+        .await
+        .expect_err("rejected before sending");
+    assert!(matches!(err, GraphError::InvalidArgument(_)), "{err}");
+}
+
+#[tokio::test]
+async fn batch_retries_inner_throttling_and_matches_results_by_id() {
+    let t = spawn_tenant(29, |_| {}).await;
+    let items: Vec<Value> = t.dump("items").await.into_iter().take(45).collect();
+    let requests: Vec<BatchRequest> = items
+        .iter()
+        .map(|i| {
+            let path = t
+                .client
+                .item_permissions_path(
+                    i["driveId"].as_str().expect("d"),
+                    i["id"].as_str().expect("i"),
+                )
+                .expect("path");
+            BatchRequest::get(i["id"].as_str().expect("id"), path)
+        })
+        .collect();
+    t.faults(json!({"next": {"429": 3}, "retry_after_secs": 1}))
+        .await;
+    let started = Instant::now();
+    let responses = t.client.batch(requests.clone()).await.expect("batch");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited the inner Retry-After"
+    );
+    assert_eq!(responses.len(), requests.len());
+    for (req, resp) in requests.iter().zip(&responses) {
+        assert_eq!(req.id, resp.id, "results come back in request order");
+        assert_eq!(resp.status, 200, "{resp:?}");
+        let direct = t
+            .client
+            .item_permissions(
+                items
+                    .iter()
+                    .find(|i| i["id"] == req.id.as_str())
+                    .and_then(|i| i["driveId"].as_str())
+                    .expect("d"),
+                &req.id,
+            )
+            .await
+            .expect("direct");
+        let ids: Vec<&str> = resp.body["value"]
+            .as_array()
+            .expect("value")
+            .iter()
+            .filter_map(|p| p["id"].as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            direct.iter().map(|p| p.id.as_str()).collect::<Vec<_>>()
+        );
+    }
+    // The three inner 429s were resent once each, in a further envelope.
+    let stats = t.get("/_sim/stats").await;
+    let perms = &stats["by_endpoint"]["/v1.0/drives/{drive_id}/items/{item_id}/permissions"];
+    assert_eq!(perms["429"], 3, "{stats}");
+    // Three chunks, plus one resend per chunk that had a throttled request (1 to 3).
+    let envelopes = stats["by_endpoint"]["/v1.0/$batch"]["200"]
+        .as_u64()
+        .expect("count");
+    assert!((4..=6).contains(&envelopes), "{stats}");
+}
+
+#[tokio::test]
+async fn ru_accounting_matches_what_the_tenant_charged() {
+    let t = spawn_tenant(30, |_| {}).await;
+    let drives = t.drive_ids().await;
+    let mut replica = Replica::default();
+    replica
+        .sync(&t.client, &drives, &Default::default())
+        .await
+        .expect("round");
+    let first = drives[0].clone();
+    let some_item = replica.items.keys().next().expect("item").clone();
+    let drive_of_item = replica.items[&some_item]
+        .parent_reference
+        .as_ref()
+        .and_then(|p| p.drive_id.clone())
+        .expect("drive");
+    t.client
+        .item_permissions(&drive_of_item, &some_item)
+        .await
+        .expect("perms");
+    t.client.drive(&first).await.expect("drive");
+    let batch: Vec<BatchRequest> = replica
+        .items
+        .values()
+        .take(25)
+        .map(|i| {
+            BatchRequest::get(
+                i.id.clone(),
+                t.client
+                    .item_permissions_path(
+                        i.parent_reference
+                            .as_ref()
+                            .and_then(|p| p.drive_id.as_deref())
+                            .expect("d"),
+                        &i.id,
+                    )
+                    .expect("path"),
+            )
+        })
+        .collect();
+    t.client.batch(batch).await.expect("batch");
+    let charged = t.get("/_sim/stats").await["ru_spent"].as_u64().expect("ru");
+    assert_eq!(t.client.ru_spent(), charged);
+    assert!(charged > 25 * 5);
+}

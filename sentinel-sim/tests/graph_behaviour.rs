@@ -1,0 +1,408 @@
+//! Each behaviour of shared/graph-behaviour.md that the simulator reproduces.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+
+use common::*;
+use serde_json::{Value, json};
+
+fn assert_graph_error(body: &Value, code: &str) {
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    assert!(
+        body["error"]["innerError"]["request-id"].is_string(),
+        "{body}"
+    );
+}
+
+async fn first_drive(s: &Sim) -> String {
+    s.dump("drives").await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
+#[tokio::test]
+async fn get_all_sites_pages_with_skiptoken_and_caps_top() {
+    let s = start(1, |c| c.profile = sentinel_sim::Profile::Small).await;
+    let (sites, _) = s.follow("/v1.0/sites/getAllSites?$top=7", &[]).await;
+    assert_eq!(sites.len(), s.dump("sites").await.len());
+    let page = s.get("/v1.0/sites/getAllSites?$top=5000").await;
+    assert!(page["value"].as_array().expect("value").len() <= 1000);
+    assert!(
+        page["@odata.nextLink"]
+            .as_str()
+            .is_none_or(|l| l.contains("$skiptoken="))
+    );
+    let bad = s.get_raw("/v1.0/sites/getAllSites?$top=zero", &[]).await;
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn a_stale_drive_token_answers_410_with_a_location_that_restarts_the_round() {
+    let s = start(2, |_| {}).await;
+    let drive = first_drive(&s).await;
+    let (_, delta) = s
+        .follow(&format!("/v1.0/drives/{drive}/root/delta"), &[])
+        .await;
+    s.http
+        .post(s.url("/_sim/expire-tokens"))
+        .send()
+        .await
+        .expect("expire");
+    let r = s.get_raw(&delta.expect("deltaLink"), &[]).await;
+    assert_eq!(r.status(), 410);
+    let location = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    let body: Value = r.json().await.expect("json");
+    let code = body["error"]["code"].as_str().expect("code");
+    assert!(
+        [
+            "resyncChangesApplyDifferences",
+            "resyncChangesUploadDifferences",
+            "resyncRequired"
+        ]
+        .contains(&code),
+        "{code}"
+    );
+    let (items, delta) = s.follow(&location, &[]).await;
+    assert!(delta.is_some());
+    let live = s
+        .dump("items")
+        .await
+        .iter()
+        .filter(|i| i["driveId"] == drive.as_str())
+        .count();
+    assert_eq!(
+        items.len(),
+        live,
+        "the Location link enumerates the drive again"
+    );
+    // A forged token is as invalid as an old one.
+    let forged = s
+        .get_raw(
+            &format!("/v1.0/drives/{drive}/root/delta?token=forged"),
+            &[],
+        )
+        .await;
+    assert_eq!(forged.status(), 410);
+}
+
+#[tokio::test]
+async fn a_stale_directory_token_answers_sync_state_not_found_without_location() {
+    let s = start(3, |_| {}).await;
+    let (_, delta) = s.follow("/v1.0/users/delta", &[]).await;
+    s.http
+        .post(s.url("/_sim/expire-tokens"))
+        .send()
+        .await
+        .expect("expire");
+    let r = s.get_raw(&delta.expect("deltaLink"), &[]).await;
+    assert_eq!(r.status(), 410);
+    assert!(r.headers().get("location").is_none());
+    assert_graph_error(&r.json().await.expect("json"), "syncStateNotFound");
+}
+
+#[tokio::test]
+async fn directory_delta_rejects_top_and_expand() {
+    let s = start(4, |_| {}).await;
+    for q in ["$top=5", "$expand=members"] {
+        let r = s.get_raw(&format!("/v1.0/groups/delta?{q}"), &[]).await;
+        assert_eq!(r.status(), 400, "{q}");
+    }
+}
+
+#[tokio::test]
+async fn soft_deleted_users_appear_as_removed_even_in_a_full_round() {
+    let s = start(5, |_| {}).await;
+    let id = {
+        let mut t = s.sim.state.write_tenant();
+        let seq = t.next_seq();
+        t.users[5].state = sentinel_sim::tenant::Lifecycle::SoftDeleted;
+        t.users[5].version = seq;
+        t.users[5].id.clone()
+    };
+    let (users, _) = s
+        .follow("/v1.0/users/delta?$select=displayName,userType", &[])
+        .await;
+    let u = users
+        .iter()
+        .find(|u| u["id"] == id.as_str())
+        .expect("reported");
+    assert_eq!(u["@removed"]["reason"], "changed");
+    let other = users
+        .iter()
+        .find(|u| u.get("@removed").is_none())
+        .expect("a live user");
+    let keys: HashSet<&str> = other
+        .as_object()
+        .expect("obj")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        HashSet::from(["id", "displayName", "userType"]),
+        "$select narrows the properties"
+    );
+}
+
+#[tokio::test]
+async fn a_large_group_is_split_over_several_entries_and_merges_to_its_members() {
+    let s = start(6, |c| c.profile = sentinel_sim::Profile::Small).await;
+    let (gid, want) = {
+        let mut t = s.sim.state.write_tenant();
+        let seq = t.next_seq();
+        let users = t.users.len();
+        let g = &mut t.groups[0];
+        g.members = (0..users.min(250))
+            .map(|u| sentinel_sim::tenant::MemberEntry {
+                member: sentinel_sim::tenant::MemberRef::User(u),
+                seq,
+                removed: false,
+            })
+            .collect();
+        g.version = seq;
+        let ids: HashSet<String> = (0..users.min(250)).map(|u| t.users[u].id.clone()).collect();
+        (t.groups[0].id.clone(), ids)
+    };
+    let (groups, _) = s
+        .follow("/v1.0/groups/delta?$select=displayName,members", &[])
+        .await;
+    let entries: Vec<&Value> = groups.iter().filter(|g| g["id"] == gid.as_str()).collect();
+    assert!(
+        entries.len() >= 3,
+        "250 members arrive over several entries, got {}",
+        entries.len()
+    );
+    let got: HashSet<String> = entries
+        .iter()
+        .flat_map(|g| g["members@delta"].as_array().cloned().unwrap_or_default())
+        .map(|m| m["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn sites_delta_reports_deleted_sites_and_token_latest_is_empty() {
+    let s = start(7, |_| {}).await;
+    let latest = s.get("/v1.0/sites/delta?token=latest").await;
+    assert_eq!(latest["value"].as_array().expect("value").len(), 0);
+    let link = latest["@odata.deltaLink"]
+        .as_str()
+        .expect("deltaLink")
+        .to_string();
+    let id = {
+        let mut t = s.sim.state.write_tenant();
+        let seq = t.next_seq();
+        t.sites[0].deleted = true;
+        t.sites[0].version = seq;
+        t.sites[0].id.clone()
+    };
+    let (changes, _) = s.follow(&link, &[]).await;
+    assert_eq!(
+        changes,
+        vec![json!({"id": id, "deleted": {"state": "deleted"}})]
+    );
+    let gone = s.get_raw(&format!("/v1.0/sites/{id}"), &[]).await;
+    assert_eq!(gone.status(), 404);
+    assert_graph_error(&gone.json().await.expect("json"), "itemNotFound");
+}
+
+#[tokio::test]
+async fn unlicensed_users_have_no_onedrive() {
+    let s = start(8, |_| {}).await;
+    let users = s.dump("users").await;
+    let without = users
+        .iter()
+        .find(|u| u["hasDrive"] == false)
+        .expect("unlicensed user");
+    let r = s
+        .get_raw(
+            &format!("/v1.0/users/{}/drive", without["id"].as_str().expect("id")),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn delta_rejects_expand_permissions_and_never_returns_paths() {
+    let s = start(9, |_| {}).await;
+    let drive = first_drive(&s).await;
+    let r = s
+        .get_raw(
+            &format!("/v1.0/drives/{drive}/root/delta?$expand=permissions"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_graph_error(&r.json().await.expect("json"), "notSupported");
+    let (items, _) = s
+        .follow(&format!("/v1.0/drives/{drive}/root/delta"), &[])
+        .await;
+    assert!(
+        items
+            .iter()
+            .all(|i| i["parentReference"].get("path").is_none())
+    );
+}
+
+#[tokio::test]
+async fn permissions_look_like_sharepoint_and_support_if_none_match() {
+    let s = start(10, |c| c.profile = sentinel_sim::Profile::Small).await;
+    let perms = s.dump("permissions").await;
+    let eeeu = perms
+        .iter()
+        .find(|p| {
+            p["permission"]["grantedToV2"]["siteUser"]["loginName"]
+                .as_str()
+                .is_some_and(|l| l.contains("spo-grid-all-users"))
+        })
+        .expect("an Everyone-except-external-users grant");
+    assert!(
+        eeeu["permission"]["grantedToV2"]["siteUser"]["loginName"]
+            .as_str()
+            .expect("login")
+            .ends_with(&s.tenant_id)
+    );
+    let anon = perms
+        .iter()
+        .find(|p| p["permission"]["link"]["scope"] == "anonymous")
+        .expect("an anonymous link");
+    assert!(
+        anon["permission"]["link"]["webUrl"]
+            .as_str()
+            .expect("url")
+            .starts_with("https://")
+    );
+    assert!(
+        perms
+            .iter()
+            .all(|p| p["permission"].get("inheritedFrom").is_none()),
+        "SharePoint does not return inheritedFrom"
+    );
+    let site_group = perms
+        .iter()
+        .find(|p| p["permission"]["grantedToV2"]["siteGroup"].is_object())
+        .expect("site group");
+    let path = format!(
+        "/v1.0/drives/{}/items/{}/permissions",
+        site_group["driveId"].as_str().expect("d"),
+        site_group["itemId"].as_str().expect("i")
+    );
+    let first = s.get_raw(&path, &[]).await;
+    let etag = first.headers()["etag"].to_str().expect("etag").to_string();
+    let again = s.get_raw(&path, &[("If-None-Match", &etag)]).await;
+    assert_eq!(again.status(), 304);
+}
+
+#[tokio::test]
+async fn budget_exhaustion_answers_429_with_retry_after_and_rate_limit_headers() {
+    let s = start(11, |c| c.ru_per_minute = 20).await;
+    let drive = first_drive(&s).await;
+    let mut saw_headers = false;
+    let mut throttled = None;
+    for _ in 0..25 {
+        let r = s.get_raw(&format!("/v1.0/drives/{drive}"), &[]).await;
+        if r.status() == 429 {
+            throttled = Some(r);
+            break;
+        }
+        saw_headers |= r.headers().contains_key("ratelimit-remaining");
+    }
+    assert!(
+        saw_headers,
+        "RateLimit-* headers appear past 80% of the budget"
+    );
+    let r = throttled.expect("throttled within the budget");
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .expect("h")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    // The directory has a budget of its own.
+    assert_eq!(s.get_raw("/v1.0/users/delta", &[]).await.status(), 200);
+}
+
+#[tokio::test]
+async fn batch_limits_and_per_request_throttling() {
+    let s = start(12, |c| c.ru_per_minute = 30).await;
+    let items = s.dump("items").await;
+    let reqs: Vec<Value> = items
+        .iter()
+        .take(21)
+        .enumerate()
+        .map(|(n, i)| json!({"id": n.to_string(), "method": "GET", "url": format!("/drives/{}/items/{}/permissions", i["driveId"].as_str().expect("d"), i["id"].as_str().expect("i"))}))
+        .collect();
+    let too_many = s.post("/v1.0/$batch", json!({"requests": reqs})).await;
+    assert_eq!(too_many.status(), 400);
+    let r = s
+        .post("/v1.0/$batch", json!({"requests": reqs[..10]}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    let responses = body["responses"].as_array().expect("responses");
+    let statuses: HashMap<String, u64> = responses
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().expect("id").to_string(),
+                r["status"].as_u64().expect("s"),
+            )
+        })
+        .collect();
+    assert_eq!(statuses.len(), 10);
+    // 30 RU buys six permission reads at 5 RU; the rest are throttled one by one.
+    assert_eq!(
+        statuses.values().filter(|&&s| s == 200).count(),
+        6,
+        "{statuses:?}"
+    );
+    for r in responses.iter().filter(|r| r["status"] == 429) {
+        assert!(r["headers"]["retry-after"].is_string(), "{r}");
+    }
+}
+
+#[tokio::test]
+async fn deterministic_from_the_seed() {
+    let a = start(42, |_| {}).await;
+    let b = start(42, |_| {}).await;
+    let c = start(43, |_| {}).await;
+    let ma = sentinel_sim::control::manifest(&a.sim.state);
+    let mb = sentinel_sim::control::manifest(&b.sim.state);
+    let mc = sentinel_sim::control::manifest(&c.sim.state);
+    assert_eq!(ma, mb);
+    assert_eq!(a.dump("permissions").await, b.dump("permissions").await);
+    assert_ne!(ma.tenant_id, mc.tenant_id);
+}
+
+#[tokio::test]
+async fn a_request_without_a_valid_token_is_401_with_graphs_error_shape() {
+    let s = start(13, |_| {}).await;
+    let r = s
+        .http
+        .get(s.url("/v1.0/sites/getAllSites"))
+        .bearer_auth("not-a-jwt")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 401);
+    assert_graph_error(&r.json().await.expect("json"), "InvalidAuthenticationToken");
+    // A token for another audience (the worker API) is not a Graph token.
+    let api = s
+        .app_token(&format!("api://{}/.default", s.sim.state.config.client_id))
+        .await;
+    let r = s
+        .http
+        .get(s.url("/v1.0/sites/getAllSites"))
+        .bearer_auth(api["access_token"].as_str().expect("t"))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 401);
+}
