@@ -25,13 +25,21 @@ async fn main() -> ExitCode {
                     "{}\t{}\t{}{}{}",
                     l.item_name,
                     l.link_type,
-                    l.expires.as_deref().map(|e| format!("expires {e}")).unwrap_or_else(|| "never expires".into()),
+                    l.expires
+                        .as_deref()
+                        .map(|e| format!("expires {e}"))
+                        .unwrap_or_else(|| "never expires".into()),
                     if l.has_password { ", password" } else { "" },
                     format_args!("\t{}", l.item_id)
                 );
             }
             let stats = client.stats();
-            eprintln!("{} anonymous links; {} requests, {} RU", links.len(), stats.requests, stats.ru_spent);
+            eprintln!(
+                "{} anonymous links; {} requests, {} RU",
+                links.len(),
+                stats.requests,
+                stats.ru_spent
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -1,7 +1,9 @@
 //! Worked examples of the Sentinel crates, kept compiling and tested against the simulator.
 
 use futures::StreamExt;
-use sentinel_graph::{BatchRequest, DeltaEvent, DeltaStart, DriveDeltaOptions, GraphClient, GraphError};
+use sentinel_graph::{
+    BatchRequest, DeltaEvent, DeltaStart, DriveDeltaOptions, GraphClient, GraphError,
+};
 
 /// One anonymous ("anyone with the link") sharing link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +23,13 @@ pub async fn all_drives(client: &GraphClient) -> Result<Vec<String>, GraphError>
     let mut sites = client.all_sites();
     while let Some(page) = sites.next().await {
         for site in page? {
-            drives.extend(client.site_drives(&site.id).await?.into_iter().map(|d| d.id));
+            drives.extend(
+                client
+                    .site_drives(&site.id)
+                    .await?
+                    .into_iter()
+                    .map(|d| d.id),
+            );
         }
     }
     let mut users = client.users_delta(DeltaStart::Scratch, &["id"]);
@@ -42,7 +50,10 @@ pub async fn all_drives(client: &GraphClient) -> Result<Vec<String>, GraphError>
 /// marks the roots of permission hierarchies, and only the roots whose sharing scope is
 /// `anonymous` get their permissions read, twenty per `$batch`.
 pub async fn anonymous_links(client: &GraphClient) -> Result<Vec<AnonymousLink>, GraphError> {
-    let options = DriveDeltaOptions { hierarchical_sharing: true, ..Default::default() };
+    let options = DriveDeltaOptions {
+        hierarchical_sharing: true,
+        ..Default::default()
+    };
     let mut candidates = Vec::new();
     for drive in all_drives(client).await? {
         let mut delta = client.drive_delta(&drive, DeltaStart::Scratch, &options)?;
@@ -50,7 +61,11 @@ pub async fn anonymous_links(client: &GraphClient) -> Result<Vec<AnonymousLink>,
             if let DeltaEvent::Page(items) = event? {
                 for item in items {
                     if item.shared.as_ref().and_then(|s| s.scope.as_deref()) == Some("anonymous") {
-                        candidates.push((drive.clone(), item.id.clone(), item.name.clone().unwrap_or_default()));
+                        candidates.push((
+                            drive.clone(),
+                            item.id.clone(),
+                            item.name.clone().unwrap_or_default(),
+                        ));
                     }
                 }
             }
@@ -58,12 +73,21 @@ pub async fn anonymous_links(client: &GraphClient) -> Result<Vec<AnonymousLink>,
     }
     let requests = candidates
         .iter()
-        .map(|(drive, item, _)| Ok(BatchRequest::get(item.clone(), client.item_permissions_path(drive, item)?)))
+        .map(|(drive, item, _)| {
+            Ok(BatchRequest::get(
+                item.clone(),
+                client.item_permissions_path(drive, item)?,
+            ))
+        })
         .collect::<Result<Vec<_>, GraphError>>()?;
     let mut links = Vec::new();
     for (resp, (drive, item, name)) in client.batch(requests).await?.into_iter().zip(&candidates) {
         if !resp.is_success() {
-            return Err(GraphError::Api { status: resp.status, code: "batch".into(), message: format!("permissions of {item}") });
+            return Err(GraphError::Api {
+                status: resp.status,
+                code: "batch".into(),
+                message: format!("permissions of {item}"),
+            });
         }
         for p in resp.body["value"].as_array().into_iter().flatten() {
             if p["link"]["scope"] == "anonymous" {

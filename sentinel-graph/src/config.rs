@@ -157,7 +157,8 @@ mod tests {
     #[test]
     fn env_config_names_the_missing_or_bad_variable() {
         let vars: HashMap<&str, &str> = [("ENTRA_TENANT_ID", "t"), ("ENTRA_CLIENT_ID", "c")].into();
-        let err = GraphConfig::from_lookup(|k| vars.get(k).map(|v| v.to_string())).expect_err("invalid configuration");
+        let err = GraphConfig::from_lookup(|k| vars.get(k).map(|v| v.to_string()))
+            .expect_err("invalid configuration");
         assert!(err.to_string().contains("ENTRA_CLIENT_SECRET"), "{err}");
 
         let vars: HashMap<&str, &str> = [
@@ -167,7 +168,8 @@ mod tests {
             ("GRAPH_BASE_URL", "not a url"),
         ]
         .into();
-        let err = GraphConfig::from_lookup(|k| vars.get(k).map(|v| v.to_string())).expect_err("invalid configuration");
+        let err = GraphConfig::from_lookup(|k| vars.get(k).map(|v| v.to_string()))
+            .expect_err("invalid configuration");
         assert!(err.to_string().contains("GRAPH_BASE_URL"), "{err}");
 
         let vars: HashMap<&str, &str> = [

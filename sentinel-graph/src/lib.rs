@@ -15,31 +15,51 @@
 //!
 //! # Example
 //!
-//! List every anonymous sharing link in a tenant's libraries:
+//! Count a tenant's users and the items of its first library. This example runs against
+//! the simulated tenant (`sentinel-sim`); against a real tenant, build the configuration with
+//! [`GraphConfig::from_env`] instead.
 //!
-//! ```no_run
+//! ```
 //! use futures::StreamExt;
-//! use sentinel_graph::{DeltaEvent, DeltaStart, DriveDeltaOptions, GraphClient, GraphConfig};
+//! use sentinel_graph::{DeltaEvent, DeltaStart, DriveDeltaOptions, GraphClient, GraphConfig, SecretString};
 //!
-//! # async fn run() -> Result<(), sentinel_graph::GraphError> {
-//! let client = GraphClient::new(GraphConfig::from_env()?)?;
-//! let mut sites = client.all_sites();
-//! while let Some(page) = sites.next().await {
-//!     for site in page? {
-//!         for drive in client.site_drives(&site.id).await? {
-//!             let mut delta = client.drive_delta(&drive.id, DeltaStart::Scratch, &DriveDeltaOptions::default())?;
-//!             while let Some(event) = delta.next().await {
-//!                 if let DeltaEvent::Page(items) = event? {
-//!                     for item in items.iter().filter(|i| i.shared.as_ref().and_then(|s| s.scope.as_deref()) == Some("anonymous")) {
-//!                         println!("{} is shared anonymously", item.name.as_deref().unwrap_or(&item.id));
-//!                     }
-//!                 }
-//!             }
-//!         }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let sim = sentinel_sim::spawn(sentinel_sim::SimConfig::default(), "127.0.0.1:0".parse()?).await?;
+//! # let tenant_id = sim.state.read_tenant().tenant_id.clone();
+//! let mut config = GraphConfig::new(
+//!     tenant_id,
+//!     sentinel_sim::DEFAULT_CLIENT_ID,
+//!     SecretString::from(sentinel_sim::DEFAULT_CLIENT_SECRET.to_string()),
+//! );
+//! config.graph_base_url = format!("{}/v1.0", sim.url()).parse()?;
+//! config.authority = sim.url().parse()?;
+//! let client = GraphClient::new(config)?;
+//!
+//! let mut users = 0;
+//! let mut rounds = client.users_delta(DeltaStart::Scratch, &["displayName", "userType"]);
+//! while let Some(event) = rounds.next().await {
+//!     match event? {
+//!         DeltaEvent::Page(page) => users += page.iter().filter(|u| u.removed.is_none()).count(),
+//!         DeltaEvent::Resync { .. } => users = 0, // the round restarted from scratch
+//!         DeltaEvent::Complete { delta_link } => assert!(!delta_link.is_empty()), // store it for next time
 //!     }
 //! }
-//! println!("spent {} RU", client.ru_spent());
-//! # Ok(()) }
+//!
+//! let site = client.all_sites().next().await.expect("a page")?.remove(0);
+//! let library = client.site_drives(&site.id).await?.remove(0);
+//! let mut items = 0;
+//! let mut delta = client.drive_delta(&library.id, DeltaStart::Scratch, &DriveDeltaOptions::default())?;
+//! while let Some(event) = delta.next().await {
+//!     if let DeltaEvent::Page(page) = event? {
+//!         items += page.len();
+//!     }
+//! }
+//! println!("{users} users; {items} items in {}; {} RU spent", library.name.unwrap_or_default(), client.ru_spent());
+//! assert!(users > 0 && items > 0);
+//! # sim.shutdown().await;
+//! # Ok(())
+//! # }
 //! ```
 
 mod api;

@@ -194,6 +194,20 @@ async fn handle_graph(
                 set_header(&mut r, "ratelimit-reset", retry.to_string());
                 return r;
             }
+            Charge::Blocked { wait_secs } => {
+                state.lock_stats().throttled += 1;
+                let mut r = graph_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "serviceNotAvailable",
+                    "The application kept exceeding its limits and is temporarily blocked.",
+                );
+                set_header(
+                    &mut r,
+                    "retry-after",
+                    state.retry_after(wait_secs).to_string(),
+                );
+                return r;
+            }
             Charge::Allowed { headers } => rate_headers = headers,
         }
     }

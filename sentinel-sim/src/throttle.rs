@@ -29,12 +29,21 @@ pub enum Charge {
     },
     /// Over budget: wait this many simulated seconds.
     Throttled { wait_secs: f64, limit: u32 },
+    /// The app kept sending while told to wait: blocked (503) for this many simulated seconds.
+    Blocked { wait_secs: f64 },
 }
+
+/// Requests sent during a pending Retry-After before the app is blocked with 503s.
+pub const BLOCK_AFTER_VIOLATIONS: u32 = 10;
 
 #[derive(Debug, Default)]
 struct Window {
     entries: VecDeque<(f64, u32)>,
     sum: u64,
+    /// Until when the app was told to wait (simulated seconds).
+    retry_until: f64,
+    /// Requests that ignored a pending Retry-After.
+    violations: u32,
 }
 
 /// Sliding-window budgets keyed by (app, bucket).
@@ -65,6 +74,18 @@ impl Throttle {
         let before = w.sum;
         w.entries.push_back((now, cost));
         w.sum += cost as u64;
+        if now < w.retry_until {
+            w.violations += 1;
+            if w.violations > BLOCK_AFTER_VIOLATIONS {
+                // Graph: an app that keeps exceeding its limits gets continuing 503s.
+                w.retry_until = w.retry_until.max(now + window);
+                return Charge::Blocked {
+                    wait_secs: w.retry_until - now,
+                };
+            }
+        } else if w.violations > 0 && now >= w.retry_until {
+            w.violations = 0;
+        }
         if before + cost as u64 > budget as u64 {
             // Wait until enough of the window has slid out for this request to fit.
             let mut freed = 0u64;
@@ -77,6 +98,7 @@ impl Throttle {
                     break;
                 }
             }
+            w.retry_until = w.retry_until.max(now + wait);
             return Charge::Throttled {
                 wait_secs: wait,
                 limit: budget,
@@ -118,6 +140,29 @@ mod tests {
         assert!(matches!(
             t.charge("b", Bucket::Sharepoint, 100, 1000, 10.0),
             Charge::Allowed { headers: None }
+        ));
+    }
+
+    #[test]
+    fn an_app_ignoring_retry_after_is_blocked_then_released() {
+        let mut t = Throttle::default();
+        assert!(matches!(
+            t.charge("a", Bucket::Sharepoint, 10, 10, 0.0),
+            Charge::Allowed { .. }
+        ));
+        let mut outcomes = Vec::new();
+        for i in 0..=BLOCK_AFTER_VIOLATIONS + 1 {
+            outcomes.push(t.charge("a", Bucket::Sharepoint, 1, 10, 1.0 + i as f64 * 0.01));
+        }
+        assert!(matches!(outcomes[0], Charge::Throttled { .. }));
+        assert!(
+            matches!(outcomes.last(), Some(Charge::Blocked { .. })),
+            "{outcomes:?}"
+        );
+        // Once the block has passed and the window slid, requests are served again.
+        assert!(matches!(
+            t.charge("a", Bucket::Sharepoint, 1, 10, 200.0),
+            Charge::Allowed { .. }
         ));
     }
 

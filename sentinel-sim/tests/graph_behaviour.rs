@@ -327,6 +327,40 @@ async fn budget_exhaustion_answers_429_with_retry_after_and_rate_limit_headers()
     assert!((1..=60).contains(&retry), "{retry}");
     // The directory has a budget of its own.
     assert_eq!(s.get_raw("/v1.0/users/delta", &[]).await.status(), 200);
+    // Throttled requests still count, and an app that ignores Retry-After gets blocked with 503s.
+    let before = s
+        .http
+        .get(s.url("/_sim/stats"))
+        .send()
+        .await
+        .expect("stats")
+        .json::<Value>()
+        .await
+        .expect("json")["ru_spent"]
+        .as_u64()
+        .expect("ru");
+    let mut statuses = Vec::new();
+    for _ in 0..15 {
+        statuses.push(
+            s.get_raw(&format!("/v1.0/drives/{drive}"), &[])
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    let after = s
+        .http
+        .get(s.url("/_sim/stats"))
+        .send()
+        .await
+        .expect("stats")
+        .json::<Value>()
+        .await
+        .expect("json")["ru_spent"]
+        .as_u64()
+        .expect("ru");
+    assert_eq!(after - before, 15, "every throttled request was charged");
+    assert_eq!(statuses.last(), Some(&503), "{statuses:?}");
 }
 
 #[tokio::test]
