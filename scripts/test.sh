@@ -12,8 +12,11 @@ if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; the
   fi
 fi
 if ! command -v pg_isready >/dev/null || ! pg_isready -h 127.0.0.1 -p 5432 -q; then
-  echo "scripts/test.sh: warning: no PostgreSQL on 127.0.0.1:5432 (install postgresql and start it); tests that need it will fail" >&2
+  echo "scripts/test.sh: no PostgreSQL on 127.0.0.1:5432: install it (apt-get install postgresql) and start it, or set DATABASE_URL" >&2
+  [ -n "${DATABASE_URL:-}" ] || exit 1
 fi
+# Each database test creates (and drops) a fresh database through this server.
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -1,1 +1,61 @@
-//! Postgres store for Princeton Sentinel: typed Graph tables, delta state, update log, materialized views, audit events.
+//! Postgres store for Princeton Sentinel.
+//!
+//! Typed tables for Microsoft Graph objects (each row keeps its latest `raw_json`), upserts by
+//! Graph id in bulk (`UNNEST` arrays, never row by row), soft deletes, delta state saved only
+//! with the last page of a complete round, full-round reconciliation, a per-table update log
+//! written in the same transaction as each change, impacted-only materialized view refresh,
+//! and audit events.
+//!
+//! This crate knows nothing of HTTP or of Graph's wire format: callers hand it rows.
+
+mod audit;
+mod content;
+mod delta;
+mod directory;
+mod error;
+mod permissions;
+mod rows;
+mod schema;
+mod views;
+
+pub use audit::AuditEvent;
+pub use error::StoreError;
+pub use rows::*;
+pub use views::MvRefresh;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+/// Handle to the database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Connects to `database_url` (`postgres://user@host:port/db`).
+    pub async fn connect(database_url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(30))
+            .connect(database_url)
+            .await?;
+        Ok(Store { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Store {
+        Store { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The database's clock: rounds are timed with it so reconciliation never depends on
+    /// the worker's clock.
+    pub async fn now(&self) -> Result<DateTime<Utc>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT now()")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}

@@ -1,0 +1,181 @@
+-- Princeton Sentinel: typed copies of Microsoft Graph objects.
+-- Idempotent: applied by Postgres' initdb (docker-compose) and by the worker at start-up.
+-- Every Graph row: tenant_id, Graph id, synced_at, deleted_at (soft delete), raw_json (latest).
+
+CREATE TABLE IF NOT EXISTS msgraph_users (
+    tenant_id            text        NOT NULL,
+    id                   text        NOT NULL,
+    display_name         text,
+    user_principal_name  text,
+    mail                 text,
+    user_type            text,
+    is_guest             boolean     NOT NULL DEFAULT false,
+    account_enabled      boolean,
+    department           text,
+    has_license          boolean,
+    created_at           timestamptz,
+    raw_json             jsonb       NOT NULL,
+    synced_at            timestamptz NOT NULL DEFAULT now(),
+    deleted_at           timestamptz,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX IF NOT EXISTS msgraph_users_upn ON msgraph_users (tenant_id, lower(user_principal_name));
+
+CREATE TABLE IF NOT EXISTS msgraph_groups (
+    tenant_id         text        NOT NULL,
+    id                text        NOT NULL,
+    display_name      text,
+    mail              text,
+    mail_nickname     text,
+    is_unified        boolean     NOT NULL DEFAULT false,
+    security_enabled  boolean,
+    visibility        text,
+    created_at        timestamptz,
+    raw_json          jsonb       NOT NULL,
+    synced_at         timestamptz NOT NULL DEFAULT now(),
+    deleted_at        timestamptz,
+    PRIMARY KEY (tenant_id, id)
+);
+
+-- Direct members of groups (users or groups); transitive membership is mv_group_transitive_users.
+CREATE TABLE IF NOT EXISTS msgraph_group_members (
+    tenant_id    text        NOT NULL,
+    group_id     text        NOT NULL,
+    member_id    text        NOT NULL,
+    member_type  text        NOT NULL CHECK (member_type IN ('user', 'group', 'other')),
+    synced_at    timestamptz NOT NULL DEFAULT now(),
+    deleted_at   timestamptz,
+    PRIMARY KEY (tenant_id, group_id, member_id)
+);
+CREATE INDEX IF NOT EXISTS msgraph_group_members_member ON msgraph_group_members (tenant_id, member_id);
+
+CREATE TABLE IF NOT EXISTS msgraph_sites (
+    tenant_id     text        NOT NULL,
+    id            text        NOT NULL,
+    name          text,
+    display_name  text,
+    web_url       text,
+    created_at    timestamptz,
+    raw_json      jsonb       NOT NULL,
+    synced_at     timestamptz NOT NULL DEFAULT now(),
+    deleted_at    timestamptz,
+    PRIMARY KEY (tenant_id, id)
+);
+
+-- Document libraries (site_id set) and OneDrives (owner_user_id set, site_id NULL).
+CREATE TABLE IF NOT EXISTS msgraph_drives (
+    tenant_id      text        NOT NULL,
+    id             text        NOT NULL,
+    site_id        text,
+    owner_user_id  text,
+    name           text,
+    drive_type     text,
+    web_url        text,
+    quota_total    bigint,
+    quota_used     bigint,
+    created_at     timestamptz,
+    raw_json       jsonb       NOT NULL,
+    synced_at      timestamptz NOT NULL DEFAULT now(),
+    deleted_at     timestamptz,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX IF NOT EXISTS msgraph_drives_site ON msgraph_drives (tenant_id, site_id);
+
+CREATE TABLE IF NOT EXISTS msgraph_drive_items (
+    tenant_id                   text        NOT NULL,
+    drive_id                    text        NOT NULL,
+    id                          text        NOT NULL,
+    parent_id                   text,
+    name                        text,
+    -- Derived from parent ids (Graph's delta never returns paths).
+    path                        text,
+    is_folder                   boolean     NOT NULL DEFAULT false,
+    is_root                     boolean     NOT NULL DEFAULT false,
+    size                        bigint,
+    mime_type                   text,
+    quick_xor_hash              text,
+    sha1_hash                   text,
+    created_at                  timestamptz,
+    modified_at                 timestamptz,
+    created_by_id               text,
+    modified_by_id              text,
+    -- The `shared` facet's scope, when the item carries one.
+    shared_scope                text,
+    -- Hierarchical mode: the item has permissions of its own (the drive root always does).
+    is_permission_root          boolean     NOT NULL DEFAULT false,
+    -- Root of the permission hierarchy the item belongs to (itself when it has its own permissions;
+    -- in exhaustive mode every item is its own root).
+    permission_root_id          text,
+    permissions_last_synced_at  timestamptz,
+    -- When delta last reported a change that may have changed the item's permissions.
+    sharing_changed_at          timestamptz NOT NULL DEFAULT now(),
+    raw_json                    jsonb       NOT NULL,
+    synced_at                   timestamptz NOT NULL DEFAULT now(),
+    deleted_at                  timestamptz,
+    PRIMARY KEY (tenant_id, drive_id, id)
+);
+CREATE INDEX IF NOT EXISTS msgraph_drive_items_parent ON msgraph_drive_items (tenant_id, drive_id, parent_id);
+CREATE INDEX IF NOT EXISTS msgraph_drive_items_perm_root ON msgraph_drive_items (tenant_id, drive_id, permission_root_id);
+CREATE INDEX IF NOT EXISTS msgraph_drive_items_perm_due ON msgraph_drive_items (tenant_id, drive_id)
+    WHERE deleted_at IS NULL AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at);
+
+-- One row per permission of an item. Sharing-link URLs are bearer secrets: only their hash is kept.
+CREATE TABLE IF NOT EXISTS msgraph_drive_item_permissions (
+    tenant_id              text        NOT NULL,
+    drive_id               text        NOT NULL,
+    item_id                text        NOT NULL,
+    permission_id          text        NOT NULL,
+    roles                  text[]      NOT NULL DEFAULT '{}',
+    link_type              text,
+    link_scope             text,
+    link_url_sha256        text,
+    link_prevents_download boolean,
+    has_password           boolean,
+    expires_at             timestamptz,
+    invitation_email       text,
+    inherited_from_id      text,
+    raw_json               jsonb       NOT NULL,
+    synced_at              timestamptz NOT NULL DEFAULT now(),
+    deleted_at             timestamptz,
+    PRIMARY KEY (tenant_id, drive_id, item_id, permission_id)
+);
+CREATE INDEX IF NOT EXISTS msgraph_drive_item_permissions_scope ON msgraph_drive_item_permissions (tenant_id, link_scope)
+    WHERE deleted_at IS NULL;
+
+-- One row per grantee of a permission: a user, group, site user, site group, application, link or invitation.
+CREATE TABLE IF NOT EXISTS msgraph_drive_item_permission_grants (
+    tenant_id                    text        NOT NULL,
+    drive_id                     text        NOT NULL,
+    item_id                      text        NOT NULL,
+    permission_id                text        NOT NULL,
+    grantee_key                  text        NOT NULL,
+    grantee_type                 text        NOT NULL CHECK (grantee_type IN
+                                     ('user', 'group', 'site_user', 'site_group', 'application', 'link', 'invitation')),
+    grantee_id                   text,
+    display_name                 text,
+    email                        text,
+    login_name                   text,
+    is_external                  boolean     NOT NULL DEFAULT false,
+    is_everyone                  boolean     NOT NULL DEFAULT false,
+    is_everyone_except_external  boolean     NOT NULL DEFAULT false,
+    synced_at                    timestamptz NOT NULL DEFAULT now(),
+    deleted_at                   timestamptz,
+    PRIMARY KEY (tenant_id, drive_id, item_id, permission_id, grantee_key)
+);
+CREATE INDEX IF NOT EXISTS msgraph_grants_grantee ON msgraph_drive_item_permission_grants (tenant_id, grantee_id)
+    WHERE deleted_at IS NULL;
+
+-- Delta state: a link is stored only with the last page of a complete round.
+CREATE TABLE IF NOT EXISTS msgraph_delta_state (
+    resource_type   text        NOT NULL,
+    partition_key   text        NOT NULL,
+    delta_link      text        NOT NULL,
+    last_synced_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (resource_type, partition_key)
+);
+
+-- When each table last changed, written in the same transaction as the change.
+CREATE TABLE IF NOT EXISTS table_update_log (
+    table_name       text        PRIMARY KEY,
+    last_updated_at  timestamptz NOT NULL
+);

@@ -1,0 +1,136 @@
+-- Materialized views the dashboard reads. Each has a unique index so it can be refreshed
+-- CONCURRENTLY; mv_dependencies says which tables feed which view, so a refresh job
+-- refreshes only the views whose sources changed (table_update_log vs mv_refresh_log).
+
+CREATE TABLE IF NOT EXISTS mv_dependencies (
+    mv_name     text NOT NULL,
+    table_name  text NOT NULL,
+    PRIMARY KEY (mv_name, table_name)
+);
+
+CREATE TABLE IF NOT EXISTS mv_refresh_log (
+    mv_name            text        PRIMARY KEY,
+    last_refreshed_at  timestamptz NOT NULL
+);
+
+-- Items with the permissions that apply to them: their own, or their hierarchy root's.
+CREATE OR REPLACE VIEW v_item_effective_permissions AS
+SELECT i.tenant_id, i.drive_id, i.id AS item_id, p.item_id AS source_item_id, p.permission_id, p.roles,
+       p.link_type, p.link_scope, p.expires_at, p.has_password, p.invitation_email
+FROM msgraph_drive_items i
+JOIN msgraph_drive_item_permissions p
+  ON p.tenant_id = i.tenant_id AND p.drive_id = i.drive_id
+ AND p.item_id = COALESCE(i.permission_root_id, i.id) AND p.deleted_at IS NULL
+WHERE i.deleted_at IS NULL;
+
+-- Every user a group reaches, through nested groups (UNION stops on cycles).
+CREATE MATERIALIZED VIEW IF NOT EXISTS mv_group_transitive_users AS
+WITH RECURSIVE reach (tenant_id, group_id, member_id, member_type) AS (
+    SELECT tenant_id, group_id, member_id, member_type
+    FROM msgraph_group_members WHERE deleted_at IS NULL
+  UNION
+    SELECT r.tenant_id, r.group_id, m.member_id, m.member_type
+    FROM reach r
+    JOIN msgraph_group_members m
+      ON m.tenant_id = r.tenant_id AND m.group_id = r.member_id AND m.deleted_at IS NULL
+    WHERE r.member_type = 'group'
+)
+SELECT DISTINCT tenant_id, group_id, member_id AS user_id
+FROM reach WHERE member_type = 'user';
+CREATE UNIQUE INDEX IF NOT EXISTS mv_group_transitive_users_key ON mv_group_transitive_users (tenant_id, group_id, user_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS mv_msgraph_inventory_summary AS
+SELECT t.tenant_id,
+       (SELECT count(*) FROM msgraph_users u WHERE u.tenant_id = t.tenant_id AND u.deleted_at IS NULL) AS users,
+       (SELECT count(*) FROM msgraph_users u WHERE u.tenant_id = t.tenant_id AND u.deleted_at IS NULL AND u.is_guest) AS guests,
+       (SELECT count(*) FROM msgraph_users u WHERE u.tenant_id = t.tenant_id AND u.deleted_at IS NULL AND u.account_enabled IS FALSE) AS disabled_users,
+       (SELECT count(*) FROM msgraph_groups g WHERE g.tenant_id = t.tenant_id AND g.deleted_at IS NULL) AS groups,
+       (SELECT count(*) FROM msgraph_group_members m WHERE m.tenant_id = t.tenant_id AND m.deleted_at IS NULL) AS memberships,
+       (SELECT count(*) FROM msgraph_sites s WHERE s.tenant_id = t.tenant_id AND s.deleted_at IS NULL) AS sites,
+       (SELECT count(*) FROM msgraph_drives d WHERE d.tenant_id = t.tenant_id AND d.deleted_at IS NULL) AS drives,
+       (SELECT count(*) FROM msgraph_drive_items i WHERE i.tenant_id = t.tenant_id AND i.deleted_at IS NULL) AS items,
+       (SELECT count(*) FROM msgraph_drive_items i WHERE i.tenant_id = t.tenant_id AND i.deleted_at IS NULL AND NOT i.is_folder) AS files,
+       (SELECT count(*) FROM msgraph_drive_items i WHERE i.tenant_id = t.tenant_id AND i.deleted_at IS NULL AND i.is_folder) AS folders,
+       (SELECT coalesce(sum(i.size), 0) FROM msgraph_drive_items i WHERE i.tenant_id = t.tenant_id AND i.deleted_at IS NULL AND NOT i.is_folder) AS bytes,
+       (SELECT count(*) FROM msgraph_users u WHERE u.tenant_id = t.tenant_id AND u.deleted_at IS NOT NULL) AS deleted_users,
+       (SELECT count(*) FROM msgraph_groups g WHERE g.tenant_id = t.tenant_id AND g.deleted_at IS NOT NULL) AS deleted_groups,
+       (SELECT count(*) FROM msgraph_sites s WHERE s.tenant_id = t.tenant_id AND s.deleted_at IS NOT NULL) AS deleted_sites,
+       (SELECT count(*) FROM msgraph_drives d WHERE d.tenant_id = t.tenant_id AND d.deleted_at IS NOT NULL) AS deleted_drives,
+       (SELECT count(*) FROM msgraph_drive_items i WHERE i.tenant_id = t.tenant_id AND i.deleted_at IS NOT NULL) AS deleted_items,
+       now() AS computed_at
+FROM (SELECT tenant_id FROM msgraph_users UNION SELECT tenant_id FROM msgraph_sites UNION SELECT tenant_id FROM msgraph_drives) t;
+CREATE UNIQUE INDEX IF NOT EXISTS mv_msgraph_inventory_summary_key ON mv_msgraph_inventory_summary (tenant_id);
+
+-- Sharing posture: links are counted once each (by permission id), grants per grantee.
+CREATE MATERIALIZED VIEW IF NOT EXISTS mv_msgraph_sharing_posture_summary AS
+WITH links AS (
+    SELECT DISTINCT tenant_id, drive_id, permission_id, link_scope, link_type, expires_at
+    FROM msgraph_drive_item_permissions
+    WHERE deleted_at IS NULL AND link_scope IS NOT NULL
+), grants AS (
+    SELECT DISTINCT g.tenant_id, g.drive_id, g.permission_id, g.grantee_key, g.is_external, g.is_everyone, g.is_everyone_except_external
+    FROM msgraph_drive_item_permission_grants g
+    WHERE g.deleted_at IS NULL AND g.grantee_type <> 'link'
+), tenants AS (
+    SELECT tenant_id FROM msgraph_drives UNION SELECT tenant_id FROM msgraph_users
+)
+SELECT t.tenant_id,
+       (SELECT count(*) FROM links l WHERE l.tenant_id = t.tenant_id AND l.link_scope = 'anonymous') AS anonymous_links,
+       (SELECT count(*) FROM links l WHERE l.tenant_id = t.tenant_id AND l.link_scope = 'organization') AS organization_links,
+       (SELECT count(*) FROM links l WHERE l.tenant_id = t.tenant_id AND l.link_scope = 'users') AS users_links,
+       (SELECT count(*) FROM links l WHERE l.tenant_id = t.tenant_id AND l.link_type = 'edit') AS edit_links,
+       (SELECT count(*) FROM links l WHERE l.tenant_id = t.tenant_id AND l.expires_at IS NULL) AS links_without_expiry,
+       (SELECT count(*) FROM grants g WHERE g.tenant_id = t.tenant_id AND g.is_external) AS external_grants,
+       (SELECT count(*) FROM grants g WHERE g.tenant_id = t.tenant_id AND g.is_everyone) AS everyone_grants,
+       (SELECT count(*) FROM grants g WHERE g.tenant_id = t.tenant_id AND g.is_everyone_except_external) AS everyone_except_external_grants,
+       (SELECT count(*) FROM msgraph_drive_items i WHERE i.tenant_id = t.tenant_id AND i.deleted_at IS NULL
+            AND NOT i.is_root AND i.permission_root_id = i.id AND i.is_permission_root) AS unique_permission_items,
+       now() AS computed_at
+FROM tenants t;
+CREATE UNIQUE INDEX IF NOT EXISTS mv_msgraph_sharing_posture_summary_key ON mv_msgraph_sharing_posture_summary (tenant_id);
+
+-- Exposure per site: links and broad grants on the items of its libraries.
+CREATE MATERIALIZED VIEW IF NOT EXISTS mv_msgraph_site_posture AS
+SELECT s.tenant_id, s.id AS site_id, s.display_name, s.web_url, s.deleted_at IS NOT NULL AS deleted,
+       count(DISTINCT d.id) AS drives,
+       count(DISTINCT p.permission_id) FILTER (WHERE p.link_scope = 'anonymous') AS anonymous_links,
+       count(DISTINCT p.permission_id) FILTER (WHERE p.link_scope = 'organization') AS organization_links,
+       count(DISTINCT p.permission_id) FILTER (WHERE p.link_scope = 'users') AS users_links,
+       count(DISTINCT (g.permission_id, g.item_id)) FILTER (WHERE g.is_external) AS external_grants,
+       count(DISTINCT (g.permission_id, g.item_id)) FILTER (WHERE g.is_everyone OR g.is_everyone_except_external) AS everyone_grants,
+       (3 * count(DISTINCT p.permission_id) FILTER (WHERE p.link_scope = 'anonymous')
+        + 2 * count(DISTINCT (g.permission_id, g.item_id)) FILTER (WHERE g.is_everyone OR g.is_everyone_except_external)
+        + 2 * count(DISTINCT (g.permission_id, g.item_id)) FILTER (WHERE g.is_external)
+        + count(DISTINCT p.permission_id) FILTER (WHERE p.link_scope = 'organization')) AS exposure_score
+FROM msgraph_sites s
+LEFT JOIN msgraph_drives d ON d.tenant_id = s.tenant_id AND d.site_id = s.id AND d.deleted_at IS NULL
+LEFT JOIN msgraph_drive_item_permissions p ON p.tenant_id = d.tenant_id AND p.drive_id = d.id AND p.deleted_at IS NULL
+LEFT JOIN msgraph_drive_item_permission_grants g ON g.tenant_id = p.tenant_id AND g.drive_id = p.drive_id
+     AND g.item_id = p.item_id AND g.permission_id = p.permission_id AND g.deleted_at IS NULL
+GROUP BY s.tenant_id, s.id, s.display_name, s.web_url, s.deleted_at;
+CREATE UNIQUE INDEX IF NOT EXISTS mv_msgraph_site_posture_key ON mv_msgraph_site_posture (tenant_id, site_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS mv_latest_job_runs AS
+SELECT DISTINCT ON (r.job_id) r.job_id, r.run_id, r.started_at, r.finished_at, r.status, r.error
+FROM job_runs r
+ORDER BY r.job_id, r.started_at DESC;
+CREATE UNIQUE INDEX IF NOT EXISTS mv_latest_job_runs_key ON mv_latest_job_runs (job_id);
+
+INSERT INTO mv_dependencies (mv_name, table_name) VALUES
+    ('mv_group_transitive_users', 'msgraph_group_members'),
+    ('mv_msgraph_inventory_summary', 'msgraph_users'),
+    ('mv_msgraph_inventory_summary', 'msgraph_groups'),
+    ('mv_msgraph_inventory_summary', 'msgraph_group_members'),
+    ('mv_msgraph_inventory_summary', 'msgraph_sites'),
+    ('mv_msgraph_inventory_summary', 'msgraph_drives'),
+    ('mv_msgraph_inventory_summary', 'msgraph_drive_items'),
+    ('mv_msgraph_sharing_posture_summary', 'msgraph_drive_item_permissions'),
+    ('mv_msgraph_sharing_posture_summary', 'msgraph_drive_item_permission_grants'),
+    ('mv_msgraph_sharing_posture_summary', 'msgraph_drive_items'),
+    ('mv_msgraph_sharing_posture_summary', 'msgraph_users'),
+    ('mv_msgraph_site_posture', 'msgraph_sites'),
+    ('mv_msgraph_site_posture', 'msgraph_drives'),
+    ('mv_msgraph_site_posture', 'msgraph_drive_item_permissions'),
+    ('mv_msgraph_site_posture', 'msgraph_drive_item_permission_grants'),
+    ('mv_latest_job_runs', 'job_runs')
+ON CONFLICT DO NOTHING;

@@ -1,0 +1,39 @@
+//! Audit events: who did what, when.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{Store, StoreError};
+
+/// One audit event. `actor_*` are the signed-in user's (or the app's) identity.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditEvent {
+    pub actor_oid: Option<String>,
+    pub actor_upn: Option<String>,
+    pub actor_name: Option<String>,
+    pub action: String,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub details: Value,
+}
+
+impl Store {
+    pub async fn audit(&self, event: &AuditEvent) -> Result<Uuid, StoreError> {
+        let id = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO audit_events (event_id, occurred_at, actor_oid, actor_upn, actor_name, action, entity_type, entity_id, details) \
+             VALUES ($1, now(), $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(&event.actor_oid)
+        .bind(&event.actor_upn)
+        .bind(&event.actor_name)
+        .bind(&event.action)
+        .bind(&event.entity_type)
+        .bind(&event.entity_id)
+        .bind(sqlx::types::Json(&event.details))
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+}

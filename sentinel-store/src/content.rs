@@ -1,0 +1,372 @@
+//! Sites, drives and drive items.
+
+use chrono::{DateTime, Utc};
+
+use crate::directory::{soft_delete_ids, touch};
+use crate::rows::{DriveItemRow, DriveRow, SiteRow, last_wins};
+use crate::{Store, StoreError};
+
+impl Store {
+    /// Applies one page of a sites delta round (deleted sites carry `deleted`).
+    pub async fn apply_sites_page(
+        &self,
+        tenant: &str,
+        rows: &[SiteRow],
+        deleted: &[String],
+        delta_link: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut n = soft_delete_ids(&mut tx, "msgraph_sites", tenant, deleted).await?;
+        if !rows.is_empty() {
+            let rows = last_wins(rows, |r| r.id.clone());
+            n += sqlx::query(
+            "INSERT INTO msgraph_sites (tenant_id, id, name, display_name, web_url, created_at, raw_json, synced_at, deleted_at) \
+             SELECT $1, s.id, s.name, s.dn, s.url, s.created, s.raw::jsonb, now(), NULL \
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[]) \
+                  AS s(id, name, dn, url, created, raw) \
+             ON CONFLICT (tenant_id, id) DO UPDATE SET name = EXCLUDED.name, display_name = EXCLUDED.display_name, \
+               web_url = EXCLUDED.web_url, created_at = EXCLUDED.created_at, raw_json = EXCLUDED.raw_json, \
+               synced_at = now(), deleted_at = NULL",
+        )
+        .bind(tenant)
+        .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.display_name.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.web_url.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.created_at).collect::<Vec<Option<DateTime<Utc>>>>())
+        .bind(rows.iter().map(|r| r.raw_json.to_string()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        }
+        if let Some(link) = delta_link {
+            crate::delta::save_link(
+                &mut tx,
+                "sites",
+                &crate::directory::tenant_partition(tenant),
+                link,
+            )
+            .await?;
+        }
+        touch(&mut tx, &["msgraph_sites"]).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Ids of the tenant's live sites.
+    pub async fn live_site_ids(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM msgraph_sites WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn upsert_drives(&self, tenant: &str, rows: &[DriveRow]) -> Result<u64, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let rows = last_wins(rows, |r| r.id.clone());
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "INSERT INTO msgraph_drives (tenant_id, id, site_id, owner_user_id, name, drive_type, web_url, quota_total, \
+               quota_used, created_at, raw_json, synced_at, deleted_at) \
+             SELECT $1, d.id, d.site, d.owner, d.name, d.dt, d.url, d.qt, d.qu, d.created, d.raw::jsonb, now(), NULL \
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::int8[], \
+                         $10::timestamptz[], $11::text[]) AS d(id, site, owner, name, dt, url, qt, qu, created, raw) \
+             ON CONFLICT (tenant_id, id) DO UPDATE SET site_id = EXCLUDED.site_id, owner_user_id = EXCLUDED.owner_user_id, \
+               name = EXCLUDED.name, drive_type = EXCLUDED.drive_type, web_url = EXCLUDED.web_url, \
+               quota_total = EXCLUDED.quota_total, quota_used = EXCLUDED.quota_used, created_at = EXCLUDED.created_at, \
+               raw_json = EXCLUDED.raw_json, synced_at = now(), deleted_at = NULL",
+        )
+        .bind(tenant)
+        .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.site_id.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.owner_user_id.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.drive_type.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.web_url.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.quota_total).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.quota_used).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.created_at).collect::<Vec<Option<DateTime<Utc>>>>())
+        .bind(rows.iter().map(|r| r.raw_json.to_string()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        touch(&mut tx, &["msgraph_drives"]).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Soft-deletes drives, their items, their items' permissions and grants, and forgets their delta links.
+    pub async fn delete_drives(&self, tenant: &str, ids: &[String]) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await?;
+        let n = soft_delete_ids(&mut tx, "msgraph_drives", tenant, ids).await?;
+        for table in [
+            "msgraph_drive_items",
+            "msgraph_drive_item_permissions",
+            "msgraph_drive_item_permission_grants",
+        ] {
+            let sql = format!(
+                "UPDATE {table} SET deleted_at = now() WHERE tenant_id = $1 AND drive_id = ANY($2) AND deleted_at IS NULL"
+            );
+            sqlx::query(&sql)
+                .bind(tenant)
+                .bind(ids)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|d| crate::delta::drive_partition(tenant, d))
+            .collect();
+        sqlx::query("DELETE FROM msgraph_delta_state WHERE resource_type = 'drive_items' AND partition_key = ANY($1)")
+            .bind(keys)
+            .execute(&mut *tx)
+            .await?;
+        touch(
+            &mut tx,
+            &[
+                "msgraph_drives",
+                "msgraph_drive_items",
+                "msgraph_drive_item_permissions",
+                "msgraph_drive_item_permission_grants",
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Ids of the tenant's live drives.
+    pub async fn live_drive_ids(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM msgraph_drives WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Applies one delta page of a drive. A new item is always due a permission read (it has
+    /// never been read); an existing one when `sharing_changed`, when it comes back from the
+    /// deleted, or when it became or stopped being a hierarchy root. Deleted items take their
+    /// permissions with them; the last page of a complete round carries the deltaLink. One
+    /// transaction.
+    pub async fn apply_drive_items(
+        &self,
+        tenant: &str,
+        drive_id: &str,
+        upserts: &[DriveItemRow],
+        deleted: &[String],
+        delta_link: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut n = 0;
+        if !upserts.is_empty() {
+            let rows = last_wins(upserts, |r| r.id.clone());
+            n += sqlx::query(
+                "INSERT INTO msgraph_drive_items AS t (tenant_id, drive_id, id, parent_id, name, is_folder, is_root, size, \
+                   mime_type, quick_xor_hash, sha1_hash, created_at, modified_at, created_by_id, modified_by_id, shared_scope, \
+                   is_permission_root, sharing_changed_at, raw_json, synced_at, deleted_at) \
+                 SELECT $1, $2, i.id, i.parent, i.name, i.folder, i.root, i.size, i.mime, i.qx, i.sha1, i.created, i.modified, \
+                   i.cby, i.mby, i.scope, i.proot, \
+                   CASE WHEN i.changed THEN now() ELSE '-infinity'::timestamptz END, i.raw::jsonb, now(), NULL \
+                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::int8[], $9::text[], $10::text[], \
+                             $11::text[], $12::timestamptz[], $13::timestamptz[], $14::text[], $15::text[], $16::text[], \
+                             $17::bool[], $18::bool[], $19::text[]) \
+                      AS i(id, parent, name, folder, root, size, mime, qx, sha1, created, modified, cby, mby, scope, proot, changed, raw) \
+                 ON CONFLICT (tenant_id, drive_id, id) DO UPDATE SET parent_id = EXCLUDED.parent_id, name = EXCLUDED.name, \
+                   is_folder = EXCLUDED.is_folder, is_root = EXCLUDED.is_root, size = EXCLUDED.size, \
+                   mime_type = EXCLUDED.mime_type, quick_xor_hash = EXCLUDED.quick_xor_hash, sha1_hash = EXCLUDED.sha1_hash, \
+                   created_at = EXCLUDED.created_at, modified_at = EXCLUDED.modified_at, \
+                   created_by_id = EXCLUDED.created_by_id, modified_by_id = EXCLUDED.modified_by_id, \
+                   shared_scope = EXCLUDED.shared_scope, is_permission_root = EXCLUDED.is_permission_root, \
+                   sharing_changed_at = CASE \
+                     WHEN t.deleted_at IS NOT NULL OR t.is_permission_root IS DISTINCT FROM EXCLUDED.is_permission_root \
+                       OR EXCLUDED.sharing_changed_at > '-infinity' \
+                     THEN now() ELSE t.sharing_changed_at END, \
+                   raw_json = EXCLUDED.raw_json, synced_at = now(), deleted_at = NULL",
+            )
+            .bind(tenant)
+            .bind(drive_id)
+            .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.parent_id.clone()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.is_folder).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.is_root).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.size).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.mime_type.clone()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.quick_xor_hash.clone()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.sha1_hash.clone()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.created_at).collect::<Vec<Option<DateTime<Utc>>>>())
+            .bind(rows.iter().map(|r| r.modified_at).collect::<Vec<Option<DateTime<Utc>>>>())
+            .bind(rows.iter().map(|r| r.created_by_id.clone()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.modified_by_id.clone()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.shared_scope.clone()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.is_permission_root).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.sharing_changed).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.raw_json.to_string()).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        if !deleted.is_empty() {
+            n += delete_items(&mut tx, tenant, drive_id, deleted).await?;
+        }
+        if let Some(link) = delta_link {
+            crate::delta::save_link(
+                &mut tx,
+                "drive_items",
+                &crate::delta::drive_partition(tenant, drive_id),
+                link,
+            )
+            .await?;
+        }
+        touch(
+            &mut tx,
+            &[
+                "msgraph_drive_items",
+                "msgraph_drive_item_permissions",
+                "msgraph_drive_item_permission_grants",
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// After a full round of a drive: soft-deletes every item not seen since `round_started`,
+    /// then derives paths and permission roots.
+    pub async fn reconcile_drive_items(
+        &self,
+        tenant: &str,
+        drive_id: &str,
+        round_started: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let stale: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM msgraph_drive_items WHERE tenant_id = $1 AND drive_id = $2 AND synced_at < $3 AND deleted_at IS NULL",
+        )
+        .bind(tenant)
+        .bind(drive_id)
+        .bind(round_started)
+        .fetch_all(&mut *tx)
+        .await?;
+        let n = delete_items(&mut tx, tenant, drive_id, &stale).await?;
+        touch(
+            &mut tx,
+            &[
+                "msgraph_drive_items",
+                "msgraph_drive_item_permissions",
+                "msgraph_drive_item_permission_grants",
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Derives every live item's path and permission-hierarchy root from parent ids.
+    /// `hierarchical`: roots are the items flagged `is_permission_root` (and the drive root);
+    /// otherwise every item is its own root. Items that stopped being roots lose their own
+    /// permission rows (they inherit now).
+    pub async fn derive_drive_tree(
+        &self,
+        tenant: &str,
+        drive_id: &str,
+        hierarchical: bool,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "WITH RECURSIVE tree (id, path, proot) AS ( \
+               SELECT id, '/'::text, id FROM msgraph_drive_items \
+               WHERE tenant_id = $1 AND drive_id = $2 AND is_root AND deleted_at IS NULL \
+             UNION ALL \
+               SELECT c.id, CASE WHEN t.path = '/' THEN '/' || c.name ELSE t.path || '/' || c.name END, \
+                      CASE WHEN NOT $3 OR c.is_permission_root THEN c.id ELSE t.proot END \
+               FROM msgraph_drive_items c JOIN tree t ON c.parent_id = t.id \
+               WHERE c.tenant_id = $1 AND c.drive_id = $2 AND c.deleted_at IS NULL AND NOT c.is_root \
+             ) \
+             UPDATE msgraph_drive_items i SET path = tree.path, permission_root_id = tree.proot FROM tree \
+             WHERE i.tenant_id = $1 AND i.drive_id = $2 AND i.id = tree.id \
+               AND (i.path IS DISTINCT FROM tree.path OR i.permission_root_id IS DISTINCT FROM tree.proot)",
+        )
+        .bind(tenant)
+        .bind(drive_id)
+        .bind(hierarchical)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if hierarchical {
+            for table in [
+                "msgraph_drive_item_permissions",
+                "msgraph_drive_item_permission_grants",
+            ] {
+                let sql = format!(
+                    "UPDATE {table} p SET deleted_at = now() FROM msgraph_drive_items i \
+                     WHERE p.tenant_id = $1 AND p.drive_id = $2 AND p.deleted_at IS NULL \
+                       AND i.tenant_id = p.tenant_id AND i.drive_id = p.drive_id AND i.id = p.item_id \
+                       AND i.permission_root_id IS DISTINCT FROM i.id"
+                );
+                sqlx::query(&sql)
+                    .bind(tenant)
+                    .bind(drive_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        touch(
+            &mut tx,
+            &[
+                "msgraph_drive_items",
+                "msgraph_drive_item_permissions",
+                "msgraph_drive_item_permission_grants",
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}
+
+/// Soft-deletes items with their permissions and grants.
+async fn delete_items(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    tenant: &str,
+    drive_id: &str,
+    ids: &[String],
+) -> Result<u64, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let n = sqlx::query(
+        "UPDATE msgraph_drive_items SET deleted_at = now(), synced_at = now() \
+         WHERE tenant_id = $1 AND drive_id = $2 AND id = ANY($3) AND deleted_at IS NULL",
+    )
+    .bind(tenant)
+    .bind(drive_id)
+    .bind(ids)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    for table in [
+        "msgraph_drive_item_permissions",
+        "msgraph_drive_item_permission_grants",
+    ] {
+        let sql = format!(
+            "UPDATE {table} SET deleted_at = now() WHERE tenant_id = $1 AND drive_id = $2 AND item_id = ANY($3) AND deleted_at IS NULL"
+        );
+        sqlx::query(&sql)
+            .bind(tenant)
+            .bind(drive_id)
+            .bind(ids)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(n)
+}

@@ -1,0 +1,264 @@
+//! Users, groups and memberships.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, Transaction};
+
+use crate::rows::{GroupRow, MemberChange, UserRow, last_wins};
+use crate::{Store, StoreError};
+
+/// Records that `tables` changed, in the caller's transaction.
+pub(crate) async fn touch(
+    tx: &mut Transaction<'_, Postgres>,
+    tables: &[&str],
+) -> Result<(), StoreError> {
+    let names: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+    sqlx::query(
+        "INSERT INTO table_update_log (table_name, last_updated_at) SELECT t, now() FROM UNNEST($1::text[]) AS t \
+         ON CONFLICT (table_name) DO UPDATE SET last_updated_at = EXCLUDED.last_updated_at",
+    )
+    .bind(names)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Soft-deletes rows of `table` with the given ids (a fixed list of tables, never user input).
+pub(crate) async fn soft_delete_ids(
+    tx: &mut Transaction<'_, Postgres>,
+    table: &'static str,
+    tenant: &str,
+    ids: &[String],
+) -> Result<u64, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "UPDATE {table} SET deleted_at = now(), synced_at = now() WHERE tenant_id = $1 AND id = ANY($2) AND deleted_at IS NULL"
+    );
+    let n = sqlx::query(&sql)
+        .bind(tenant)
+        .bind(ids)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(n)
+}
+
+/// Inserts or updates users (undeleting any that come back) in one statement.
+async fn upsert_users(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: &str,
+    rows: &[UserRow],
+) -> Result<u64, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let rows = last_wins(rows, |r| r.id.clone());
+    let n = sqlx::query(
+            "INSERT INTO msgraph_users (tenant_id, id, display_name, user_principal_name, mail, user_type, is_guest, \
+               account_enabled, department, has_license, created_at, raw_json, synced_at, deleted_at) \
+             SELECT $1, u.id, u.dn, u.upn, u.mail, u.ut, u.guest, u.enabled, u.dept, u.lic, u.created, u.raw::jsonb, now(), NULL \
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::bool[], $9::text[], \
+                         $10::bool[], $11::timestamptz[], $12::text[]) \
+                  AS u(id, dn, upn, mail, ut, guest, enabled, dept, lic, created, raw) \
+             ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = EXCLUDED.display_name, \
+               user_principal_name = EXCLUDED.user_principal_name, mail = EXCLUDED.mail, user_type = EXCLUDED.user_type, \
+               is_guest = EXCLUDED.is_guest, account_enabled = EXCLUDED.account_enabled, department = EXCLUDED.department, \
+               has_license = EXCLUDED.has_license, created_at = EXCLUDED.created_at, raw_json = EXCLUDED.raw_json, \
+               synced_at = now(), deleted_at = NULL",
+        )
+        .bind(tenant)
+        .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.display_name.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.user_principal_name.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.mail.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.user_type.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.is_guest).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.account_enabled).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.department.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.has_license).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.created_at).collect::<Vec<Option<DateTime<Utc>>>>())
+        .bind(rows.iter().map(|r| r.raw_json.to_string()).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(n)
+}
+
+async fn upsert_groups(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: &str,
+    rows: &[GroupRow],
+) -> Result<u64, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let rows = last_wins(rows, |r| r.id.clone());
+    let n = sqlx::query(
+            "INSERT INTO msgraph_groups (tenant_id, id, display_name, mail, mail_nickname, is_unified, security_enabled, \
+               visibility, created_at, raw_json, synced_at, deleted_at) \
+             SELECT $1, g.id, g.dn, g.mail, g.nick, g.unified, g.sec, g.vis, g.created, g.raw::jsonb, now(), NULL \
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::text[], \
+                         $9::timestamptz[], $10::text[]) AS g(id, dn, mail, nick, unified, sec, vis, created, raw) \
+             ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = EXCLUDED.display_name, mail = EXCLUDED.mail, \
+               mail_nickname = EXCLUDED.mail_nickname, is_unified = EXCLUDED.is_unified, \
+               security_enabled = EXCLUDED.security_enabled, visibility = EXCLUDED.visibility, \
+               created_at = EXCLUDED.created_at, raw_json = EXCLUDED.raw_json, synced_at = now(), deleted_at = NULL",
+        )
+        .bind(tenant)
+        .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.display_name.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.mail.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.mail_nickname.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.is_unified).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.security_enabled).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.visibility.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.created_at).collect::<Vec<Option<DateTime<Utc>>>>())
+        .bind(rows.iter().map(|r| r.raw_json.to_string()).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(n)
+}
+
+/// Applies membership additions and removals (`members@delta`), last change per pair wins.
+async fn apply_member_changes(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: &str,
+    changes: &[MemberChange],
+) -> Result<u64, StoreError> {
+    if changes.is_empty() {
+        return Ok(0);
+    }
+    let changes = last_wins(changes, |c| (c.group_id.clone(), c.member_id.clone()));
+    let n = sqlx::query(
+            "INSERT INTO msgraph_group_members (tenant_id, group_id, member_id, member_type, synced_at, deleted_at) \
+             SELECT $1, m.g, m.m, m.t, now(), CASE WHEN m.removed THEN now() END \
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bool[]) AS m(g, m, t, removed) \
+             ON CONFLICT (tenant_id, group_id, member_id) DO UPDATE SET member_type = EXCLUDED.member_type, \
+               synced_at = now(), deleted_at = EXCLUDED.deleted_at",
+        )
+        .bind(tenant)
+        .bind(changes.iter().map(|c| c.group_id.clone()).collect::<Vec<_>>())
+        .bind(changes.iter().map(|c| c.member_id.clone()).collect::<Vec<_>>())
+        .bind(changes.iter().map(|c| c.member_type.clone()).collect::<Vec<_>>())
+        .bind(changes.iter().map(|c| c.removed).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(n)
+}
+
+/// Partition key of a tenant-wide resource (users, groups, sites).
+pub fn tenant_partition(tenant: &str) -> String {
+    tenant.to_string()
+}
+
+impl Store {
+    /// Applies one page of a users delta round: upserts, removals (`@removed`, either reason:
+    /// both leave the live set) and, on the last page of a complete round, its deltaLink.
+    pub async fn apply_users_page(
+        &self,
+        tenant: &str,
+        upserts: &[UserRow],
+        removed: &[String],
+        delta_link: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut n = upsert_users(&mut tx, tenant, upserts).await?;
+        n += soft_delete_ids(&mut tx, "msgraph_users", tenant, removed).await?;
+        if let Some(link) = delta_link {
+            crate::delta::save_link(&mut tx, "users", &tenant_partition(tenant), link).await?;
+        }
+        touch(&mut tx, &["msgraph_users"]).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Applies one page of a groups delta round: groups, removed groups (with their
+    /// memberships), membership changes and, on the last page, the deltaLink.
+    pub async fn apply_groups_page(
+        &self,
+        tenant: &str,
+        upserts: &[GroupRow],
+        removed: &[String],
+        members: &[MemberChange],
+        delta_link: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut n = upsert_groups(&mut tx, tenant, upserts).await?;
+        n += soft_delete_ids(&mut tx, "msgraph_groups", tenant, removed).await?;
+        if !removed.is_empty() {
+            sqlx::query(
+                "UPDATE msgraph_group_members SET deleted_at = now() WHERE tenant_id = $1 AND group_id = ANY($2) AND deleted_at IS NULL",
+            )
+            .bind(tenant)
+            .bind(removed)
+            .execute(&mut *tx)
+            .await?;
+        }
+        n += apply_member_changes(&mut tx, tenant, members).await?;
+        if let Some(link) = delta_link {
+            crate::delta::save_link(&mut tx, "groups", &tenant_partition(tenant), link).await?;
+        }
+        touch(&mut tx, &["msgraph_groups", "msgraph_group_members"]).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// After a full directory round: soft-deletes rows of `table` not seen since `round_started`
+    /// (`users`, `groups` with their memberships, or `sites`).
+    pub async fn reconcile_tenant_table(
+        &self,
+        tenant: &str,
+        resource: &str,
+        round_started: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let tables: &[&'static str] = match resource {
+            "users" => &["msgraph_users"],
+            "groups" => &["msgraph_groups", "msgraph_group_members"],
+            "sites" => &["msgraph_sites"],
+            other => {
+                return Err(StoreError::Invalid(format!(
+                    "no full-round reconciliation for '{other}'"
+                )));
+            }
+        };
+        let mut tx = self.pool.begin().await?;
+        let mut n = 0;
+        for table in tables {
+            let sql = format!(
+                "UPDATE {table} SET deleted_at = now() WHERE tenant_id = $1 AND synced_at < $2 AND deleted_at IS NULL"
+            );
+            n += sqlx::query(&sql)
+                .bind(tenant)
+                .bind(round_started)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        touch(&mut tx, tables).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Ids of the tenant's live guest users (to flag external grantees).
+    pub async fn guest_user_ids(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM msgraph_users WHERE tenant_id = $1 AND is_guest AND deleted_at IS NULL",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Ids of the tenant's live users.
+    pub async fn live_user_ids(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM msgraph_users WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

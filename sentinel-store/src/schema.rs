@@ -1,0 +1,41 @@
+//! The schema: `db/init/*.sql` is the one source of truth. Postgres' initdb applies it in the
+//! compose stack; the worker applies the same files at start-up. Every statement is idempotent.
+
+use crate::{Store, StoreError};
+
+/// The schema files, in the order they apply.
+pub const SCHEMA_FILES: [(&str, &str); 4] = [
+    ("001_schema.sql", include_str!("../schema/001_schema.sql")),
+    ("002_jobs.sql", include_str!("../schema/002_jobs.sql")),
+    (
+        "003_materialized_views.sql",
+        include_str!("../schema/003_materialized_views.sql"),
+    ),
+    ("004_audit.sql", include_str!("../schema/004_audit.sql")),
+];
+
+/// Serialises concurrent start-ups of several workers.
+const MIGRATE_LOCK: i64 = 0x5e47_1e10_0000_0001;
+
+impl Store {
+    /// Makes the database ready; applying it again is a no-op.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATE_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        // Quiet the "already exists, skipping" notices of a re-run.
+        sqlx::query("SET LOCAL client_min_messages = warning")
+            .execute(&mut *tx)
+            .await?;
+        for (file, sql) in SCHEMA_FILES {
+            sqlx::raw_sql(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(|source| StoreError::Schema { file, source })?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

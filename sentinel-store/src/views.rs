@@ -1,0 +1,86 @@
+//! Materialized views: refreshed CONCURRENTLY, and only those whose source tables changed.
+
+use chrono::{DateTime, Utc};
+
+use crate::{Store, StoreError};
+
+/// What one refresh did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MvRefresh {
+    pub refreshed: Vec<String>,
+    pub skipped: Vec<String>,
+}
+
+impl Store {
+    /// Refreshes every MV one of whose source tables changed since the MV was last refreshed
+    /// (or that was never refreshed), recording when.
+    pub async fn refresh_impacted_views(&self) -> Result<MvRefresh, StoreError> {
+        let rows: Vec<(String, bool)> = sqlx::query_as(
+            "SELECT d.mv_name, bool_or(r.last_refreshed_at IS NULL OR COALESCE(u.last_updated_at >= r.last_refreshed_at, false)) \
+             FROM mv_dependencies d \
+             LEFT JOIN mv_refresh_log r ON r.mv_name = d.mv_name \
+             LEFT JOIN table_update_log u ON u.table_name = d.table_name \
+             GROUP BY d.mv_name ORDER BY d.mv_name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = MvRefresh::default();
+        for (mv, due) in rows {
+            if !due {
+                out.skipped.push(mv);
+                continue;
+            }
+            self.refresh_view(&mv).await?;
+            out.refreshed.push(mv);
+        }
+        Ok(out)
+    }
+
+    /// Refreshes one registered MV.
+    pub async fn refresh_view(&self, mv: &str) -> Result<(), StoreError> {
+        let known: Option<String> =
+            sqlx::query_scalar("SELECT DISTINCT mv_name FROM mv_dependencies WHERE mv_name = $1")
+                .bind(mv)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(mv) = known else {
+            return Err(StoreError::Invalid(format!(
+                "unknown materialized view '{mv}'"
+            )));
+        };
+        let started: DateTime<Utc> = self.now().await?;
+        // CONCURRENTLY needs a populated view; the first refresh of a fresh one is plain.
+        let populated: bool =
+            sqlx::query_scalar("SELECT ispopulated FROM pg_matviews WHERE matviewname = $1")
+                .bind(&mv)
+                .fetch_one(&self.pool)
+                .await?;
+        let sql = if populated {
+            format!("REFRESH MATERIALIZED VIEW CONCURRENTLY {mv}")
+        } else {
+            format!("REFRESH MATERIALIZED VIEW {mv}")
+        };
+        sqlx::raw_sql(&sql).execute(&self.pool).await?;
+        // Stamp with the time the refresh started: changes made during it are picked up next time.
+        sqlx::query(
+            "INSERT INTO mv_refresh_log (mv_name, last_refreshed_at) VALUES ($1, $2) \
+             ON CONFLICT (mv_name) DO UPDATE SET last_refreshed_at = EXCLUDED.last_refreshed_at",
+        )
+        .bind(&mv)
+        .bind(started)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// When each MV was last refreshed.
+    pub async fn view_refresh_times(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        Ok(
+            sqlx::query_as(
+                "SELECT mv_name, last_refreshed_at FROM mv_refresh_log ORDER BY mv_name",
+            )
+            .fetch_all(&self.pool)
+            .await?,
+        )
+    }
+}

@@ -1,0 +1,408 @@
+//! The store against real Postgres: a fresh database per test.
+
+use chrono::{DateTime, Utc};
+use sentinel_store::*;
+use serde_json::json;
+use sqlx::PgPool;
+
+const T: &str = "tenant-1";
+
+async fn ready(pool: PgPool) -> Store {
+    let store = Store::from_pool(pool);
+    store.migrate().await.expect("migrate");
+    store
+}
+
+fn user(id: &str, name: &str) -> UserRow {
+    UserRow {
+        id: id.into(),
+        display_name: Some(name.into()),
+        user_principal_name: Some(format!("{id}@x")),
+        mail: None,
+        user_type: Some("Member".into()),
+        is_guest: false,
+        account_enabled: Some(true),
+        department: None,
+        has_license: Some(true),
+        created_at: None,
+        raw_json: json!({"id": id, "displayName": name}),
+    }
+}
+
+fn item(id: &str, parent: Option<&str>, name: &str, folder: bool) -> DriveItemRow {
+    DriveItemRow {
+        id: id.into(),
+        parent_id: parent.map(String::from),
+        name: Some(name.into()),
+        is_folder: folder,
+        is_root: parent.is_none(),
+        size: Some(1),
+        mime_type: None,
+        quick_xor_hash: None,
+        sha1_hash: None,
+        created_at: None,
+        modified_at: None,
+        created_by_id: None,
+        modified_by_id: None,
+        shared_scope: None,
+        is_permission_root: parent.is_none(),
+        sharing_changed: true,
+        raw_json: json!({"id": id}),
+    }
+}
+
+async fn updated_at(store: &Store, table: &str) -> Option<DateTime<Utc>> {
+    sqlx::query_scalar("SELECT last_updated_at FROM table_update_log WHERE table_name = $1")
+        .bind(table)
+        .fetch_optional(store.pool())
+        .await
+        .expect("query")
+}
+
+#[sqlx::test(migrations = false)]
+async fn migrating_twice_is_a_no_op(pool: PgPool) {
+    let store = ready(pool).await;
+    store
+        .apply_users_page(T, &[user("u1", "A")], &[], None)
+        .await
+        .expect("upsert");
+    store.migrate().await.expect("second migrate");
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM msgraph_users")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert_eq!(n, 1, "data survives a second migration");
+}
+
+#[sqlx::test(migrations = false)]
+async fn upserts_last_wins_soft_deletes_and_undeletes(pool: PgPool) {
+    let store = ready(pool).await;
+    assert_eq!(updated_at(&store, "msgraph_users").await, None);
+    let rows = vec![user("u1", "First"), user("u2", "B"), user("u1", "Last")];
+    store
+        .apply_users_page(T, &rows, &[], None)
+        .await
+        .expect("upsert");
+    let name: String = sqlx::query_scalar("SELECT display_name FROM msgraph_users WHERE id = 'u1'")
+        .fetch_one(store.pool())
+        .await
+        .expect("q");
+    assert_eq!(name, "Last", "the last occurrence in a page wins");
+    assert!(
+        updated_at(&store, "msgraph_users").await.is_some(),
+        "update log written with the change"
+    );
+
+    store
+        .apply_users_page(T, &[], &["u2".into()], None)
+        .await
+        .expect("remove");
+    let deleted: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT deleted_at FROM msgraph_users WHERE id = 'u2'")
+            .fetch_one(store.pool())
+            .await
+            .expect("q");
+    assert!(deleted.is_some());
+    store
+        .apply_users_page(T, &[user("u2", "Back")], &[], None)
+        .await
+        .expect("return");
+    let deleted: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT deleted_at FROM msgraph_users WHERE id = 'u2'")
+            .fetch_one(store.pool())
+            .await
+            .expect("q");
+    assert!(deleted.is_none(), "a row that reappears is undeleted");
+}
+
+#[sqlx::test(migrations = false)]
+async fn delta_link_is_stored_only_with_the_last_page(pool: PgPool) {
+    let store = ready(pool).await;
+    store
+        .apply_users_page(T, &[user("u1", "A")], &[], None)
+        .await
+        .expect("page 1");
+    assert_eq!(store.delta_link("users", T).await.expect("q"), None);
+    store
+        .apply_users_page(
+            T,
+            &[user("u2", "B")],
+            &[],
+            Some("https://graph/delta?token=1"),
+        )
+        .await
+        .expect("last page");
+    assert_eq!(
+        store.delta_link("users", T).await.expect("q").as_deref(),
+        Some("https://graph/delta?token=1")
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_full_round_soft_deletes_what_it_did_not_see(pool: PgPool) {
+    let store = ready(pool).await;
+    store
+        .apply_users_page(T, &[user("u1", "A"), user("u2", "B")], &[], None)
+        .await
+        .expect("first");
+    let round = store.now().await.expect("now");
+    store
+        .apply_users_page(T, &[user("u1", "A")], &[], Some("link"))
+        .await
+        .expect("second round");
+    let n = store
+        .reconcile_tenant_table(T, "users", round)
+        .await
+        .expect("reconcile");
+    assert_eq!(n, 1);
+    let live: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM msgraph_users WHERE deleted_at IS NULL")
+            .fetch_all(store.pool())
+            .await
+            .expect("q");
+    assert_eq!(live, vec!["u1".to_string()]);
+}
+
+#[sqlx::test(migrations = false)]
+async fn paths_and_permission_roots_follow_moves(pool: PgPool) {
+    let store = ready(pool).await;
+    let d = "b!drive";
+    let mut shared = item("f2", Some("root"), "Shared", true);
+    shared.is_permission_root = true;
+    let rows = vec![
+        item("a", Some("f1"), "a.txt", false), // child before its parent: order does not matter
+        item("root", None, "root", true),
+        item("f1", Some("root"), "Docs", true),
+        shared,
+    ];
+    store
+        .apply_drive_items(T, d, &rows, &[], None)
+        .await
+        .expect("apply");
+    store.derive_drive_tree(T, d, true).await.expect("derive");
+    let get = |id: &'static str| {
+        let store = store.clone();
+        async move {
+            sqlx::query_as::<_, (Option<String>, Option<String>)>(
+                "SELECT path, permission_root_id FROM msgraph_drive_items WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(store.pool())
+            .await
+            .expect("q")
+        }
+    };
+    assert_eq!(
+        get("a").await,
+        (Some("/Docs/a.txt".into()), Some("root".into()))
+    );
+    // Move a.txt under the uniquely-permissioned folder: path and root follow.
+    store
+        .apply_drive_items(T, d, &[item("a", Some("f2"), "a.txt", false)], &[], None)
+        .await
+        .expect("move");
+    store.derive_drive_tree(T, d, true).await.expect("derive");
+    assert_eq!(
+        get("a").await,
+        (Some("/Shared/a.txt".into()), Some("f2".into()))
+    );
+    // Exhaustive mode: every item is its own root.
+    store.derive_drive_tree(T, d, false).await.expect("derive");
+    assert_eq!(get("a").await.1, Some("a".into()));
+}
+
+fn perm(id: &str, scope: Option<&str>) -> PermissionRow {
+    PermissionRow {
+        permission_id: id.into(),
+        roles: vec!["read".into()],
+        link_type: scope.map(|_| "view".into()),
+        link_scope: scope.map(String::from),
+        link_url_sha256: scope.map(|_| "abc".into()),
+        link_prevents_download: None,
+        has_password: None,
+        expires_at: None,
+        invitation_email: None,
+        inherited_from_id: None,
+        raw_json: json!({"id": id}),
+        grants: vec![GrantRow {
+            grantee_key: format!("k:{id}"),
+            grantee_type: if scope.is_some() {
+                "link".into()
+            } else {
+                "user".into()
+            },
+            grantee_id: Some("u1".into()),
+            display_name: None,
+            email: None,
+            login_name: None,
+            is_external: false,
+            is_everyone: false,
+            is_everyone_except_external: false,
+        }],
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn permissions_are_replaced_and_due_items_follow_sharing_changes(pool: PgPool) {
+    let store = ready(pool).await;
+    let d = "b!drive";
+    store
+        .apply_drive_items(
+            T,
+            d,
+            &[
+                item("root", None, "root", true),
+                item("x", Some("root"), "x", false),
+            ],
+            &[],
+            None,
+        )
+        .await
+        .expect("apply");
+    store.derive_drive_tree(T, d, false).await.expect("derive");
+    assert_eq!(
+        store
+            .count_items_due_for_permissions(T, false)
+            .await
+            .expect("count"),
+        2
+    );
+    let set = |perms: Vec<PermissionRow>| ItemPermissions {
+        drive_id: d.into(),
+        item_id: "x".into(),
+        permissions: perms,
+    };
+    store
+        .replace_item_permissions(
+            T,
+            &[set(vec![perm("p1", None), perm("p2", Some("anonymous"))])],
+        )
+        .await
+        .expect("replace");
+    store
+        .replace_item_permissions(T, &[set(vec![perm("p1", None)])])
+        .await
+        .expect("replace again");
+    let live: Vec<String> = sqlx::query_scalar(
+        "SELECT permission_id FROM msgraph_drive_item_permissions WHERE deleted_at IS NULL",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("q");
+    assert_eq!(
+        live,
+        vec!["p1".to_string()],
+        "a vanished link is soft-deleted"
+    );
+    let grants: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM msgraph_drive_item_permission_grants WHERE deleted_at IS NULL",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("q");
+    assert_eq!(grants, 1);
+    let due = store
+        .items_due_for_permissions(T, false, 10)
+        .await
+        .expect("due");
+    assert_eq!(
+        due,
+        vec![DueItem {
+            drive_id: d.into(),
+            item_id: "root".into()
+        }]
+    );
+    // Reported again without a sharing change: not due. With one: due.
+    let mut unchanged = item("x", Some("root"), "renamed", false);
+    unchanged.sharing_changed = false;
+    store
+        .apply_drive_items(T, d, &[unchanged.clone()], &[], None)
+        .await
+        .expect("rename");
+    assert_eq!(
+        store
+            .count_items_due_for_permissions(T, false)
+            .await
+            .expect("count"),
+        1
+    );
+    unchanged.sharing_changed = true;
+    store
+        .apply_drive_items(T, d, &[unchanged], &[], None)
+        .await
+        .expect("shared");
+    assert_eq!(
+        store
+            .count_items_due_for_permissions(T, false)
+            .await
+            .expect("count"),
+        2
+    );
+    // Deleting the item takes its permissions with it.
+    store
+        .delete_items(T, d, &["x".into()])
+        .await
+        .expect("delete");
+    let live: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM msgraph_drive_item_permissions WHERE deleted_at IS NULL",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("q");
+    assert_eq!(live, 0);
+}
+
+#[sqlx::test(migrations = false)]
+async fn only_impacted_views_are_refreshed(pool: PgPool) {
+    let store = ready(pool).await;
+    let first = store.refresh_impacted_views().await.expect("refresh");
+    assert_eq!(first.refreshed.len(), 5, "{first:?}");
+    let second = store.refresh_impacted_views().await.expect("refresh");
+    assert!(second.refreshed.is_empty(), "nothing changed: {second:?}");
+    store
+        .apply_users_page(T, &[user("u1", "A")], &[], None)
+        .await
+        .expect("upsert");
+    let third = store.refresh_impacted_views().await.expect("refresh");
+    assert_eq!(
+        third.refreshed,
+        vec![
+            "mv_msgraph_inventory_summary".to_string(),
+            "mv_msgraph_sharing_posture_summary".to_string()
+        ]
+    );
+    let users: i64 =
+        sqlx::query_scalar("SELECT users FROM mv_msgraph_inventory_summary WHERE tenant_id = $1")
+            .bind(T)
+            .fetch_one(store.pool())
+            .await
+            .expect("q");
+    assert_eq!(users, 1);
+    assert!(
+        store
+            .refresh_view("pg_class; DROP TABLE jobs")
+            .await
+            .is_err(),
+        "only registered views"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn audit_events_are_recorded(pool: PgPool) {
+    let store = ready(pool).await;
+    let id = store
+        .audit(&AuditEvent {
+            actor_upn: Some("admin@x".into()),
+            action: "job.run_now".into(),
+            details: json!({"job": 1}),
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    let action: String = sqlx::query_scalar("SELECT action FROM audit_events WHERE event_id = $1")
+        .bind(id)
+        .fetch_one(store.pool())
+        .await
+        .expect("q");
+    assert_eq!(action, "job.run_now");
+}
