@@ -89,25 +89,48 @@ SELECT t.tenant_id,
 FROM tenants t;
 CREATE UNIQUE INDEX IF NOT EXISTS mv_msgraph_sharing_posture_summary_key ON mv_msgraph_sharing_posture_summary (tenant_id);
 
--- Exposure per site: links and broad grants on the items of its libraries.
+-- Exposure per site: distinct links and broad grants on the items of its libraries, counted
+-- per drive first (a grant inherited by a thousand items is one grant).
 CREATE MATERIALIZED VIEW IF NOT EXISTS mv_msgraph_site_posture AS
+WITH drive_links AS (
+    SELECT tenant_id, drive_id,
+           count(DISTINCT permission_id) FILTER (WHERE link_scope = 'anonymous') AS anonymous_links,
+           count(DISTINCT permission_id) FILTER (WHERE link_scope = 'organization') AS organization_links,
+           count(DISTINCT permission_id) FILTER (WHERE link_scope = 'users') AS users_links
+    FROM msgraph_drive_item_permissions
+    WHERE deleted_at IS NULL AND link_scope IS NOT NULL
+    GROUP BY tenant_id, drive_id
+), drive_grants AS (
+    SELECT tenant_id, drive_id,
+           count(*) FILTER (WHERE is_external) AS external_grants,
+           count(*) FILTER (WHERE is_everyone OR is_everyone_except_external) AS everyone_grants
+    FROM (SELECT DISTINCT tenant_id, drive_id, permission_id, grantee_key, is_external, is_everyone, is_everyone_except_external
+          FROM msgraph_drive_item_permission_grants
+          WHERE deleted_at IS NULL AND grantee_type <> 'link') g
+    GROUP BY tenant_id, drive_id
+), per_site AS (
+    SELECT d.tenant_id, d.site_id, count(*) AS drives,
+           coalesce(sum(l.anonymous_links), 0) AS anonymous_links,
+           coalesce(sum(l.organization_links), 0) AS organization_links,
+           coalesce(sum(l.users_links), 0) AS users_links,
+           coalesce(sum(g.external_grants), 0) AS external_grants,
+           coalesce(sum(g.everyone_grants), 0) AS everyone_grants
+    FROM msgraph_drives d
+    LEFT JOIN drive_links l ON l.tenant_id = d.tenant_id AND l.drive_id = d.id
+    LEFT JOIN drive_grants g ON g.tenant_id = d.tenant_id AND g.drive_id = d.id
+    WHERE d.deleted_at IS NULL AND d.site_id IS NOT NULL
+    GROUP BY d.tenant_id, d.site_id
+)
 SELECT s.tenant_id, s.id AS site_id, s.display_name, s.web_url, s.deleted_at IS NOT NULL AS deleted,
-       count(DISTINCT d.id) AS drives,
-       count(DISTINCT p.permission_id) FILTER (WHERE p.link_scope = 'anonymous') AS anonymous_links,
-       count(DISTINCT p.permission_id) FILTER (WHERE p.link_scope = 'organization') AS organization_links,
-       count(DISTINCT p.permission_id) FILTER (WHERE p.link_scope = 'users') AS users_links,
-       count(DISTINCT (g.permission_id, g.item_id)) FILTER (WHERE g.is_external) AS external_grants,
-       count(DISTINCT (g.permission_id, g.item_id)) FILTER (WHERE g.is_everyone OR g.is_everyone_except_external) AS everyone_grants,
-       (3 * count(DISTINCT p.permission_id) FILTER (WHERE p.link_scope = 'anonymous')
-        + 2 * count(DISTINCT (g.permission_id, g.item_id)) FILTER (WHERE g.is_everyone OR g.is_everyone_except_external)
-        + 2 * count(DISTINCT (g.permission_id, g.item_id)) FILTER (WHERE g.is_external)
-        + count(DISTINCT p.permission_id) FILTER (WHERE p.link_scope = 'organization')) AS exposure_score
+       coalesce(p.drives, 0) AS drives,
+       coalesce(p.anonymous_links, 0) AS anonymous_links,
+       coalesce(p.organization_links, 0) AS organization_links,
+       coalesce(p.users_links, 0) AS users_links,
+       coalesce(p.external_grants, 0) AS external_grants,
+       coalesce(p.everyone_grants, 0) AS everyone_grants,
+       coalesce(3 * p.anonymous_links + 2 * p.everyone_grants + 2 * p.external_grants + p.organization_links, 0) AS exposure_score
 FROM msgraph_sites s
-LEFT JOIN msgraph_drives d ON d.tenant_id = s.tenant_id AND d.site_id = s.id AND d.deleted_at IS NULL
-LEFT JOIN msgraph_drive_item_permissions p ON p.tenant_id = d.tenant_id AND p.drive_id = d.id AND p.deleted_at IS NULL
-LEFT JOIN msgraph_drive_item_permission_grants g ON g.tenant_id = p.tenant_id AND g.drive_id = p.drive_id
-     AND g.item_id = p.item_id AND g.permission_id = p.permission_id AND g.deleted_at IS NULL
-GROUP BY s.tenant_id, s.id, s.display_name, s.web_url, s.deleted_at;
+LEFT JOIN per_site p ON p.tenant_id = s.tenant_id AND p.site_id = s.id;
 CREATE UNIQUE INDEX IF NOT EXISTS mv_msgraph_site_posture_key ON mv_msgraph_site_posture (tenant_id, site_id);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS mv_latest_job_runs AS

@@ -1,5 +1,7 @@
 //! Worked examples of the Sentinel crates, kept compiling and tested against the simulator.
 
+pub mod exposure;
+
 use futures::StreamExt;
 use sentinel_graph::{
     BatchRequest, DeltaEvent, DeltaStart, DriveDeltaOptions, GraphClient, GraphError,

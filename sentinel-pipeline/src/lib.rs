@@ -1,1 +1,44 @@
-//! Composable async ingestion stages where Microsoft Graph meets the Princeton Sentinel store.
+//! Where Microsoft Graph meets the Princeton Sentinel store.
+//!
+//! [`stage`] has composable async stages (source → transform → batch → sink) joined by bounded
+//! channels; the ingestion pipelines are built from them: users, groups with membership, sites,
+//! drives (libraries and OneDrives), drive items (a delta round per drive, drives in parallel)
+//! and permissions (`exhaustive` or `hierarchical`). [`job`] runs them as the `graph_ingest` job
+//! and refreshes materialized views as the `refresh_mv` job.
+
+pub mod convert;
+mod directory;
+mod drives;
+pub mod job;
+mod permissions;
+pub mod progress;
+mod rounds;
+pub mod stage;
+
+pub use job::{
+    GraphIngestConfig, IngestReport, PermissionMode, Resource, run_graph_ingest, run_refresh_mv,
+};
+pub use progress::{Progress, ProgressSnapshot};
+
+/// An error of a pipeline run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    #[error(transparent)]
+    Graph(#[from] sentinel_graph::GraphError),
+    #[error(transparent)]
+    Store(#[from] sentinel_store::StoreError),
+    /// A downstream stage stopped (its own error is reported instead).
+    #[error("a downstream stage stopped")]
+    Closed,
+    #[error("{0}")]
+    Stage(String),
+    /// The run could not cover everything: it must not be reported as a success.
+    #[error("incomplete: {0}")]
+    Incomplete(String),
+    #[error("invalid job configuration: {0}")]
+    Config(String),
+    /// Stopped on request (shutdown) at a safe point.
+    #[error("cancelled")]
+    Cancelled,
+}

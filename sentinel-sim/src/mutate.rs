@@ -363,7 +363,10 @@ pub fn share(t: &mut Tenant, rng: &mut ChaCha8Rng, d: usize, i: u32) {
     let edit = rng.random_bool(0.35);
     let recipients = if scope == LinkScope::Users {
         let n = rng.random_range(1..=3);
-        (0..n).map(|_| rng.random_range(0..t.users.len())).collect()
+        let mut r: Vec<usize> = (0..n).map(|_| rng.random_range(0..t.users.len())).collect();
+        r.sort_unstable();
+        r.dedup();
+        r
     } else {
         Vec::new()
     };

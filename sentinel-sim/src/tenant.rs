@@ -299,10 +299,14 @@ impl Tenant {
         }
     }
 
-    /// Whether a drive is visible (not deleted, and its site not deleted).
+    /// Whether a drive is visible: not deleted, its site not deleted, and for a OneDrive,
+    /// its owner still active (a deleted user's OneDrive is not reachable through Graph).
     pub fn drive_live(&self, drive: usize) -> bool {
         let d = &self.drives[drive];
-        !d.deleted && d.site.is_none_or(|s| !self.sites[s].deleted)
+        !d.deleted
+            && d.site.is_none_or(|s| !self.sites[s].deleted)
+            && d.owner_user
+                .is_none_or(|u| self.users[u].state == Lifecycle::Active)
     }
 
     /// Path segments of a live item, for ground truth dumps (`/` for the root).

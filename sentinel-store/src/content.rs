@@ -40,13 +40,8 @@ impl Store {
         .rows_affected();
         }
         if let Some(link) = delta_link {
-            crate::delta::save_link(
-                &mut tx,
-                "sites",
-                &crate::directory::tenant_partition(tenant),
-                link,
-            )
-            .await?;
+            let partition = crate::directory::tenant_partition(tenant);
+            crate::delta::save_link(&mut tx, "sites", &partition, link).await?;
         }
         touch(&mut tx, &["msgraph_sites"]).await?;
         tx.commit().await?;
@@ -124,7 +119,7 @@ impl Store {
             .iter()
             .map(|d| crate::delta::drive_partition(tenant, d))
             .collect();
-        sqlx::query("DELETE FROM msgraph_delta_state WHERE resource_type = 'drive_items' AND partition_key = ANY($1)")
+        sqlx::query("DELETE FROM msgraph_delta_state WHERE resource_type LIKE 'drive_items%' AND partition_key = ANY($1)")
             .bind(keys)
             .execute(&mut *tx)
             .await?;
@@ -142,6 +137,18 @@ impl Store {
         Ok(n)
     }
 
+    /// The tenant's live drives with their sites' names and URLs.
+    pub async fn live_drives(&self, tenant: &str) -> Result<Vec<crate::DriveRef>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT d.id, d.name, d.site_id, s.display_name AS site_name, s.web_url AS site_url, d.owner_user_id \
+             FROM msgraph_drives d LEFT JOIN msgraph_sites s ON s.tenant_id = d.tenant_id AND s.id = d.site_id \
+             WHERE d.tenant_id = $1 AND d.deleted_at IS NULL ORDER BY d.id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Ids of the tenant's live drives.
     pub async fn live_drive_ids(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
@@ -155,15 +162,15 @@ impl Store {
     /// Applies one delta page of a drive. A new item is always due a permission read (it has
     /// never been read); an existing one when `sharing_changed`, when it comes back from the
     /// deleted, or when it became or stopped being a hierarchy root. Deleted items take their
-    /// permissions with them; the last page of a complete round carries the deltaLink. One
-    /// transaction.
+    /// permissions with them; the last page of a complete round carries the deltaLink
+    /// (`(resource, link)`, the resource naming the kind of round). One transaction.
     pub async fn apply_drive_items(
         &self,
         tenant: &str,
         drive_id: &str,
         upserts: &[DriveItemRow],
         deleted: &[String],
-        delta_link: Option<&str>,
+        delta_link: Option<(&str, &str)>,
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut n = 0;
@@ -218,14 +225,9 @@ impl Store {
         if !deleted.is_empty() {
             n += delete_items(&mut tx, tenant, drive_id, deleted).await?;
         }
-        if let Some(link) = delta_link {
-            crate::delta::save_link(
-                &mut tx,
-                "drive_items",
-                &crate::delta::drive_partition(tenant, drive_id),
-                link,
-            )
-            .await?;
+        if let Some((resource, link)) = delta_link {
+            let partition = crate::delta::drive_partition(tenant, drive_id);
+            crate::delta::save_link(&mut tx, resource, &partition, link).await?;
         }
         touch(
             &mut tx,

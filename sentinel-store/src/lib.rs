@@ -19,6 +19,7 @@ mod schema;
 mod views;
 
 pub use audit::AuditEvent;
+pub use delta::drive_partition;
 pub use error::StoreError;
 pub use rows::*;
 pub use views::MvRefresh;

@@ -145,13 +145,17 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         // Whatever these items had before and no longer have is gone (now() is this transaction's time).
+        // `= ANY` on the key columns keeps these on the primary-key index even with the stale
+        // statistics of a table that was empty when the run started.
         for table in [
             "msgraph_drive_item_permissions",
             "msgraph_drive_item_permission_grants",
         ] {
             let sql = format!(
-                "UPDATE {table} t SET deleted_at = now() FROM UNNEST($2::text[], $3::text[]) AS x(d, i) \
-                 WHERE t.tenant_id = $1 AND t.drive_id = x.d AND t.item_id = x.i AND t.synced_at < now() AND t.deleted_at IS NULL"
+                "UPDATE {table} t SET deleted_at = now() \
+                 WHERE t.tenant_id = $1 AND t.drive_id = ANY($2) AND t.item_id = ANY($3) \
+                   AND (t.drive_id, t.item_id) IN (SELECT * FROM UNNEST($2::text[], $3::text[])) \
+                   AND t.synced_at < now() AND t.deleted_at IS NULL"
             );
             sqlx::query(&sql)
                 .bind(tenant)
@@ -161,8 +165,9 @@ impl Store {
                 .await?;
         }
         sqlx::query(
-            "UPDATE msgraph_drive_items t SET permissions_last_synced_at = now() FROM UNNEST($2::text[], $3::text[]) AS x(d, i) \
-             WHERE t.tenant_id = $1 AND t.drive_id = x.d AND t.id = x.i",
+            "UPDATE msgraph_drive_items t SET permissions_last_synced_at = now() \
+             WHERE t.tenant_id = $1 AND t.drive_id = ANY($2) AND t.id = ANY($3) \
+               AND (t.drive_id, t.id) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))",
         )
         .bind(tenant)
         .bind(&drives)
@@ -184,21 +189,29 @@ impl Store {
 
     /// Items whose permissions are due a read: never read, or changed since the last read.
     /// `roots_only` (hierarchical mode): only the roots of permission hierarchies.
+    /// Pages by key: pass the last item of the previous page as `after`.
     pub async fn items_due_for_permissions(
         &self,
         tenant: &str,
         roots_only: bool,
+        after: Option<&DueItem>,
         limit: i64,
     ) -> Result<Vec<DueItem>, StoreError> {
+        let (after_drive, after_item) = after
+            .map(|a| (a.drive_id.as_str(), a.item_id.as_str()))
+            .unwrap_or(("", ""));
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT drive_id, id FROM msgraph_drive_items \
              WHERE tenant_id = $1 AND deleted_at IS NULL \
                AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at) \
                AND (NOT $2 OR COALESCE(permission_root_id, id) = id) \
-             ORDER BY drive_id, id LIMIT $3",
+               AND (drive_id, id) > ($3, $4) \
+             ORDER BY drive_id, id LIMIT $5",
         )
         .bind(tenant)
         .bind(roots_only)
+        .bind(after_drive)
+        .bind(after_item)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

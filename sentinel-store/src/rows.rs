@@ -128,6 +128,17 @@ pub struct ItemPermissions {
     pub permissions: Vec<PermissionRow>,
 }
 
+/// A live drive with its site, for selecting drives by pattern.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DriveRef {
+    pub id: String,
+    pub name: Option<String>,
+    pub site_id: Option<String>,
+    pub site_name: Option<String>,
+    pub site_url: Option<String>,
+    pub owner_user_id: Option<String>,
+}
+
 /// An item whose permissions are due a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueItem {

@@ -73,6 +73,17 @@ impl Store {
         Ok(())
     }
 
+    /// Refreshes the planner's statistics of the content tables. A first sync grows them from
+    /// empty; plans made with an empty table's statistics turn per-item updates into scans.
+    pub async fn analyze_content(&self) -> Result<(), StoreError> {
+        sqlx::raw_sql(
+            "ANALYZE msgraph_drive_items, msgraph_drive_item_permissions, msgraph_drive_item_permission_grants",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// When each MV was last refreshed.
     pub async fn view_refresh_times(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
         Ok(

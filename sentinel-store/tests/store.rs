@@ -302,7 +302,7 @@ async fn permissions_are_replaced_and_due_items_follow_sharing_changes(pool: PgP
     .expect("q");
     assert_eq!(grants, 1);
     let due = store
-        .items_due_for_permissions(T, false, 10)
+        .items_due_for_permissions(T, false, None, 10)
         .await
         .expect("due");
     assert_eq!(

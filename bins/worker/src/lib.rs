@@ -1,1 +1,0 @@
-//! Princeton Sentinel worker: scheduler loop, ingestion jobs and the internal control API.

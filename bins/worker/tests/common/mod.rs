@@ -1,0 +1,316 @@
+//! End-to-end harness: a simulated tenant, a fresh database, and the real `sentinel-worker` binary.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Output, Stdio};
+
+use sentinel_sim::{Profile, RunningSim, SimConfig};
+use serde_json::Value;
+use sqlx::{Connection, PgConnection, PgPool};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sentinel-worker");
+
+fn admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of its own for one test, dropped by `drop_db`.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+}
+
+pub async fn create_db() -> TestDb {
+    let admin = admin_url();
+    let name = format!("sentinel_e2e_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("connect to DATABASE_URL");
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .expect("url with a database");
+    let url = format!("{base}/{name}");
+    let pool = PgPool::connect(&url)
+        .await
+        .expect("connect to test database");
+    TestDb { name, url, pool }
+}
+
+impl TestDb {
+    pub async fn drop_db(self) {
+        self.pool.close().await;
+        if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
+            let _ = sqlx::raw_sql(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}
+
+pub async fn spawn_sim(profile: Profile, seed: u64) -> RunningSim {
+    let config = SimConfig {
+        profile,
+        seed,
+        ru_per_minute: 10_000_000,
+        ..SimConfig::default()
+    };
+    sentinel_sim::spawn(config, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("sim")
+}
+
+fn command(sim: &RunningSim, db: &TestDb, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &db.url)
+        .env("ENTRA_TENANT_ID", sim.state.read_tenant().tenant_id.clone())
+        .env("ENTRA_CLIENT_ID", &sim.state.config.client_id)
+        .env("ENTRA_CLIENT_SECRET", &sim.state.config.client_secret)
+        .env("ENTRA_AUTHORITY", sim.url())
+        .env("GRAPH_BASE_URL", format!("{}/v1.0", sim.url()))
+        .env("GRAPH_RU_PER_MINUTE", "10000000")
+        .env("RUST_LOG", "warn");
+    c
+}
+
+/// Runs `sentinel-worker sync` to the end (off the async runtime).
+pub async fn sync(sim: &RunningSim, db: &TestDb, args: &[&str]) -> Output {
+    let mut c = command(sim, db, &[&["sync"], args].concat());
+    tokio::task::spawn_blocking(move || c.output().expect("run worker"))
+        .await
+        .expect("join")
+}
+
+pub fn spawn_sync(sim: &RunningSim, db: &TestDb, args: &[&str]) -> Child {
+    command(sim, db, &[&["sync"], args].concat())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn worker")
+}
+
+pub async fn assert_synced(out: &Output) {
+    assert!(
+        out.status.success(),
+        "sync failed ({:?}): {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub async fn dump(sim: &RunningSim, kind: &str) -> Vec<Value> {
+    let text = reqwest::get(format!("{}/_sim/dump/{kind}", sim.url()))
+        .await
+        .expect("dump")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+pub async fn control(sim: &RunningSim, path: &str, body: Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", sim.url()))
+        .json(&body)
+        .send()
+        .await
+        .expect("control");
+    assert!(r.status().is_success(), "{path}");
+}
+
+fn s(v: &Value, k: &str) -> String {
+    v[k].as_str().unwrap_or_default().to_string()
+}
+
+fn compare<T: Ord + std::fmt::Debug + Clone>(
+    what: &str,
+    got: BTreeSet<T>,
+    want: BTreeSet<T>,
+) -> Vec<String> {
+    let missing: Vec<_> = want.difference(&got).take(3).cloned().collect();
+    let phantom: Vec<_> = got.difference(&want).take(3).cloned().collect();
+    if missing.is_empty() && phantom.is_empty() {
+        return vec![];
+    }
+    vec![format!(
+        "{what}: {} missing (e.g. {missing:?}), {} phantom (e.g. {phantom:?})",
+        want.difference(&got).count(),
+        got.difference(&want).count()
+    )]
+}
+
+async fn set1(pool: &PgPool, sql: &str, tenant: &str) -> BTreeSet<String> {
+    sqlx::query_scalar::<_, String>(sql)
+        .bind(tenant)
+        .fetch_all(pool)
+        .await
+        .expect(sql)
+        .into_iter()
+        .collect()
+}
+
+/// Every table equals the simulator's ground truth: 0 missing, 0 phantom, 0 wrong.
+pub async fn assert_matches_truth(sim: &RunningSim, db: &TestDb) {
+    let tenant = sim.state.read_tenant().tenant_id.clone();
+    let p = &db.pool;
+    let mut diffs = Vec::new();
+    let ids = |v: Vec<Value>, k: &str| v.iter().map(|x| s(x, k)).collect::<BTreeSet<_>>();
+    diffs.extend(compare(
+        "users",
+        set1(
+            p,
+            "SELECT id FROM msgraph_users WHERE tenant_id = $1 AND deleted_at IS NULL",
+            &tenant,
+        )
+        .await,
+        ids(dump(sim, "users").await, "id"),
+    ));
+    diffs.extend(compare(
+        "groups",
+        set1(
+            p,
+            "SELECT id FROM msgraph_groups WHERE tenant_id = $1 AND deleted_at IS NULL",
+            &tenant,
+        )
+        .await,
+        ids(dump(sim, "groups").await, "id"),
+    ));
+    diffs.extend(compare(
+        "sites",
+        set1(
+            p,
+            "SELECT id FROM msgraph_sites WHERE tenant_id = $1 AND deleted_at IS NULL",
+            &tenant,
+        )
+        .await,
+        ids(dump(sim, "sites").await, "id"),
+    ));
+    diffs.extend(compare(
+        "drives",
+        set1(
+            p,
+            "SELECT id FROM msgraph_drives WHERE tenant_id = $1 AND deleted_at IS NULL",
+            &tenant,
+        )
+        .await,
+        ids(dump(sim, "drives").await, "id"),
+    ));
+    diffs.extend(compare(
+        "memberships",
+        set1(p, "SELECT group_id || ' ' || member_id FROM msgraph_group_members WHERE tenant_id = $1 AND deleted_at IS NULL", &tenant).await,
+        dump(sim, "memberships").await.iter().map(|m| format!("{} {}", s(m, "groupId"), s(m, "memberId"))).collect(),
+    ));
+    diffs.extend(compare(
+        "items (id, name, parent, path)",
+        set1(p, "SELECT id || '|' || coalesce(name, '') || '|' || coalesce(parent_id, '') || '|' || coalesce(path, '') \
+                 FROM msgraph_drive_items WHERE tenant_id = $1 AND deleted_at IS NULL", &tenant).await,
+        dump(sim, "items").await.iter().map(|i| format!("{}|{}|{}|{}", s(i, "id"), s(i, "name"), s(i, "parentId"), s(i, "path"))).collect(),
+    ));
+    let truth_perms = dump(sim, "permissions").await;
+    let mut want_perms = BTreeSet::new();
+    let mut want_grants: BTreeMap<String, i64> = BTreeMap::new();
+    for row in &truth_perms {
+        let perm = &row["permission"];
+        let mut roles: Vec<String> = perm["roles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str().map(String::from))
+            .collect();
+        roles.sort();
+        let key = format!("{}|{}", s(row, "itemId"), s(perm, "id"));
+        want_perms.insert(format!(
+            "{key}|{}|{}",
+            roles.join(","),
+            perm["link"]["scope"].as_str().unwrap_or("")
+        ));
+        let grantees = if perm.get("link").is_some() {
+            1 + perm["grantedToIdentitiesV2"]
+                .as_array()
+                .map(|a| a.len())
+                .unwrap_or(0) as i64
+        } else {
+            1
+        };
+        want_grants.insert(key, grantees);
+    }
+    let got_perms = set1(
+        p,
+        "SELECT item_id || '|' || permission_id || '|' || coalesce(array_to_string(ARRAY(SELECT unnest(roles) ORDER BY 1), ','), '') \
+           || '|' || coalesce(link_scope, '') FROM v_item_effective_permissions WHERE tenant_id = $1",
+        &tenant,
+    )
+    .await;
+    diffs.extend(compare(
+        "effective permissions (item, permission, roles, link scope)",
+        got_perms,
+        want_perms,
+    ));
+    let got_grants: BTreeMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT i.id || '|' || g.permission_id, count(*) FROM msgraph_drive_items i \
+         JOIN msgraph_drive_item_permission_grants g ON g.tenant_id = i.tenant_id AND g.drive_id = i.drive_id \
+          AND g.item_id = COALESCE(i.permission_root_id, i.id) AND g.deleted_at IS NULL \
+         WHERE i.tenant_id = $1 AND i.deleted_at IS NULL GROUP BY 1",
+    )
+    .bind(&tenant)
+    .fetch_all(p)
+    .await
+    .expect("grants")
+    .into_iter()
+    .collect();
+    let wrong: Vec<_> = want_grants
+        .iter()
+        .filter(|(k, v)| got_grants.get(*k) != Some(*v))
+        .take(3)
+        .collect();
+    if !wrong.is_empty() || got_grants.len() != want_grants.len() {
+        diffs.push(format!(
+            "grants per permission: {} differ (e.g. {wrong:?}), {} vs {} permissions",
+            want_grants
+                .iter()
+                .filter(|(k, v)| got_grants.get(*k) != Some(*v))
+                .count(),
+            got_grants.len(),
+            want_grants.len()
+        ));
+    }
+    // Sharing-link URLs are secrets: none may be stored, in any column or raw_json.
+    let secrets: BTreeSet<String> = truth_perms
+        .iter()
+        .filter_map(|r| r["permission"]["link"]["webUrl"].as_str())
+        .filter_map(|u| u.rsplit('/').next().map(String::from))
+        .collect();
+    let stored_tokens: BTreeSet<String> = sqlx::query_scalar(
+        "SELECT DISTINCT (regexp_matches(raw_json::text, '[A-Za-z0-9_-]{16,}', 'g'))[1] FROM msgraph_drive_item_permissions",
+    )
+    .fetch_all(p)
+    .await
+    .expect("tokens")
+    .into_iter()
+    .collect();
+    let leaked = secrets.intersection(&stored_tokens).count();
+    if leaked > 0 {
+        diffs.push(format!(
+            "{leaked} sharing-link secrets are stored in permissions' raw_json"
+        ));
+    }
+    assert!(
+        diffs.is_empty(),
+        "the store differs from the tenant:\n{}",
+        diffs.join("\n")
+    );
+}

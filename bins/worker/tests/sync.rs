@@ -1,0 +1,112 @@
+//! `sentinel-worker sync` against the simulated tenant: the store ends equal to the ground
+//! truth in both permission modes, after changes, after resyncs, after kills and under faults.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use rand::{Rng, SeedableRng};
+use sentinel_sim::Profile;
+use serde_json::json;
+
+async fn full_cycle(mode: &str, seed: u64) {
+    let sim = spawn_sim(Profile::Small, seed).await;
+    let db = create_db().await;
+    let args = ["--permissions", mode];
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    assert_matches_truth(&sim, &db).await;
+
+    control(&sim, "/_sim/mutate", json!({"count": 300})).await;
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    assert_matches_truth(&sim, &db).await;
+
+    // Every stored delta token is now stale: each round resyncs from scratch and reconciles.
+    control(&sim, "/_sim/mutate", json!({"count": 100})).await;
+    control(&sim, "/_sim/expire-tokens", json!({})).await;
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    assert_matches_truth(&sim, &db).await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhaustive_mode_reaches_ground_truth_and_keeps_it() {
+    full_cycle("exhaustive", 101).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hierarchical_mode_reaches_ground_truth_and_keeps_it() {
+    full_cycle("hierarchical", 102).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_syncs_resume_to_ground_truth() {
+    let sim = spawn_sim(Profile::Small, 103).await;
+    let db = create_db().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(103);
+    for round in 0..4 {
+        let mode = if round % 2 == 0 {
+            "exhaustive"
+        } else {
+            "hierarchical"
+        };
+        let mut child = spawn_sync(&sim, &db, &["--permissions", mode]);
+        let after = Duration::from_millis(rng.random_range(300..2_500));
+        tokio::time::sleep(after).await;
+        let _ = child.kill(); // SIGKILL: no chance to clean up
+        let _ = child.wait();
+        control(&sim, "/_sim/mutate", json!({"count": 40})).await;
+    }
+    assert_synced(&sync(&sim, &db, &["--permissions", "exhaustive"]).await).await;
+    assert_matches_truth(&sim, &db).await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_injected_faults_a_sync_is_exact_or_fails_honestly() {
+    let sim = spawn_sim(Profile::Tiny, 104).await;
+    control(
+        &sim,
+        "/_sim/faults",
+        json!({"rates": {"429": 0.02, "503": 0.02, "500": 0.02, "reset": 0.02, "malformed": 0.02}, "retry_after_secs": 1}),
+    )
+    .await;
+    let db = create_db().await;
+    for mode in ["exhaustive", "hierarchical"] {
+        let out = sync(&sim, &db, &["--permissions", mode]).await;
+        let injected = reqwest::get(format!("{}/_sim/stats", sim.url()))
+            .await
+            .expect("stats")
+            .text()
+            .await
+            .expect("text");
+        if out.status.success() {
+            assert_matches_truth(&sim, &db).await;
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("sync failed"), "a failure says so: {err}");
+        }
+        assert!(injected.contains("faults_injected"), "{injected}");
+    }
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_missing_variable_is_one_line_naming_it() {
+    let out = std::process::Command::new(BIN)
+        .arg("sync")
+        .env_clear()
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("DATABASE_URL"), "{err}");
+    let out = std::process::Command::new(BIN)
+        .args(["sync", "--permissions", "sometimes"])
+        .env("DATABASE_URL", "postgres://x@127.0.0.1:1/x")
+        .output()
+        .expect("run");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown permission mode"));
+}

@@ -1,0 +1,65 @@
+//! The custom pipeline reports exactly the items an anonymous link reaches.
+
+use std::collections::BTreeSet;
+
+use sentinel_graph::{GraphClient, GraphConfig, SecretString};
+use sentinel_sim::{Profile, SimConfig};
+
+#[tokio::test]
+async fn reports_exactly_the_items_reachable_by_anonymous_links() {
+    let sim = sentinel_sim::spawn(
+        SimConfig {
+            profile: Profile::Tiny,
+            seed: 5,
+            ru_per_minute: 1_000_000,
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("sim");
+    let m = sentinel_sim::control::manifest(&sim.state);
+    let mut config = GraphConfig::new(
+        m.tenant_id.clone(),
+        m.client_id.clone(),
+        SecretString::from(sentinel_sim::DEFAULT_CLIENT_SECRET.to_string()),
+    );
+    config.graph_base_url = format!("{}/v1.0", sim.url()).parse().expect("url");
+    config.authority = sim.url().parse().expect("url");
+    config.ru_per_minute = 1_000_000;
+    config.directory_ru_per_10s = 1_000_000;
+    let client = GraphClient::new(config).expect("client");
+    let drives = sentinel_examples::all_drives(&client)
+        .await
+        .expect("drives");
+    let (lines, report) = sentinel_examples::exposure::anonymous_exposure(&client, drives)
+        .await
+        .expect("report");
+    let got: BTreeSet<String> = lines
+        .iter()
+        .map(|l| l.split(',').nth(1).expect("item id").to_string())
+        .collect();
+    let dump = reqwest::get(format!("{}/_sim/dump/permissions", sim.url()))
+        .await
+        .expect("dump")
+        .text()
+        .await
+        .expect("text");
+    let want: BTreeSet<String> = dump
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .filter(|p| p["permission"]["link"]["scope"] == "anonymous")
+        .map(|p| p["itemId"].as_str().expect("id").to_string())
+        .collect();
+    assert!(!want.is_empty(), "the tenant has anonymous links");
+    assert_eq!(got, want);
+    assert_eq!(
+        report.stage("drive items").map(|s| s.items_out),
+        Some(m.items),
+        "every live item passed through"
+    );
+    assert_eq!(
+        report.stage("anonymous only").map(|s| s.items_out),
+        Some(want.len() as u64)
+    );
+}

@@ -1,0 +1,285 @@
+//! The `graph_ingest` and `refresh_mv` jobs.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sentinel_graph::{GraphClient, GraphConfig};
+use sentinel_store::{AuditEvent, MvRefresh, Store};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::progress::{Progress, ProgressSnapshot};
+use crate::{PipelineError, directory, drives, permissions};
+
+/// What a `graph_ingest` run reads, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    Users,
+    Groups,
+    Sites,
+    Drives,
+    Items,
+    Permissions,
+}
+
+impl Resource {
+    pub const ALL: [Resource; 6] = [
+        Resource::Users,
+        Resource::Groups,
+        Resource::Sites,
+        Resource::Drives,
+        Resource::Items,
+        Resource::Permissions,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::Users => "users",
+            Resource::Groups => "groups",
+            Resource::Sites => "sites",
+            Resource::Drives => "drives",
+            Resource::Items => "items",
+            Resource::Permissions => "permissions",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Resource, String> {
+        Resource::ALL
+            .into_iter()
+            .find(|r| r.name() == s.trim())
+            .ok_or_else(|| format!("unknown resource '{s}': expected users, groups, sites, drives, items or permissions"))
+    }
+}
+
+/// How item permissions are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PermissionMode {
+    /// Every item's permissions (5 RU each), re-read whenever delta reports the item.
+    Exhaustive,
+    /// Only permission-hierarchy roots and items whose sharing changed (needs Sites.FullControl.All).
+    Hierarchical,
+}
+
+impl PermissionMode {
+    pub fn parse(s: &str) -> Result<PermissionMode, String> {
+        match s {
+            "exhaustive" => Ok(PermissionMode::Exhaustive),
+            "hierarchical" => Ok(PermissionMode::Hierarchical),
+            other => Err(format!(
+                "unknown permission mode '{other}': expected exhaustive or hierarchical"
+            )),
+        }
+    }
+}
+
+/// The configuration of a `graph_ingest` job (`jobs.config`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphIngestConfig {
+    pub resources: Vec<Resource>,
+    pub permission_mode: PermissionMode,
+    /// Glob patterns on a site's id, name or URL; empty includes every site (and OneDrives).
+    pub include_sites: Vec<String>,
+    pub exclude_sites: Vec<String>,
+    /// Glob patterns on a drive's id or name.
+    pub include_drives: Vec<String>,
+    pub exclude_drives: Vec<String>,
+    /// Drives read in parallel.
+    pub drive_concurrency: usize,
+    /// Cap on the RU per minute this job spends (below the tenant's budget, to leave room for others).
+    pub request_rate_cap: Option<u32>,
+    /// Items per permission page (each page is read in `$batch`es of 20).
+    pub batch_size: usize,
+    /// Stop reading permissions after this long; the next run resumes.
+    pub time_budget_secs: Option<u64>,
+}
+
+impl Default for GraphIngestConfig {
+    fn default() -> Self {
+        GraphIngestConfig {
+            resources: Resource::ALL.to_vec(),
+            permission_mode: PermissionMode::Hierarchical,
+            include_sites: Vec::new(),
+            exclude_sites: Vec::new(),
+            include_drives: Vec::new(),
+            exclude_drives: Vec::new(),
+            drive_concurrency: 4,
+            request_rate_cap: None,
+            batch_size: 200,
+            time_budget_secs: None,
+        }
+    }
+}
+
+impl GraphIngestConfig {
+    pub fn validate(&self) -> Result<(), PipelineError> {
+        let bad = |m: &str| Err(PipelineError::Config(m.to_string()));
+        if self.resources.is_empty() {
+            return bad(
+                "resources must name at least one of users, groups, sites, drives, items, permissions",
+            );
+        }
+        if !(1..=64).contains(&self.drive_concurrency) {
+            return bad("drive_concurrency must be between 1 and 64");
+        }
+        if !(1..=10_000).contains(&self.batch_size) {
+            return bad("batch_size must be between 1 and 10000");
+        }
+        if self.request_rate_cap.is_some_and(|c| c < 10) {
+            return bad("request_rate_cap must be at least 10 RU per minute");
+        }
+        Ok(())
+    }
+
+    /// Applies the job's rate cap to a client configuration.
+    pub fn apply_to(&self, graph: &mut GraphConfig) {
+        if let Some(cap) = self.request_rate_cap {
+            graph.ru_per_minute = graph.ru_per_minute.min(cap);
+        }
+    }
+}
+
+/// Everything a pipeline needs, cheap to clone into tasks.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    pub client: GraphClient,
+    pub store: Store,
+    pub tenant: String,
+    pub config: Arc<GraphIngestConfig>,
+    pub progress: Arc<Progress>,
+    pub stop: Arc<AtomicBool>,
+    pub started: Instant,
+}
+
+impl Ctx {
+    /// Stops at a safe point when shutdown was asked for.
+    pub fn check_stop(&self) -> Result<(), PipelineError> {
+        if self.stop.load(Ordering::SeqCst) {
+            Err(PipelineError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// What a successful run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestReport {
+    pub progress: ProgressSnapshot,
+    pub duration: Duration,
+}
+
+async fn audit(store: &Store, action: &str, tenant: &str, details: serde_json::Value) {
+    let event = AuditEvent {
+        actor_name: Some("sentinel-worker".into()),
+        action: action.into(),
+        entity_type: Some("tenant".into()),
+        entity_id: Some(tenant.into()),
+        details,
+        ..AuditEvent::default()
+    };
+    if let Err(e) = store.audit(&event).await {
+        tracing::warn!(error = %e, action, "could not write audit event");
+    }
+}
+
+/// Runs `graph_ingest`: each configured resource in order, then fails if anything was left
+/// unread. `stop` asks the run to end at the next safe point.
+pub async fn run_graph_ingest(
+    client: &GraphClient,
+    store: &Store,
+    tenant: &str,
+    config: &GraphIngestConfig,
+    progress: Arc<Progress>,
+    stop: Arc<AtomicBool>,
+) -> Result<IngestReport, PipelineError> {
+    config.validate()?;
+    let ctx = Ctx {
+        client: client.clone(),
+        store: store.clone(),
+        tenant: tenant.to_string(),
+        config: Arc::new(config.clone()),
+        progress,
+        stop,
+        started: Instant::now(),
+    };
+    audit(
+        store,
+        "graph_ingest.started",
+        tenant,
+        json!({"config": config}),
+    )
+    .await;
+    let result = run_resources(&ctx).await;
+    let snapshot = ctx.progress.snapshot(client);
+    match result {
+        Ok(()) => {
+            audit(
+                store,
+                "graph_ingest.succeeded",
+                tenant,
+                json!({"progress": snapshot}),
+            )
+            .await;
+            Ok(IngestReport {
+                progress: snapshot,
+                duration: ctx.started.elapsed(),
+            })
+        }
+        Err(e) => {
+            audit(
+                store,
+                "graph_ingest.failed",
+                tenant,
+                json!({"error": e.to_string(), "progress": snapshot}),
+            )
+            .await;
+            Err(e)
+        }
+    }
+}
+
+async fn run_resources(ctx: &Ctx) -> Result<(), PipelineError> {
+    for resource in Resource::ALL
+        .into_iter()
+        .filter(|r| ctx.config.resources.contains(r))
+    {
+        ctx.check_stop()?;
+        match resource {
+            Resource::Users => directory::sync_users(ctx).await?,
+            Resource::Groups => directory::sync_groups(ctx).await?,
+            Resource::Sites => directory::sync_sites(ctx).await?,
+            Resource::Drives => drives::sync_drives(ctx).await?,
+            Resource::Items => drives::sync_drive_items(ctx).await?,
+            Resource::Permissions => permissions::sync_permissions(ctx).await?,
+        }
+        let s = ctx.progress.snapshot(&ctx.client);
+        audit(
+            &ctx.store,
+            "graph_ingest.resource_completed",
+            &ctx.tenant,
+            json!({"resource": resource.name(), "progress": s}),
+        )
+        .await;
+    }
+    ctx.progress.set_phase("done");
+    let failures = ctx.progress.failures();
+    if !failures.is_empty() {
+        let what: Vec<String> = failures.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        return Err(PipelineError::Incomplete(format!(
+            "{} could not be read after retries; the data of this run is partial",
+            what.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `refresh_mv`: refreshes the materialized views whose sources changed.
+pub async fn run_refresh_mv(store: &Store) -> Result<MvRefresh, PipelineError> {
+    let r = store.refresh_impacted_views().await?;
+    tracing::info!(refreshed = ?r.refreshed, skipped = r.skipped.len(), "materialized views refreshed");
+    Ok(r)
+}

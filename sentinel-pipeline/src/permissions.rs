@@ -1,0 +1,228 @@
+//! Permissions: the items due a read (all changed items in exhaustive mode, hierarchy roots in
+//! hierarchical mode) are read twenty per `$batch`. Each page is stored as it arrives, so a
+//! killed run resumes where it stopped; a time budget stops a run between pages.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use sentinel_graph::models::{GraphObject, Permission};
+use sentinel_graph::{BatchRequest, GraphError};
+use sentinel_store::{DueItem, ItemPermissions};
+use serde_json::Value;
+
+use crate::PipelineError;
+use crate::convert::permission_row;
+use crate::job::{Ctx, PermissionMode};
+use crate::progress::Progress;
+use crate::stage::{Emitter, Pipeline, Sink, Source, Transform};
+
+struct DueSource {
+    ctx: Ctx,
+    roots_only: bool,
+    deadline: Option<Instant>,
+    out_of_time: Arc<AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl Source for DueSource {
+    type Item = Vec<DueItem>;
+    async fn produce(self: Box<Self>, out: Emitter<Vec<DueItem>>) -> Result<(), PipelineError> {
+        let mut after: Option<DueItem> = None;
+        loop {
+            self.ctx.check_stop()?;
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                self.out_of_time.store(true, Ordering::SeqCst);
+                return Ok(());
+            }
+            let limit = self.ctx.config.batch_size.max(1) as i64;
+            let page = self
+                .ctx
+                .store
+                .items_due_for_permissions(&self.ctx.tenant, self.roots_only, after.as_ref(), limit)
+                .await?;
+            let Some(last) = page.last().cloned() else {
+                return Ok(());
+            };
+            out.emit(page).await?;
+            after = Some(last);
+        }
+    }
+}
+
+/// The permissions read for a page, and the items found gone.
+struct Fetched {
+    items: Vec<ItemPermissions>,
+    gone: Vec<DueItem>,
+}
+
+struct Fetcher {
+    ctx: Ctx,
+    guests: HashSet<String>,
+}
+
+impl Fetcher {
+    fn rows(&self, due: &DueItem, perms: &[Permission]) -> ItemPermissions {
+        ItemPermissions {
+            drive_id: due.drive_id.clone(),
+            item_id: due.item_id.clone(),
+            permissions: perms
+                .iter()
+                .map(|p| permission_row(p, &self.guests))
+                .collect(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Transform for Fetcher {
+    type In = Vec<DueItem>;
+    type Out = Fetched;
+    async fn apply(
+        &mut self,
+        page: Vec<DueItem>,
+        out: &Emitter<Fetched>,
+    ) -> Result<(), PipelineError> {
+        let client = &self.ctx.client;
+        let mut requests = Vec::with_capacity(page.len());
+        let mut failures = 0;
+        for (n, due) in page.iter().enumerate() {
+            match client.item_permissions_path(&due.drive_id, &due.item_id) {
+                Ok(path) => requests.push(BatchRequest::get(n.to_string(), path)),
+                Err(_) => failures += 1,
+            }
+        }
+        let mut fetched = Fetched {
+            items: Vec::new(),
+            gone: Vec::new(),
+        };
+        for resp in client.batch(requests).await? {
+            let Some(due) = resp.id.parse::<usize>().ok().and_then(|n| page.get(n)) else {
+                continue;
+            };
+            match resp.status {
+                200..=299 => {
+                    let more = resp.body.get("@odata.nextLink").is_some();
+                    let parsed: Result<Vec<Permission>, _> =
+                        match resp.body.get("value").and_then(Value::as_array) {
+                            Some(values) => {
+                                values.iter().cloned().map(Permission::from_json).collect()
+                            }
+                            None => Ok(Vec::new()),
+                        };
+                    match (parsed, more) {
+                        // A long list continues on further pages: read it whole, outside the batch.
+                        (Ok(_), true) => {
+                            match client.item_permissions(&due.drive_id, &due.item_id).await {
+                                Ok(all) => fetched.items.push(self.rows(due, &all)),
+                                Err(GraphError::NotFound { .. }) => fetched.gone.push(due.clone()),
+                                Err(_) => failures += 1,
+                            }
+                        }
+                        (Ok(perms), false) => fetched.items.push(self.rows(due, &perms)),
+                        (Err(e), _) => {
+                            tracing::warn!(item = %due.item_id, error = %e, "unreadable permissions");
+                            failures += 1;
+                        }
+                    }
+                }
+                404 => fetched.gone.push(due.clone()),
+                status => {
+                    tracing::warn!(item = %due.item_id, status, "reading permissions failed");
+                    failures += 1;
+                }
+            }
+        }
+        self.ctx.progress.fail("permissions", failures);
+        out.emit(fetched).await
+    }
+}
+
+/// The sink, and how many pages it has stored.
+struct PermissionsSink(Ctx, u64);
+
+#[async_trait::async_trait]
+impl Sink for PermissionsSink {
+    type In = Fetched;
+    async fn consume(&mut self, f: Fetched) -> Result<(), PipelineError> {
+        let ctx = &self.0;
+        ctx.store
+            .replace_item_permissions(&ctx.tenant, &f.items)
+            .await?;
+        let mut gone: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for g in &f.gone {
+            gone.entry(g.drive_id.as_str())
+                .or_default()
+                .push(g.item_id.clone());
+        }
+        for (drive, ids) in gone {
+            ctx.store.delete_items(&ctx.tenant, drive, &ids).await?;
+        }
+        Progress::add(
+            &ctx.progress.permission_items,
+            (f.items.len() + f.gone.len()) as u64,
+        );
+        // The permission tables grow fast on a first sync: refresh statistics as they do.
+        self.1 += 1;
+        if self.1.is_power_of_two() {
+            ctx.store.analyze_content().await?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) async fn sync_permissions(ctx: &Ctx) -> Result<(), PipelineError> {
+    ctx.progress.set_phase("permissions");
+    let roots_only = ctx.config.permission_mode == PermissionMode::Hierarchical;
+    ctx.store.analyze_content().await?;
+    let due = ctx
+        .store
+        .count_items_due_for_permissions(&ctx.tenant, roots_only)
+        .await?;
+    ctx.progress
+        .permission_items_due
+        .store(due.max(0) as u64, Ordering::Relaxed);
+    let guests: HashSet<String> = ctx
+        .store
+        .guest_user_ids(&ctx.tenant)
+        .await?
+        .into_iter()
+        .collect();
+    let out_of_time = Arc::new(AtomicBool::new(false));
+    let deadline = ctx
+        .config
+        .time_budget_secs
+        .map(|s| ctx.started + std::time::Duration::from_secs(s));
+    Pipeline::source(
+        "permissions.due",
+        DueSource {
+            ctx: ctx.clone(),
+            roots_only,
+            deadline,
+            out_of_time: out_of_time.clone(),
+        },
+    )
+    .transform(
+        "permissions.fetch",
+        Fetcher {
+            ctx: ctx.clone(),
+            guests,
+        },
+    )
+    .sink("permissions.store", PermissionsSink(ctx.clone(), 0))
+    .run()
+    .await?;
+    if out_of_time.load(Ordering::SeqCst) {
+        let left = ctx
+            .store
+            .count_items_due_for_permissions(&ctx.tenant, roots_only)
+            .await?;
+        if left > 0 {
+            return Err(PipelineError::Incomplete(format!(
+                "time budget reached with {left} items' permissions still due (the next run resumes there)"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! Progress of an ingestion run, readable while it runs (the worker shows it and stores it).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+/// Live counters of a run. Shared between the run and whoever watches it.
+#[derive(Debug, Default)]
+pub struct Progress {
+    phase: Mutex<String>,
+    pub users: AtomicU64,
+    pub groups: AtomicU64,
+    pub sites: AtomicU64,
+    pub drives: AtomicU64,
+    pub drives_done: AtomicU64,
+    pub items: AtomicU64,
+    pub permission_items: AtomicU64,
+    /// Permission reads still due when the permissions phase last looked.
+    pub permission_items_due: AtomicU64,
+    failures: Mutex<BTreeMap<String, u64>>,
+}
+
+/// A snapshot, as stored in `job_runs.progress`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ProgressSnapshot {
+    pub phase: String,
+    pub users: u64,
+    pub groups: u64,
+    pub sites: u64,
+    pub drives: u64,
+    pub drives_done: u64,
+    pub items: u64,
+    pub permission_items: u64,
+    pub permission_items_due: u64,
+    pub failures: BTreeMap<String, u64>,
+    pub ru_spent: u64,
+    pub requests: u64,
+    pub throttled: u64,
+    pub throttle_wait_ms: u64,
+}
+
+impl Progress {
+    pub fn set_phase(&self, phase: &str) {
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase.to_string();
+    }
+
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn fail(&self, resource: &str, n: u64) {
+        if n > 0 {
+            *self
+                .failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(resource.to_string())
+                .or_default() += n;
+        }
+    }
+
+    pub fn failures(&self) -> BTreeMap<String, u64> {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn snapshot(&self, client: &sentinel_graph::GraphClient) -> ProgressSnapshot {
+        let s = client.stats();
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ProgressSnapshot {
+            phase: self.phase.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            users: g(&self.users),
+            groups: g(&self.groups),
+            sites: g(&self.sites),
+            drives: g(&self.drives),
+            drives_done: g(&self.drives_done),
+            items: g(&self.items),
+            permission_items: g(&self.permission_items),
+            permission_items_due: g(&self.permission_items_due),
+            failures: self.failures(),
+            ru_spent: s.ru_spent,
+            requests: s.requests,
+            throttled: s.throttled,
+            throttle_wait_ms: s.throttle_wait_ms,
+        }
+    }
+}
