@@ -10,6 +10,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
+-- Operations: a paused job's schedules stay but do not fire; run-now asks for one run.
+ALTER TABLE jobs ADD COLUMN IF NOT EXISTS paused boolean NOT NULL DEFAULT false;
+ALTER TABLE jobs ADD COLUMN IF NOT EXISTS run_requested_at timestamptz;
 
 CREATE TABLE IF NOT EXISTS job_schedules (
     schedule_id  uuid        PRIMARY KEY,

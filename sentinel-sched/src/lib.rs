@@ -1,6 +1,31 @@
-//! Postgres-polling job scheduler for Princeton Sentinel: standard 5-field cron schedules,
-//! one run of a job at a time (a session advisory lock held for the whole run), honest history.
+//! Postgres-polling job scheduler for Princeton Sentinel.
+//!
+//! Operators declare jobs and schedules (rows); every worker polls: due schedules
+//! (`next_run_at <= now()`, claimed `FOR UPDATE SKIP LOCKED`) and run-now requests start a run
+//! under a session advisory lock derived from the job id, held on a dedicated connection for the
+//! whole run (a heartbeat stops the run if that connection dies). A run left `running` whose lock
+//! anyone can take is an orphan and is marked failed. Standard 5-field cron, in UTC, on the
+//! database's clock; a missed schedule runs once, not once per missed tick. The scheduler knows
+//! nothing of Graph: jobs are run by [`JobRunner`]s the binary registers.
 
+pub mod clock;
 pub mod cron;
+pub mod jobs;
+pub mod scheduler;
 
+pub use clock::{Clock, DbClock, ManualClock};
 pub use cron::{CronError, CronExpr};
+pub use jobs::{Job, JobRunner, RunContext, pause, resume, run_now};
+pub use scheduler::{Scheduler, TickReport, lock_key};
+
+/// An error of the scheduler.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchedError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Cron(#[from] CronError),
+    #[error("job {0} is paused: resume it first")]
+    Paused(uuid::Uuid),
+}
