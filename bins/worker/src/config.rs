@@ -11,6 +11,12 @@ pub struct WorkerConfig {
     pub graph: GraphConfig,
     /// `json` for structured logs, anything else for human-readable ones.
     pub log_format: String,
+    /// Where the internal control API listens (`WORKER_API_ADDR`).
+    pub api_addr: std::net::SocketAddr,
+    /// Seconds between scheduler polls (`SCHEDULER_POLL_SECONDS`).
+    pub poll_seconds: u64,
+    /// This worker's name in `job_runs` (`WORKER_ID`, default: host and process id).
+    pub worker_id: String,
 }
 
 impl WorkerConfig {
@@ -28,10 +34,30 @@ impl WorkerConfig {
             }
         };
         let graph = GraphConfig::from_env().context("Graph configuration")?;
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let api_addr = match var("WORKER_API_ADDR") {
+            None => "127.0.0.1:8081".parse().context("default address")?,
+            Some(v) => v
+                .parse()
+                .map_err(|_| anyhow::anyhow!("WORKER_API_ADDR must be host:port, got '{v}'"))?,
+        };
+        let poll_seconds = match var("SCHEDULER_POLL_SECONDS") {
+            None => 15,
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if (1..=3600).contains(&n) => n,
+                _ => bail!(
+                    "SCHEDULER_POLL_SECONDS must be a whole number of seconds between 1 and 3600, got '{v}'"
+                ),
+            },
+        };
+        let host = var("HOSTNAME").unwrap_or_else(|| "worker".into());
         Ok(WorkerConfig {
             database_url: SecretString::from(database_url),
             graph,
             log_format: std::env::var("LOG_FORMAT").unwrap_or_default(),
+            api_addr,
+            poll_seconds,
+            worker_id: var("WORKER_ID").unwrap_or_else(|| format!("{host}-{}", std::process::id())),
         })
     }
 }

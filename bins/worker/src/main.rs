@@ -1,23 +1,22 @@
 //! `sentinel-worker`: applies the schema and ingests a Microsoft 365 tenant into Postgres.
 
-mod config;
-mod sync;
-
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-use crate::config::WorkerConfig;
+use sentinel_worker::config::WorkerConfig;
+use sentinel_worker::{serve, sync};
 
 #[derive(Debug, Parser)]
 #[command(name = "sentinel-worker", version, about = "Princeton Sentinel worker")]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the scheduler loop, the jobs and the control API (the default).
+    Serve,
     /// Make the database ready (idempotent) and exit.
     Migrate,
     /// Migrate, ingest the tenant once (graph_ingest), refresh the views (refresh_mv), exit 0 on success.
@@ -48,7 +47,8 @@ async fn main() -> ExitCode {
         }
     };
     init_logging(&config.log_format);
-    let result = match cli.command {
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve::run(&config).await,
         Command::Migrate => sync::migrate(&config).await,
         Command::Sync(args) => sync::run(&config, args).await,
     };

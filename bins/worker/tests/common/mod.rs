@@ -69,6 +69,11 @@ pub async fn spawn_sim(profile: Profile, seed: u64) -> RunningSim {
         .expect("sim")
 }
 
+/// The worker binary configured for `sim` and `db`.
+pub fn worker_command(sim: &RunningSim, db: &TestDb, args: &[&str]) -> Command {
+    command(sim, db, args)
+}
+
 fn command(sim: &RunningSim, db: &TestDb, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args(args)

@@ -1,0 +1,202 @@
+//! The worker's internal control API: health, status, run-now, pause, resume.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use sentinel_sched::SchedError;
+use sentinel_store::{AuditEvent, Store};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::auth::{Caller, TokenValidator};
+
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub pool: PgPool,
+    pub validator: Arc<TokenValidator>,
+    pub worker_id: String,
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+pub fn router(state: ApiState) -> Router {
+    let protected = Router::new()
+        .route("/jobs/status", get(status))
+        .route("/jobs/run-now", post(run_now))
+        .route("/jobs/pause", post(pause))
+        .route("/jobs/resume", post(resume))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/health", get(health))
+        .merge(protected)
+        .with_state(state)
+}
+
+async fn require_token(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
+    let token = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let Some(token) = token else {
+        return error(StatusCode::UNAUTHORIZED, "a bearer token is required");
+    };
+    match state.validator.validate(&token).await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(why) => error(StatusCode::UNAUTHORIZED, why),
+    }
+}
+
+async fn health(State(state): State<ApiState>) -> Response {
+    match sqlx::query("SELECT 1").execute(&state.pool).await {
+        Ok(_) => Json(json!({"status": "ok", "database": "reachable", "worker_id": state.worker_id})).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "degraded", "database": format!("unreachable: {e}"), "worker_id": state.worker_id})),
+        )
+            .into_response(),
+    }
+}
+
+async fn status(State(state): State<ApiState>) -> Response {
+    let jobs: Result<Vec<Value>, sqlx::Error> = sqlx::query_scalar(
+        "SELECT json_build_object('job_id', j.job_id, 'job_type', j.job_type, 'tenant_id', j.tenant_id, 'name', j.name, \
+           'enabled', j.enabled, 'paused', j.paused, 'run_requested_at', j.run_requested_at, \
+           'schedules', coalesce((SELECT json_agg(json_build_object('schedule_id', s.schedule_id, 'cron_expr', s.cron_expr, \
+              'next_run_at', s.next_run_at, 'enabled', s.enabled)) FROM job_schedules s WHERE s.job_id = j.job_id), '[]'::json), \
+           'running', (SELECT json_build_object('run_id', r.run_id, 'started_at', r.started_at, 'worker_id', r.worker_id, \
+              'progress', r.progress) FROM job_runs r WHERE r.job_id = j.job_id AND r.status = 'running' LIMIT 1)) \
+         FROM jobs j ORDER BY j.created_at",
+    )
+    .fetch_all(&state.pool)
+    .await;
+    match jobs {
+        Ok(jobs) => Json(json!({"worker_id": state.worker_id, "jobs": jobs})).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobRef {
+    job_id: Uuid,
+}
+
+fn parse_body(body: &[u8]) -> Result<JobRef, String> {
+    serde_json::from_slice(body).map_err(|e| format!("expected {{\"job_id\": \"<uuid>\"}}: {e}"))
+}
+
+/// Who asked: the signed-in user as the web passes it, and the calling app.
+async fn audit(
+    state: &ApiState,
+    headers: &HeaderMap,
+    caller: &Caller,
+    action: &str,
+    job: Uuid,
+    outcome: &str,
+) {
+    let h = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    };
+    let event = AuditEvent {
+        actor_oid: h("x-sentinel-actor-oid"),
+        actor_upn: h("x-sentinel-actor-upn"),
+        actor_name: h("x-sentinel-actor-name"),
+        action: action.to_string(),
+        entity_type: Some("job".into()),
+        entity_id: Some(job.to_string()),
+        details: json!({"app_id": caller.app_id, "worker_id": state.worker_id, "outcome": outcome}),
+    };
+    if let Err(e) = Store::from_pool(state.pool.clone()).audit(&event).await {
+        tracing::warn!(error = %e, action, "could not write audit event");
+    }
+}
+
+async fn operate(
+    state: ApiState,
+    headers: HeaderMap,
+    caller: Caller,
+    body: axum::body::Bytes,
+    action: &str,
+    op: impl AsyncFnOnce(&PgPool, Uuid) -> Result<bool, SchedError>,
+) -> Response {
+    let job = match parse_body(&body) {
+        Ok(j) => j.job_id,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
+    };
+    let (resp, outcome) = match op(&state.pool, job).await {
+        Ok(true) => (
+            Json(json!({"ok": true, "job_id": job})).into_response(),
+            "ok",
+        ),
+        Ok(false) => (
+            error(StatusCode::NOT_FOUND, format!("no job {job}")),
+            "not found",
+        ),
+        Err(SchedError::Paused(_)) => (
+            error(
+                StatusCode::CONFLICT,
+                format!("job {job} is paused: resume it first"),
+            ),
+            "paused",
+        ),
+        Err(e) => (
+            error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            "error",
+        ),
+    };
+    audit(&state, &headers, &caller, action, job, outcome).await;
+    resp
+}
+
+async fn run_now(
+    State(s): State<ApiState>,
+    Extension(c): Extension<Caller>,
+    h: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    operate(s, h, c, body, "job.run_now", async |p, j| {
+        sentinel_sched::run_now(p, j).await
+    })
+    .await
+}
+
+async fn pause(
+    State(s): State<ApiState>,
+    Extension(c): Extension<Caller>,
+    h: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    operate(s, h, c, body, "job.pause", async |p, j| {
+        sentinel_sched::pause(p, j).await
+    })
+    .await
+}
+
+async fn resume(
+    State(s): State<ApiState>,
+    Extension(c): Extension<Caller>,
+    h: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    operate(s, h, c, body, "job.resume", async |p, j| {
+        sentinel_sched::resume(p, j).await
+    })
+    .await
+}

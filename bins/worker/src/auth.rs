@@ -1,0 +1,144 @@
+//! Bearer tokens for the control API: issued by Entra for our own app registration, checked
+//! against the tenant's JWKS (signature), `aud`, `iss`, `tid`, `exp`/`nbf` and the caller role.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde::Deserialize;
+use tokio::sync::RwLock;
+
+/// The app role a caller of the control API must hold.
+pub const CALLER_ROLE: &str = "Sentinel.Worker.Invoke";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The calling application (`azp` / `appid`).
+    pub app_id: String,
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    tid: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    azp: Option<String>,
+    #[serde(default)]
+    appid: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Jwk {
+    kid: Option<String>,
+    kty: String,
+    n: Option<String>,
+    e: Option<String>,
+}
+
+/// Validates tokens; caches the signing keys and refetches them (at most once a minute)
+/// when a token names a key it does not know.
+#[derive(Debug)]
+pub struct TokenValidator {
+    jwks_url: String,
+    issuer: String,
+    audiences: Vec<String>,
+    tenant_id: String,
+    pub leeway_secs: u64,
+    http: reqwest::Client,
+    keys: RwLock<(Option<Instant>, HashMap<String, DecodingKey>)>,
+}
+
+impl TokenValidator {
+    pub fn new(authority: &str, tenant_id: &str, client_id: &str) -> TokenValidator {
+        let authority = authority.trim_end_matches('/');
+        TokenValidator {
+            jwks_url: format!("{authority}/{tenant_id}/discovery/v2.0/keys"),
+            issuer: format!("{authority}/{tenant_id}/v2.0"),
+            audiences: vec![client_id.to_string(), format!("api://{client_id}")],
+            tenant_id: tenant_id.to_string(),
+            leeway_secs: 30,
+            http: reqwest::Client::new(),
+            keys: RwLock::new((None, HashMap::new())),
+        }
+    }
+
+    async fn key(&self, kid: &str) -> Result<DecodingKey, String> {
+        if let Some(k) = self.keys.read().await.1.get(kid) {
+            return Ok(k.clone());
+        }
+        let mut cache = self.keys.write().await;
+        if cache
+            .0
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(60))
+        {
+            return cache
+                .1
+                .get(kid)
+                .cloned()
+                .ok_or_else(|| format!("unknown signing key '{kid}'"));
+        }
+        let jwks: Jwks = self
+            .http
+            .get(&self.jwks_url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| format!("cannot fetch signing keys: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("unreadable signing keys: {e}"))?;
+        cache.1.clear();
+        for k in jwks.keys.into_iter().filter(|k| k.kty == "RSA") {
+            if let (Some(kid), Some(n), Some(e)) = (k.kid, k.n, k.e)
+                && let Ok(key) = DecodingKey::from_rsa_components(&n, &e)
+            {
+                cache.1.insert(kid, key);
+            }
+        }
+        cache.0 = Some(Instant::now());
+        cache
+            .1
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| format!("unknown signing key '{kid}'"))
+    }
+
+    /// The caller, or why the token is refused.
+    pub async fn validate(&self, token: &str) -> Result<Caller, String> {
+        let header = decode_header(token).map_err(|_| "malformed token".to_string())?;
+        if header.alg != Algorithm::RS256 {
+            return Err(format!(
+                "tokens must be signed with RS256, not {:?}",
+                header.alg
+            ));
+        }
+        let kid = header.kid.ok_or("token names no signing key")?;
+        let key = self.key(&kid).await?;
+        let mut v = Validation::new(Algorithm::RS256);
+        v.set_audience(&self.audiences);
+        v.set_issuer(&[&self.issuer]);
+        v.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
+        v.validate_nbf = true;
+        v.leeway = self.leeway_secs;
+        let claims = decode::<Claims>(token, &key, &v)
+            .map_err(|e| format!("invalid token: {e}"))?
+            .claims;
+        if claims.tid != self.tenant_id {
+            return Err("token is for another tenant".into());
+        }
+        if !claims.roles.iter().any(|r| r == CALLER_ROLE) {
+            return Err(format!("the caller lacks the app role {CALLER_ROLE}"));
+        }
+        Ok(Caller {
+            app_id: claims.azp.or(claims.appid).unwrap_or_default(),
+            roles: claims.roles,
+        })
+    }
+}

@@ -1,0 +1,9 @@
+//! The Princeton Sentinel worker: `serve` (the scheduler loop, the jobs and the internal control
+//! API), `sync` (one ingestion, for operators and tests) and `migrate`. Wiring of the crates.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod runners;
+pub mod serve;
+pub mod sync;

@@ -1,0 +1,94 @@
+//! `sentinel-worker serve`: the scheduler loop, the jobs, and the control API until SIGTERM.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use secrecy::ExposeSecret;
+use sentinel_sched::{DbClock, Scheduler};
+use sentinel_store::Store;
+
+use crate::api::{ApiState, router};
+use crate::auth::TokenValidator;
+use crate::config::WorkerConfig;
+use crate::runners::{GraphIngest, RefreshMv};
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+pub async fn run(config: &WorkerConfig) -> Result<ExitCode> {
+    let store = Store::connect(config.database_url.expose_secret(), 16)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    store.migrate().await.context("applying the schema")?;
+    let pool = store.pool().clone();
+    let scheduler = Arc::new(
+        Scheduler::new(
+            pool.clone(),
+            Arc::new(DbClock(pool.clone())),
+            &config.worker_id,
+        )
+        .with_runner(
+            "graph_ingest",
+            Arc::new(GraphIngest {
+                graph: config.graph.clone(),
+                store: store.clone(),
+            }),
+        )
+        .with_runner(
+            "refresh_mv",
+            Arc::new(RefreshMv {
+                store: store.clone(),
+            }),
+        ),
+    );
+    let validator = Arc::new(TokenValidator::new(
+        config.graph.authority.as_str(),
+        &config.graph.tenant_id,
+        &config.graph.client_id,
+    ));
+    let app = router(ApiState {
+        pool,
+        validator,
+        worker_id: config.worker_id.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(config.api_addr)
+        .await
+        .with_context(|| format!("binding WORKER_API_ADDR {}", config.api_addr))?;
+    tracing::info!(addr = %config.api_addr, worker = %config.worker_id, poll_seconds = config.poll_seconds, "worker serving");
+    let poll = tokio::spawn(
+        scheduler
+            .clone()
+            .run_loop(Duration::from_secs(config.poll_seconds)),
+    );
+    let sched = scheduler.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!(
+                "shutting down: no new runs; running jobs stop at their next safe point"
+            );
+            sched.shutdown().await;
+        })
+        .await
+        .context("control API")?;
+    poll.abort();
+    tracing::info!("worker stopped");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,347 @@
+//! The worker's control API: Entra-issued bearer tokens checked against the tenant's JWKS,
+//! operations on jobs, audit; and the real `serve` binary running a job and stopping on SIGTERM.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::*;
+use sentinel_sim::Profile;
+use sentinel_worker::api::{ApiState, router};
+use sentinel_worker::auth::TokenValidator;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+struct Api {
+    url: String,
+    http: reqwest::Client,
+}
+
+async fn serve_api(db: &TestDb, validator: TokenValidator) -> Api {
+    let state = ApiState {
+        pool: db.pool.clone(),
+        validator: Arc::new(validator),
+        worker_id: "test-worker".into(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    Api {
+        url,
+        http: reqwest::Client::new(),
+    }
+}
+
+async fn token(sim: &sentinel_sim::RunningSim, scope: &str) -> String {
+    let tid = sim.state.read_tenant().tenant_id.clone();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", sim.state.config.client_id.as_str()),
+        ("client_secret", sim.state.config.client_secret.as_str()),
+        ("scope", scope),
+    ];
+    let v: Value = reqwest::Client::new()
+        .post(format!("{}/{tid}/oauth2/v2.0/token", sim.url()))
+        .form(&form)
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    v["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(
+            method.parse().expect("method"),
+            format!("{}{path}", self.url),
+        );
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req
+                .json(&b)
+                .header("x-sentinel-actor-upn", "admin@contoso.example")
+                .header("x-sentinel-actor-oid", "oid-1");
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_valid_tokens_for_our_app_reach_the_control_api() {
+    let sim = spawn_sim(Profile::Tiny, 201).await;
+    let db = create_db().await;
+    sentinel_store::Store::from_pool(db.pool.clone())
+        .migrate()
+        .await
+        .expect("migrate");
+    let tid = sim.state.read_tenant().tenant_id.clone();
+    let client_id = sim.state.config.client_id.clone();
+    let mut validator = TokenValidator::new(&sim.url(), &tid, &client_id);
+    validator.leeway_secs = 0;
+    let api = serve_api(&db, validator).await;
+    let good = token(&sim, &format!("api://{client_id}/.default")).await;
+
+    let (status, body) = api.call("GET", "/health", None, None).await;
+    assert_eq!(
+        (status, body["database"].as_str()),
+        (200, Some("reachable")),
+        "health needs no token"
+    );
+    assert_eq!(
+        api.call("GET", "/jobs/status", Some(&good), None).await.0,
+        200
+    );
+    assert_eq!(
+        api.call("GET", "/jobs/status", None, None).await.0,
+        401,
+        "no token"
+    );
+
+    let graph = token(&sim, "https://graph.microsoft.com/.default").await;
+    let (s, b) = api.call("GET", "/jobs/status", Some(&graph), None).await;
+    assert_eq!(
+        (
+            s,
+            b["error"].as_str().is_some_and(|e| e.contains("Audience"))
+        ),
+        (401, true),
+        "wrong audience: {b}"
+    );
+
+    let parts: Vec<&str> = good.split('.').collect();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("b64")).expect("claims");
+    claims["roles"] = json!(["Sentinel.Worker.Invoke", "Everything.Else"]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
+    let (s, b) = api.call("GET", "/jobs/status", Some(&tampered), None).await;
+    assert_eq!(
+        (
+            s,
+            b["error"].as_str().is_some_and(|e| e.contains("Signature"))
+        ),
+        (401, true),
+        "tampered: {b}"
+    );
+    let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let unsigned = format!("{none_header}.{}.", parts[1]);
+    let (s, b) = api.call("GET", "/jobs/status", Some(&unsigned), None).await;
+    assert_eq!(s, 401, "unsigned: {b}");
+
+    // The same token checked against another issuer (the authority reached by another name).
+    let mut other = TokenValidator::new(
+        &sim.url().replace("127.0.0.1", "localhost"),
+        &tid,
+        &client_id,
+    );
+    other.leeway_secs = 0;
+    let other_api = serve_api(&db, other).await;
+    let (s, b) = other_api
+        .call("GET", "/jobs/status", Some(&good), None)
+        .await;
+    assert_eq!(
+        (s, b["error"].as_str().is_some_and(|e| e.contains("Issuer"))),
+        (401, true),
+        "wrong issuer: {b}"
+    );
+
+    control(&sim, "/_sim/auth", json!({"token_lifetime_secs": 1})).await;
+    let short = token(&sim, &format!("api://{client_id}/.default")).await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let (s, b) = api.call("GET", "/jobs/status", Some(&short), None).await;
+    assert_eq!(
+        (
+            s,
+            b["error"].as_str().is_some_and(|e| e.contains("Expired"))
+        ),
+        (401, true),
+        "expired: {b}"
+    );
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_operations_answer_clearly_and_are_audited() {
+    let sim = spawn_sim(Profile::Tiny, 202).await;
+    let db = create_db().await;
+    sentinel_store::Store::from_pool(db.pool.clone())
+        .migrate()
+        .await
+        .expect("migrate");
+    let client_id = sim.state.config.client_id.clone();
+    let tid = sim.state.read_tenant().tenant_id.clone();
+    let api = serve_api(&db, TokenValidator::new(&sim.url(), &tid, &client_id)).await;
+    let t = token(&sim, &format!("api://{client_id}/.default")).await;
+    let job = Uuid::new_v4();
+    sqlx::query("INSERT INTO jobs (job_id, job_type, tenant_id) VALUES ($1, 'refresh_mv', 't')")
+        .bind(job)
+        .execute(&db.pool)
+        .await
+        .expect("job");
+
+    let (s, b) = api
+        .call(
+            "POST",
+            "/jobs/run-now",
+            Some(&t),
+            Some(json!({"job_id": Uuid::new_v4()})),
+        )
+        .await;
+    assert_eq!(s, 404);
+    assert!(
+        b["error"].as_str().unwrap_or_default().contains("no job"),
+        "{b}"
+    );
+    let (s, b) = api
+        .call("POST", "/jobs/run-now", Some(&t), Some(json!({"job": "x"})))
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(
+        api.call(
+            "POST",
+            "/jobs/run-now",
+            Some(&t),
+            Some(json!({"job_id": job}))
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        api.call(
+            "POST",
+            "/jobs/pause",
+            Some(&t),
+            Some(json!({"job_id": job}))
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        api.call(
+            "POST",
+            "/jobs/run-now",
+            Some(&t),
+            Some(json!({"job_id": job}))
+        )
+        .await
+        .0,
+        409,
+        "paused jobs do not run"
+    );
+    assert_eq!(
+        api.call(
+            "POST",
+            "/jobs/resume",
+            Some(&t),
+            Some(json!({"job_id": job}))
+        )
+        .await
+        .0,
+        200
+    );
+    let (s, status) = api.call("GET", "/jobs/status", Some(&t), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(status["jobs"][0]["paused"], false);
+    let audited: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT action, actor_upn FROM audit_events ORDER BY occurred_at")
+            .fetch_all(&db.pool)
+            .await
+            .expect("audit");
+    assert_eq!(
+        audited.len(),
+        5,
+        "every control call is audited: {audited:?}"
+    );
+    assert!(
+        audited
+            .iter()
+            .all(|(_, upn)| upn.as_deref() == Some("admin@contoso.example"))
+    );
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_a_requested_job_and_stops_cleanly_on_sigterm() {
+    let sim = spawn_sim(Profile::Tiny, 203).await;
+    let db = create_db().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut child = worker_command(&sim, &db, &["serve"])
+        .env("WORKER_API_ADDR", format!("127.0.0.1:{port}"))
+        .env("SCHEDULER_POLL_SECONDS", "1")
+        .spawn()
+        .expect("spawn worker");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reqwest::get(format!("http://127.0.0.1:{port}/health"))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "worker did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let job = Uuid::new_v4();
+    sqlx::query("INSERT INTO jobs (job_id, job_type, tenant_id, run_requested_at) VALUES ($1, 'refresh_mv', 't', now())")
+        .bind(job)
+        .execute(&db.pool)
+        .await
+        .expect("job");
+    let status = loop {
+        let s: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM job_runs WHERE job_id = $1 AND status <> 'running'",
+        )
+        .bind(job)
+        .fetch_optional(&db.pool)
+        .await
+        .expect("runs");
+        if let Some(s) = s {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the requested run never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(status, "success");
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(exit.success(), "SIGTERM ends the worker cleanly: {exit:?}");
+    db.drop_db().await;
+}
