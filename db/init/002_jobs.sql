@@ -35,5 +35,7 @@ CREATE TABLE IF NOT EXISTS job_runs (
     progress     jsonb       NOT NULL DEFAULT '{}'::jsonb,
     worker_id    text
 );
+-- What started the run: 'schedule' or 'run_now'.
+ALTER TABLE job_runs ADD COLUMN IF NOT EXISTS trigger text;
 CREATE INDEX IF NOT EXISTS job_runs_job ON job_runs (job_id, started_at DESC);
 CREATE INDEX IF NOT EXISTS job_runs_running ON job_runs (status) WHERE status = 'running';

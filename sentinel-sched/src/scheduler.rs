@@ -161,13 +161,22 @@ impl Scheduler {
             .fetch_one(&mut *tx)
             .await?;
             let ctx = RunContext::new(Uuid::new_v4());
-            sqlx::query("INSERT INTO job_runs (run_id, job_id, started_at, status, worker_id) VALUES ($1, $2, $3, 'running', $4)")
-                .bind(ctx.run_id)
-                .bind(job_id)
-                .bind(now)
-                .bind(&self.worker_id)
-                .execute(&mut *tx)
-                .await?;
+            let trigger = if schedule_id.is_some() {
+                "schedule"
+            } else {
+                "run_now"
+            };
+            sqlx::query(
+                // Started = when the run holds the lock (the database's clock), not when the poll began.
+                "INSERT INTO job_runs (run_id, job_id, started_at, status, worker_id, trigger) \
+                 VALUES ($1, $2, clock_timestamp(), 'running', $3, $4)",
+            )
+            .bind(ctx.run_id)
+            .bind(job_id)
+            .bind(&self.worker_id)
+            .bind(trigger)
+            .execute(&mut *tx)
+            .await?;
             claimed.push((job, ctx, conn));
         }
         tx.commit().await?;
