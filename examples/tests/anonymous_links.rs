@@ -1,32 +1,12 @@
 //! The example finds exactly the tenant's anonymous links, at hierarchy-root cost.
 
-use sentinel_graph::{GraphClient, GraphConfig, SecretString};
-use sentinel_sim::{Profile, SimConfig};
+mod common;
+
+use sentinel_sim::Profile;
 
 #[tokio::test]
 async fn finds_every_anonymous_link_of_the_simulated_tenant() {
-    let sim = sentinel_sim::spawn(
-        SimConfig {
-            profile: Profile::Small,
-            seed: 3,
-            ru_per_minute: 1_000_000,
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("sim");
-    let manifest = sentinel_sim::control::manifest(&sim.state);
-    let mut config = GraphConfig::new(
-        manifest.tenant_id.clone(),
-        manifest.client_id.clone(),
-        SecretString::from(sentinel_sim::DEFAULT_CLIENT_SECRET.to_string()),
-    );
-    config.graph_base_url = format!("{}/v1.0", sim.url()).parse().expect("url");
-    config.authority = sim.url().parse().expect("url");
-    config.ru_per_minute = 1_000_000;
-    config.directory_ru_per_10s = 1_000_000;
-    let client = GraphClient::new(config).expect("client");
+    let (sim, manifest, client) = common::tenant_and_client(Profile::Small, 3).await;
     let links = sentinel_examples::anonymous_links(&client)
         .await
         .expect("scan");

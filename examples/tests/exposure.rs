@@ -1,34 +1,14 @@
 //! The custom pipeline reports exactly the items an anonymous link reaches.
 
+mod common;
+
 use std::collections::BTreeSet;
 
-use sentinel_graph::{GraphClient, GraphConfig, SecretString};
-use sentinel_sim::{Profile, SimConfig};
+use sentinel_sim::Profile;
 
 #[tokio::test]
 async fn reports_exactly_the_items_reachable_by_anonymous_links() {
-    let sim = sentinel_sim::spawn(
-        SimConfig {
-            profile: Profile::Tiny,
-            seed: 5,
-            ru_per_minute: 1_000_000,
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("sim");
-    let m = sentinel_sim::control::manifest(&sim.state);
-    let mut config = GraphConfig::new(
-        m.tenant_id.clone(),
-        m.client_id.clone(),
-        SecretString::from(sentinel_sim::DEFAULT_CLIENT_SECRET.to_string()),
-    );
-    config.graph_base_url = format!("{}/v1.0", sim.url()).parse().expect("url");
-    config.authority = sim.url().parse().expect("url");
-    config.ru_per_minute = 1_000_000;
-    config.directory_ru_per_10s = 1_000_000;
-    let client = GraphClient::new(config).expect("client");
+    let (sim, m, client) = common::tenant_and_client(Profile::Tiny, 5).await;
     let drives = sentinel_examples::all_drives(&client)
         .await
         .expect("drives");

@@ -85,7 +85,8 @@ fn prefer_flags(headers: &HeaderMap) -> u8 {
 /// Outcome of reading a delta request's token.
 enum Start {
     Round(Cursor),
-    Latest,
+    /// `token=latest`: no objects, a deltaLink for changes from now on.
+    Latest(Cursor),
 }
 
 /// Shared token handling of every delta endpoint: a fresh round, `latest`, or a stored link.
@@ -122,7 +123,12 @@ fn start_round(
         return Ok(Start::Round(fresh));
     };
     if tok == "latest" {
-        return Ok(Start::Latest);
+        return Ok(Start::Latest(Cursor {
+            since: t.seq,
+            full: false,
+            delta: true,
+            ..fresh
+        }));
     }
     let valid = Cursor::decode(tok, t.id_key).filter(|c| c.res == res && c.part == part);
     match valid {
@@ -270,25 +276,7 @@ pub async fn drive_delta(
         |c| link(c, false),
     ) {
         Ok(Start::Round(c)) => c,
-        Ok(Start::Latest) => {
-            let t = state.read_tenant();
-            let c = Cursor {
-                res: Resource::Drive,
-                part: d as u32,
-                since: t.seq,
-                full: false,
-                snap: t.seq,
-                pos: 0,
-                sub: 0,
-                epoch: state.epoch(),
-                prefer: prefer_flags(&headers),
-                top,
-                select: select_of(&q),
-                nonce: 0,
-                delta: true,
-            };
-            return page_response(Vec::new(), None, Some(link(&c, true)));
-        }
+        Ok(Start::Latest(c)) => return page_response(Vec::new(), None, Some(link(&c, true))),
         Err(r) => return r,
     };
     let (values, done) = {
@@ -376,25 +364,7 @@ async fn directory_delta(
         link(c, false)
     }) {
         Ok(Start::Round(c)) => c,
-        Ok(Start::Latest) => {
-            let t = state.read_tenant();
-            let c = Cursor {
-                res,
-                part: 0,
-                since: t.seq,
-                full: false,
-                snap: t.seq,
-                pos: 0,
-                sub: 0,
-                epoch: state.epoch(),
-                prefer: 0,
-                top: DIRECTORY_PAGE,
-                select: select_of(&q),
-                nonce: 0,
-                delta: true,
-            };
-            return page_response(Vec::new(), None, Some(link(&c, true)));
-        }
+        Ok(Start::Latest(c)) => return page_response(Vec::new(), None, Some(link(&c, true))),
         Err(r) => return r,
     };
     let (values, done) = {
@@ -474,25 +444,7 @@ pub async fn sites_delta(
         link(c, false)
     }) {
         Ok(Start::Round(c)) => c,
-        Ok(Start::Latest) => {
-            let t = state.read_tenant();
-            let c = Cursor {
-                res: Resource::Sites,
-                part: 0,
-                since: t.seq,
-                full: false,
-                snap: t.seq,
-                pos: 0,
-                sub: 0,
-                epoch: state.epoch(),
-                prefer: 0,
-                top,
-                select: select_of(&q),
-                nonce: 0,
-                delta: true,
-            };
-            return page_response(Vec::new(), None, Some(link(&c, true)));
-        }
+        Ok(Start::Latest(c)) => return page_response(Vec::new(), None, Some(link(&c, true))),
         Err(r) => return r,
     };
     let (values, done) = {

@@ -3,6 +3,13 @@
 use chrono::{DateTime, Utc};
 
 use crate::directory::{soft_delete_ids, touch};
+
+/// The tables a change to drive items can touch (items take their permissions with them).
+const ITEM_TABLES: [&str; 3] = [
+    "msgraph_drive_items",
+    "msgraph_drive_item_permissions",
+    "msgraph_drive_item_permission_grants",
+];
 use crate::rows::{DriveItemRow, DriveRow, SiteRow, last_wins};
 use crate::{Store, StoreError};
 
@@ -101,11 +108,7 @@ impl Store {
         }
         let mut tx = self.pool.begin().await?;
         let n = soft_delete_ids(&mut tx, "msgraph_drives", tenant, ids).await?;
-        for table in [
-            "msgraph_drive_items",
-            "msgraph_drive_item_permissions",
-            "msgraph_drive_item_permission_grants",
-        ] {
+        for table in ITEM_TABLES {
             let sql = format!(
                 "UPDATE {table} SET deleted_at = now() WHERE tenant_id = $1 AND drive_id = ANY($2) AND deleted_at IS NULL"
             );
@@ -229,15 +232,7 @@ impl Store {
             let partition = crate::delta::drive_partition(tenant, drive_id);
             crate::delta::save_link(&mut tx, resource, &partition, link).await?;
         }
-        touch(
-            &mut tx,
-            &[
-                "msgraph_drive_items",
-                "msgraph_drive_item_permissions",
-                "msgraph_drive_item_permission_grants",
-            ],
-        )
-        .await?;
+        touch(&mut tx, &ITEM_TABLES).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -260,15 +255,7 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let n = delete_items(&mut tx, tenant, drive_id, &stale).await?;
-        touch(
-            &mut tx,
-            &[
-                "msgraph_drive_items",
-                "msgraph_drive_item_permissions",
-                "msgraph_drive_item_permission_grants",
-            ],
-        )
-        .await?;
+        touch(&mut tx, &ITEM_TABLES).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -322,15 +309,7 @@ impl Store {
                     .await?;
             }
         }
-        touch(
-            &mut tx,
-            &[
-                "msgraph_drive_items",
-                "msgraph_drive_item_permissions",
-                "msgraph_drive_item_permission_grants",
-            ],
-        )
-        .await?;
+        touch(&mut tx, &ITEM_TABLES).await?;
         tx.commit().await?;
         Ok(n)
     }
