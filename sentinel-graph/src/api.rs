@@ -46,7 +46,7 @@ pub fn validate_id(kind: &str, id: &str) -> Result<(), GraphError> {
     if id.is_empty()
         || id.len() > 512
         || id == "."
-        || id == ".."
+        || id.contains("..")
         || id.contains(['/', '\\', '?', '#', '%'])
         || id.chars().any(char::is_control)
     {

@@ -136,7 +136,10 @@ impl TokenCache {
 }
 
 /// Sends oauth2's `http` request through our reqwest client.
-async fn send_oauth(http: &reqwest::Client, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+pub(crate) async fn send_oauth(
+    http: &reqwest::Client,
+    req: HttpRequest,
+) -> Result<HttpResponse, HttpError> {
     let (parts, body) = req.into_parts();
     let mut builder = http.request(parts.method, parts.uri.to_string()).body(body);
     for (k, v) in &parts.headers {

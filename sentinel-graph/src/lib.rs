@@ -70,6 +70,7 @@ mod config;
 pub mod cost;
 mod delta;
 mod error;
+pub mod identity;
 pub mod models;
 mod pacer;
 

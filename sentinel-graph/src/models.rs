@@ -325,6 +325,34 @@ pub struct Permission {
     pub raw: Value,
 }
 
+/// Hex SHA-256 of a secret: what is kept instead of a sharing link's URL.
+pub fn sha256_hex(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A permission's raw JSON with its bearer secrets (the link's `webUrl`, the `shareId`)
+/// replaced by their SHA-256: safe to store or to show.
+pub fn scrub_link_secrets(raw: &Value) -> Value {
+    let mut v = raw.clone();
+    if let Some(url) = v
+        .pointer("/link/webUrl")
+        .and_then(Value::as_str)
+        .map(String::from)
+    {
+        v["link"]["webUrl"] = Value::Null;
+        v["link"]["webUrlSha256"] = Value::String(sha256_hex(&url));
+    }
+    if let Some(share) = v.get("shareId").and_then(Value::as_str).map(String::from) {
+        v["shareId"] = Value::Null;
+        v["shareIdSha256"] = Value::String(sha256_hex(&share));
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,10 +4,9 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use sentinel_graph::models::{Drive, DriveItem, Group, IdentitySet, Permission, Site, User};
+use sentinel_graph::models::{scrub_link_secrets, sha256_hex};
 use sentinel_store::{
     DriveItemRow, DriveRow, GrantRow, GroupRow, MemberChange, PermissionRow, SiteRow, UserRow,
 };
@@ -21,13 +20,6 @@ fn time(s: &Option<String>) -> Option<DateTime<Utc>> {
     s.as_deref()
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|d| d.with_timezone(&Utc))
-}
-
-pub fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 pub fn user_row(u: &User) -> UserRow {
@@ -145,24 +137,6 @@ pub fn drive_item_row(i: &DriveItem, hierarchical: bool, full_round: bool) -> Dr
         sharing_changed: full_round || !hierarchical || i.sharing_changed(),
         raw_json: i.raw.clone(),
     }
-}
-
-/// `raw_json` with every sharing-link secret replaced by its hash.
-fn scrub_link_secrets(raw: &Value) -> Value {
-    let mut v = raw.clone();
-    if let Some(url) = v
-        .pointer("/link/webUrl")
-        .and_then(Value::as_str)
-        .map(String::from)
-    {
-        v["link"]["webUrl"] = Value::Null;
-        v["link"]["webUrlSha256"] = Value::String(sha256_hex(&url));
-    }
-    if let Some(share) = v.get("shareId").and_then(Value::as_str).map(String::from) {
-        v["shareId"] = Value::Null;
-        v["shareIdSha256"] = Value::String(sha256_hex(&share));
-    }
-    v
 }
 
 fn identity_grants(set: &IdentitySet, guests: &HashSet<String>) -> Option<GrantRow> {

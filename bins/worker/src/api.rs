@@ -15,7 +15,10 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::{Caller, TokenValidator};
+use sentinel_graph::identity::{TokenValidator, VerifiedToken as Caller};
+
+/// The app role a caller of the control API must hold.
+pub const CALLER_ROLE: &str = "Sentinel.Worker.Invoke";
 
 #[derive(Debug, Clone)]
 pub struct ApiState {
@@ -52,10 +55,14 @@ async fn require_token(State(state): State<ApiState>, mut req: Request, next: Ne
         return error(StatusCode::UNAUTHORIZED, "a bearer token is required");
     };
     match state.validator.validate(&token).await {
-        Ok(caller) => {
+        Ok(caller) if caller.has_role(CALLER_ROLE) => {
             req.extensions_mut().insert(caller);
             next.run(req).await
         }
+        Ok(_) => error(
+            StatusCode::UNAUTHORIZED,
+            format!("the caller lacks the app role {CALLER_ROLE}"),
+        ),
         Err(why) => error(StatusCode::UNAUTHORIZED, why),
     }
 }
@@ -121,7 +128,7 @@ async fn audit(
         action: action.to_string(),
         entity_type: Some("job".into()),
         entity_id: Some(job.to_string()),
-        details: json!({"app_id": caller.app_id, "worker_id": state.worker_id, "outcome": outcome}),
+        details: json!({"app_id": caller.app_id(), "worker_id": state.worker_id, "outcome": outcome}),
     };
     if let Err(e) = Store::from_pool(state.pool.clone()).audit(&event).await {
         tracing::warn!(error = %e, action, "could not write audit event");

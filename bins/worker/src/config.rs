@@ -23,16 +23,9 @@ impl WorkerConfig {
     /// Reads `DATABASE_URL`, the `ENTRA_*` variables, `GRAPH_BASE_URL`, `GRAPH_RU_PER_MINUTE`,
     /// `GRAPH_MAX_CONCURRENCY` and `LOG_FORMAT`. A missing or malformed one is an error naming it.
     pub fn from_env() -> Result<WorkerConfig> {
-        let database_url = match std::env::var("DATABASE_URL") {
-            Ok(v) if v.starts_with("postgres://") || v.starts_with("postgresql://") => v,
-            Ok(v) if !v.is_empty() => bail!(
-                "DATABASE_URL must be a postgres:// URL, got '{}'",
-                redact(&v)
-            ),
-            _ => {
-                bail!("DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/sentinel)")
-            }
-        };
+        let database_url =
+            sentinel_store::check_database_url(std::env::var("DATABASE_URL").ok().as_deref())
+                .map_err(|e| anyhow::anyhow!(e))?;
         let graph = GraphConfig::from_env().context("Graph configuration")?;
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let api_addr = match var("WORKER_API_ADDR") {
@@ -59,13 +52,5 @@ impl WorkerConfig {
             poll_seconds,
             worker_id: var("WORKER_ID").unwrap_or_else(|| format!("{host}-{}", std::process::id())),
         })
-    }
-}
-
-/// A URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
-        _ => url.to_string(),
     }
 }

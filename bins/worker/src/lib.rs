@@ -2,7 +2,6 @@
 //! API), `sync` (one ingestion, for operators and tests) and `migrate`. Wiring of the crates.
 
 pub mod api;
-pub mod auth;
 pub mod config;
 pub mod runners;
 pub mod serve;

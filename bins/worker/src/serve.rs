@@ -10,9 +10,9 @@ use sentinel_sched::{DbClock, Scheduler};
 use sentinel_store::Store;
 
 use crate::api::{ApiState, router};
-use crate::auth::TokenValidator;
 use crate::config::WorkerConfig;
 use crate::runners::{GraphIngest, RefreshMv};
+use sentinel_graph::identity::TokenValidator;
 
 async fn shutdown_signal() {
     let ctrl_c = async {

@@ -1,5 +1,6 @@
-//! Bearer tokens for the control API: issued by Entra for our own app registration, checked
-//! against the tenant's JWKS (signature), `aud`, `iss`, `tid`, `exp`/`nbf` and the caller role.
+//! Tokens Entra issued for our own app registration (id tokens of signed-in users, access
+//! tokens of apps calling our APIs), checked against the tenant's JWKS (signature), `aud`,
+//! `iss`, `tid` and `exp`/`nbf`. What a caller may do (roles, nonce) is the caller's check.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -8,25 +9,37 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 use tokio::sync::RwLock;
 
-/// The app role a caller of the control API must hold.
-pub const CALLER_ROLE: &str = "Sentinel.Worker.Invoke";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    /// The calling application (`azp` / `appid`).
-    pub app_id: String,
-    pub roles: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Claims {
-    tid: String,
+/// The claims of a token that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct VerifiedToken {
+    /// Tenant.
+    pub tid: String,
+    /// Object id of the user (or of the app's service principal).
     #[serde(default)]
-    roles: Vec<String>,
+    pub oid: String,
+    /// App roles granted to the user or app.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub preferred_username: Option<String>,
+    #[serde(default)]
+    pub nonce: Option<String>,
     #[serde(default)]
     azp: Option<String>,
     #[serde(default)]
     appid: Option<String>,
+}
+
+impl VerifiedToken {
+    /// The application the token was issued to (`azp`, or `appid` in v1 tokens).
+    pub fn app_id(&self) -> &str {
+        self.azp.as_deref().or(self.appid.as_deref()).unwrap_or("")
+    }
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +69,7 @@ pub struct TokenValidator {
 }
 
 impl TokenValidator {
+    /// Accepts tokens whose audience is `client_id` or `api://{client_id}`.
     pub fn new(authority: &str, tenant_id: &str, client_id: &str) -> TokenValidator {
         let authority = authority.trim_end_matches('/');
         TokenValidator {
@@ -110,8 +124,8 @@ impl TokenValidator {
             .ok_or_else(|| format!("unknown signing key '{kid}'"))
     }
 
-    /// The caller, or why the token is refused.
-    pub async fn validate(&self, token: &str) -> Result<Caller, String> {
+    /// The token's claims, or why the token is refused.
+    pub async fn validate(&self, token: &str) -> Result<VerifiedToken, String> {
         let header = decode_header(token).map_err(|_| "malformed token".to_string())?;
         if header.alg != Algorithm::RS256 {
             return Err(format!(
@@ -127,18 +141,12 @@ impl TokenValidator {
         v.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
         v.validate_nbf = true;
         v.leeway = self.leeway_secs;
-        let claims = decode::<Claims>(token, &key, &v)
+        let claims = decode::<VerifiedToken>(token, &key, &v)
             .map_err(|e| format!("invalid token: {e}"))?
             .claims;
         if claims.tid != self.tenant_id {
             return Err("token is for another tenant".into());
         }
-        if !claims.roles.iter().any(|r| r == CALLER_ROLE) {
-            return Err(format!("the caller lacks the app role {CALLER_ROLE}"));
-        }
-        Ok(Caller {
-            app_id: claims.azp.or(claims.appid).unwrap_or_default(),
-            roles: claims.roles,
-        })
+        Ok(claims)
     }
 }
