@@ -278,6 +278,18 @@ pub async fn requests(State(state): State<Arc<SimState>>) -> Response {
     Json(log).into_response()
 }
 
+/// Every token the simulator issued (newest 10,000): tests check none reaches a browser.
+pub async fn issued_tokens(State(state): State<Arc<SimState>>) -> Response {
+    let tokens: Vec<String> = state
+        .issued_tokens
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    Json(tokens).into_response()
+}
+
 pub async fn reset_stats(State(state): State<Arc<SimState>>) -> Response {
     *state.lock_stats() = Default::default();
     state

@@ -349,7 +349,17 @@ pub async fn token(
 fn issue(state: &SimState, mut body: serde_json::Value, tokens: &[(&str, Claims)]) -> Response {
     for (field, claims) in tokens {
         match sign(claims) {
-            Ok(jwt) => body[*field] = json!(jwt),
+            Ok(jwt) => {
+                let mut issued = state
+                    .issued_tokens
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if issued.len() >= 10_000 {
+                    issued.pop_front();
+                }
+                issued.push_back(jwt.clone());
+                body[*field] = json!(jwt)
+            }
             Err(e) => {
                 return oauth_error(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -101,6 +101,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         )
         .route("/_sim/auth", post(control::auth_control))
         .route("/_sim/requests", get(control::requests))
+        .route("/_sim/tokens", get(control::issued_tokens))
         .route("/_sim/health", get(|| async { "ok" }));
     Router::new()
         .merge(graph_routes)

@@ -110,6 +110,8 @@ pub struct SimState {
     pub stats: Mutex<Stats>,
     pub codes: Mutex<HashMap<String, AuthCode>>,
     pub request_log: Mutex<std::collections::VecDeque<LoggedRequest>>,
+    /// Every token issued (the newest 10,000), so tests can prove none leaks to a browser.
+    pub issued_tokens: Mutex<std::collections::VecDeque<String>>,
     /// Token generation: access tokens of an older generation are rejected (`/_sim/auth` revoke).
     pub revoked_before: AtomicU64,
     pub token_lifetime_secs: AtomicU64,
@@ -137,6 +139,7 @@ impl SimState {
             stats: Mutex::new(Stats::default()),
             codes: Mutex::new(HashMap::new()),
             request_log: Mutex::new(std::collections::VecDeque::new()),
+            issued_tokens: Mutex::new(std::collections::VecDeque::new()),
             revoked_before: AtomicU64::new(0),
             started: Instant::now(),
             started_unix: now,
