@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
+use sentinel_graph::identity::TokenValidator;
 use sentinel_sim::Profile;
 use sentinel_worker::api::{ApiState, router};
-use sentinel_worker::auth::TokenValidator;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -291,24 +291,18 @@ async fn job_operations_answer_clearly_and_are_audited() {
 async fn serve_runs_a_requested_job_and_stops_cleanly_on_sigterm() {
     let sim = spawn_sim(Profile::Tiny, 203).await;
     let db = create_db().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = sentinel_testkit::free_port();
     let mut child = worker_command(&sim, &db, &["serve"])
         .env("WORKER_API_ADDR", format!("127.0.0.1:{port}"))
         .env("SCHEDULER_POLL_SECONDS", "1")
         .spawn()
         .expect("spawn worker");
+    sentinel_testkit::wait_for(
+        &format!("http://127.0.0.1:{port}/health"),
+        Duration::from_secs(60),
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while reqwest::get(format!("http://127.0.0.1:{port}/health"))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "worker did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let job = Uuid::new_v4();
     sqlx::query("INSERT INTO jobs (job_id, job_type, tenant_id, run_requested_at) VALUES ($1, 'refresh_mv', 't', now())")
         .bind(job)

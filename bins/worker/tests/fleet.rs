@@ -13,11 +13,7 @@ use sentinel_sim::Profile;
 use uuid::Uuid;
 
 fn spawn_worker(sim: &sentinel_sim::RunningSim, db: &TestDb, name: &str) -> Child {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = sentinel_testkit::free_port();
     worker_command(sim, db, &["serve"])
         .env("WORKER_API_ADDR", format!("127.0.0.1:{port}"))
         .env("SCHEDULER_POLL_SECONDS", "1")

@@ -4,70 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Output, Stdio};
 
-use sentinel_sim::{Profile, RunningSim, SimConfig};
+use sentinel_sim::RunningSim;
 use serde_json::Value;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sentinel-worker");
 
-fn admin_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A database of its own for one test, dropped by `drop_db`.
-pub struct TestDb {
-    pub name: String,
-    pub url: String,
-    pub pool: PgPool,
-}
-
-pub async fn create_db() -> TestDb {
-    let admin = admin_url();
-    let name = format!("sentinel_e2e_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&admin)
-        .await
-        .expect("connect to DATABASE_URL");
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .expect("url with a database");
-    let url = format!("{base}/{name}");
-    let pool = PgPool::connect(&url)
-        .await
-        .expect("connect to test database");
-    TestDb { name, url, pool }
-}
-
-impl TestDb {
-    pub async fn drop_db(self) {
-        self.pool.close().await;
-        if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
-            let _ = sqlx::raw_sql(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn)
-            .await;
-        }
-    }
-}
-
-pub async fn spawn_sim(profile: Profile, seed: u64) -> RunningSim {
-    let config = SimConfig {
-        profile,
-        seed,
-        ru_per_minute: 10_000_000,
-        ..SimConfig::default()
-    };
-    sentinel_sim::spawn(config, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("sim")
-}
+pub use sentinel_testkit::{TestDb, create_db, spawn_sim};
 
 /// The worker binary configured for `sim` and `db`.
 pub fn worker_command(sim: &RunningSim, db: &TestDb, args: &[&str]) -> Command {
@@ -76,17 +19,8 @@ pub fn worker_command(sim: &RunningSim, db: &TestDb, args: &[&str]) -> Command {
 
 fn command(sim: &RunningSim, db: &TestDb, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
-    c.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &db.url)
-        .env("ENTRA_TENANT_ID", sim.state.read_tenant().tenant_id.clone())
-        .env("ENTRA_CLIENT_ID", &sim.state.config.client_id)
-        .env("ENTRA_CLIENT_SECRET", &sim.state.config.client_secret)
-        .env("ENTRA_AUTHORITY", sim.url())
-        .env("GRAPH_BASE_URL", format!("{}/v1.0", sim.url()))
-        .env("GRAPH_RU_PER_MINUTE", "10000000")
-        .env("RUST_LOG", "warn");
+    c.args(args);
+    sentinel_testkit::sim_env(&mut c, sim, db);
     c
 }
 

@@ -1,0 +1,123 @@
+//! What every end-to-end test needs: a database of its own, a simulated tenant, the
+//! environment that points a binary at both, free ports, and waiting for a server to answer.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+use std::time::Duration;
+
+use sentinel_sim::{Profile, RunningSim, SimConfig};
+use sqlx::{Connection, PgConnection, PgPool};
+
+fn admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of its own for one test, dropped by `drop_db`.
+#[derive(Debug)]
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+}
+
+pub async fn create_db() -> TestDb {
+    let admin = admin_url();
+    let name = format!("sentinel_e2e_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("connect to DATABASE_URL");
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .expect("url with a database");
+    let url = format!("{base}/{name}");
+    let pool = PgPool::connect(&url)
+        .await
+        .expect("connect to test database");
+    TestDb { name, url, pool }
+}
+
+impl TestDb {
+    pub async fn drop_db(self) {
+        self.pool.close().await;
+        if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
+            let _ = sqlx::raw_sql(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}
+
+/// A simulated tenant with a budget no test reaches (tests that want throttling set their own).
+pub async fn spawn_sim(profile: Profile, seed: u64) -> RunningSim {
+    let config = SimConfig {
+        profile,
+        seed,
+        ru_per_minute: 10_000_000,
+        ..SimConfig::default()
+    };
+    sentinel_sim::spawn(config, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("sim")
+}
+
+/// Points a binary (worker or web) at `sim` for Entra and Graph and at `db`, with nothing
+/// else from the test's environment.
+pub fn sim_env(c: &mut Command, sim: &RunningSim, db: &TestDb) {
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &db.url)
+        .env("ENTRA_TENANT_ID", sim.state.read_tenant().tenant_id.clone())
+        .env("ENTRA_CLIENT_ID", &sim.state.config.client_id)
+        .env("ENTRA_CLIENT_SECRET", &sim.state.config.client_secret)
+        .env("ENTRA_AUTHORITY", sim.url())
+        .env("GRAPH_BASE_URL", format!("{}/v1.0", sim.url()))
+        .env("GRAPH_RU_PER_MINUTE", "10000000")
+        .env("RUST_LOG", "warn");
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Waits until `url` answers 2xx, or panics after `timeout`.
+pub async fn wait_for(url: &str, timeout: Duration) {
+    wait_until_up(url, None, timeout).await
+}
+
+/// [`wait_for`] a server `child` runs, failing at once (with its exit status) if it exits.
+pub async fn wait_for_process(url: &str, child: &mut std::process::Child, timeout: Duration) {
+    wait_until_up(url, Some(child), timeout).await
+}
+
+async fn wait_until_up(url: &str, mut child: Option<&mut std::process::Child>, timeout: Duration) {
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(Ok(Some(status))) = child.as_mut().map(|c| c.try_wait()) {
+            panic!("the server for {url} exited ({status}) before answering");
+        }
+        if let Ok(r) = client.get(url).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{url} did not answer within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
