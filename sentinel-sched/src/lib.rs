@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod cron;
 pub mod jobs;
+pub mod manage;
 pub mod scheduler;
 
 pub use clock::{Clock, DbClock, ManualClock};

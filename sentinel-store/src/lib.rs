@@ -14,6 +14,7 @@ mod delta;
 mod directory;
 mod error;
 mod permissions;
+mod reports;
 mod rows;
 mod schema;
 mod views;
@@ -21,6 +22,7 @@ mod views;
 pub use audit::AuditEvent;
 pub use delta::drive_partition;
 pub use error::StoreError;
+pub use reports::*;
 pub use rows::*;
 pub use views::MvRefresh;
 
@@ -58,5 +60,29 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT now()")
             .fetch_one(&self.pool)
             .await?)
+    }
+}
+
+/// Checks a `DATABASE_URL` value; the error says what to fix (and never echoes a password).
+pub fn check_database_url(value: Option<&str>) -> Result<String, String> {
+    match value.map(str::trim) {
+        Some(v) if v.starts_with("postgres://") || v.starts_with("postgresql://") => {
+            Ok(v.to_string())
+        }
+        Some(v) if !v.is_empty() => Err(format!(
+            "DATABASE_URL must be a postgres:// URL, got '{}'",
+            redact_url(v)
+        )),
+        _ => {
+            Err("DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/sentinel)".into())
+        }
+    }
+}
+
+/// A URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_string(),
     }
 }

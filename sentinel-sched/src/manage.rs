@@ -1,0 +1,252 @@
+//! Declaring intent: jobs and schedules created, edited and deleted by operators (the web),
+//! and the run history they read. Nothing here runs a job; workers pick the rows up.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{CronExpr, SchedError};
+
+/// What an operator declares about a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpec {
+    pub name: Option<String>,
+    pub job_type: String,
+    pub tenant_id: String,
+    pub config: Value,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ScheduleView {
+    pub schedule_id: Uuid,
+    pub job_id: Uuid,
+    pub cron_expr: String,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct JobView {
+    pub job_id: Uuid,
+    pub name: Option<String>,
+    pub job_type: String,
+    pub tenant_id: String,
+    pub config: Value,
+    pub enabled: bool,
+    pub paused: bool,
+    pub run_requested_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_status: Option<String>,
+    pub last_started_at: Option<DateTime<Utc>>,
+    #[sqlx(skip)]
+    pub schedules: Vec<ScheduleView>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RunView {
+    pub run_id: Uuid,
+    pub job_id: Uuid,
+    pub job_name: Option<String>,
+    pub job_type: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub duration_secs: Option<f64>,
+    pub status: String,
+    pub error: Option<String>,
+    pub progress: Value,
+    pub worker_id: Option<String>,
+    pub trigger: Option<String>,
+}
+
+/// Which runs to list: newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    pub job_id: Option<Uuid>,
+    /// `running`, `success` or `failed`.
+    pub status: Option<String>,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+const JOB_SELECT: &str = "SELECT j.job_id, j.name, j.job_type, j.tenant_id, j.config, j.enabled, j.paused, j.run_requested_at, \
+        j.created_at, j.updated_at, r.status AS last_status, r.started_at AS last_started_at \
+    FROM jobs j LEFT JOIN LATERAL (SELECT status, started_at FROM job_runs x WHERE x.job_id = j.job_id \
+        ORDER BY started_at DESC LIMIT 1) r ON true";
+
+async fn attach_schedules(pool: &PgPool, jobs: &mut [JobView]) -> Result<(), SchedError> {
+    let ids: Vec<Uuid> = jobs.iter().map(|j| j.job_id).collect();
+    let schedules: Vec<ScheduleView> = sqlx::query_as(
+        "SELECT schedule_id, job_id, cron_expr, next_run_at, enabled FROM job_schedules \
+         WHERE job_id = ANY($1) ORDER BY created_at, schedule_id",
+    )
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?;
+    for job in jobs.iter_mut() {
+        job.schedules = schedules
+            .iter()
+            .filter(|s| s.job_id == job.job_id)
+            .cloned()
+            .collect();
+    }
+    Ok(())
+}
+
+/// Every job with its schedules and last run, oldest first.
+pub async fn list_jobs(pool: &PgPool) -> Result<Vec<JobView>, SchedError> {
+    let mut jobs: Vec<JobView> =
+        sqlx::query_as(&format!("{JOB_SELECT} ORDER BY j.created_at, j.job_id"))
+            .fetch_all(pool)
+            .await?;
+    attach_schedules(pool, &mut jobs).await?;
+    Ok(jobs)
+}
+
+pub async fn get_job(pool: &PgPool, job_id: Uuid) -> Result<Option<JobView>, SchedError> {
+    let mut jobs: Vec<JobView> = sqlx::query_as(&format!("{JOB_SELECT} WHERE j.job_id = $1"))
+        .bind(job_id)
+        .fetch_all(pool)
+        .await?;
+    attach_schedules(pool, &mut jobs).await?;
+    Ok(jobs.pop())
+}
+
+pub async fn create_job(pool: &PgPool, spec: &JobSpec) -> Result<Uuid, SchedError> {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO jobs (job_id, job_type, tenant_id, config, enabled, name) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(&spec.job_type)
+    .bind(&spec.tenant_id)
+    .bind(&spec.config)
+    .bind(spec.enabled)
+    .bind(&spec.name)
+    .execute(pool)
+    .await?;
+    Ok(id)
+}
+
+/// Replaces what was declared about a job. `false` when there is no such job.
+pub async fn update_job(pool: &PgPool, job_id: Uuid, spec: &JobSpec) -> Result<bool, SchedError> {
+    let n = sqlx::query(
+        "UPDATE jobs SET job_type = $2, tenant_id = $3, config = $4, enabled = $5, name = $6, updated_at = now() \
+         WHERE job_id = $1",
+    )
+    .bind(job_id)
+    .bind(&spec.job_type)
+    .bind(&spec.tenant_id)
+    .bind(&spec.config)
+    .bind(spec.enabled)
+    .bind(&spec.name)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+pub async fn set_job_enabled(
+    pool: &PgPool,
+    job_id: Uuid,
+    enabled: bool,
+) -> Result<bool, SchedError> {
+    let n = sqlx::query("UPDATE jobs SET enabled = $2, updated_at = now() WHERE job_id = $1")
+        .bind(job_id)
+        .bind(enabled)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(n > 0)
+}
+
+/// Deletes a job and its schedules; its run history stays. A run in progress finishes.
+pub async fn delete_job(pool: &PgPool, job_id: Uuid) -> Result<bool, SchedError> {
+    let n = sqlx::query("DELETE FROM jobs WHERE job_id = $1")
+        .bind(job_id)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(n > 0)
+}
+
+/// Adds a schedule; its first time is computed by the next poll. `None` when there is no such job.
+pub async fn add_schedule(
+    pool: &PgPool,
+    job_id: Uuid,
+    cron: &CronExpr,
+    enabled: bool,
+) -> Result<Option<Uuid>, SchedError> {
+    let id = Uuid::new_v4();
+    let n = sqlx::query(
+        "INSERT INTO job_schedules (schedule_id, job_id, cron_expr, enabled) \
+         SELECT $1, job_id, $3, $4 FROM jobs WHERE job_id = $2",
+    )
+    .bind(id)
+    .bind(job_id)
+    .bind(cron.to_string())
+    .bind(enabled)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok((n > 0).then_some(id))
+}
+
+/// Changes a schedule's expression or switch; its next time is recomputed by the next poll.
+pub async fn update_schedule(
+    pool: &PgPool,
+    schedule_id: Uuid,
+    cron: &CronExpr,
+    enabled: bool,
+) -> Result<bool, SchedError> {
+    let n = sqlx::query(
+        "UPDATE job_schedules SET cron_expr = $2, enabled = $3, next_run_at = NULL WHERE schedule_id = $1",
+    )
+    .bind(schedule_id)
+    .bind(cron.to_string())
+    .bind(enabled)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+pub async fn delete_schedule(pool: &PgPool, schedule_id: Uuid) -> Result<bool, SchedError> {
+    let n = sqlx::query("DELETE FROM job_schedules WHERE schedule_id = $1")
+        .bind(schedule_id)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(n > 0)
+}
+
+/// A page of the run history, newest first, and the number of runs matching the filter.
+pub async fn list_runs(
+    pool: &PgPool,
+    filter: &RunFilter,
+) -> Result<(Vec<RunView>, i64), SchedError> {
+    let per_page = i64::from(filter.per_page.clamp(1, 10_000));
+    let cond = "($1::uuid IS NULL OR r.job_id = $1) AND ($2::text IS NULL OR r.status = $2)";
+    let rows = sqlx::query_as(&format!(
+        "SELECT r.run_id, r.job_id, j.name AS job_name, j.job_type, r.started_at, r.finished_at, \
+                extract(epoch FROM (coalesce(r.finished_at, clock_timestamp()) - r.started_at))::float8 AS duration_secs, \
+                r.status, r.error, r.progress, r.worker_id, r.trigger \
+         FROM job_runs r LEFT JOIN jobs j ON j.job_id = r.job_id WHERE {cond} \
+         ORDER BY r.started_at DESC, r.run_id LIMIT $3 OFFSET $4"
+    ))
+    .bind(filter.job_id)
+    .bind(&filter.status)
+    .bind(per_page)
+    .bind(i64::from(filter.page) * per_page)
+    .fetch_all(pool)
+    .await?;
+    let total = sqlx::query_scalar(&format!("SELECT count(*) FROM job_runs r WHERE {cond}"))
+        .bind(filter.job_id)
+        .bind(&filter.status)
+        .fetch_one(pool)
+        .await?;
+    Ok((rows, total))
+}

@@ -1,0 +1,352 @@
+//! Drill-down: site -> drives -> folders and files -> one item with its cached permissions
+//! and who each permission reaches.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Page, PageRequest};
+use crate::{Store, StoreError};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct SiteSummary {
+    pub site_id: String,
+    pub display_name: Option<String>,
+    pub web_url: Option<String>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub synced_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DriveSummary {
+    pub drive_id: String,
+    pub site_id: Option<String>,
+    pub owner_user_id: Option<String>,
+    pub name: Option<String>,
+    pub drive_type: Option<String>,
+    pub web_url: Option<String>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub items: i64,
+    /// Distinct sharing links on the drive's items.
+    pub links: i64,
+    /// Items whose permissions differ from their parent's.
+    pub unique_permission_items: i64,
+}
+
+/// An item as the drill-down lists it, with what reaches it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ItemSummary {
+    pub drive_id: String,
+    pub item_id: String,
+    pub parent_id: Option<String>,
+    pub name: Option<String>,
+    pub path: Option<String>,
+    pub is_folder: bool,
+    pub is_root: bool,
+    pub size: Option<i64>,
+    pub modified_at: Option<DateTime<Utc>>,
+    pub shared_scope: Option<String>,
+    pub has_unique_permissions: bool,
+    /// Permissions that apply to the item (its own, or its hierarchy root's).
+    pub permissions: i64,
+    /// Of those, sharing links, and the broadest link scope among them.
+    pub links: i64,
+    pub broadest_link_scope: Option<String>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub permissions_synced_at: Option<DateTime<Utc>>,
+}
+
+/// One permission that applies to an item, with its grantees.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemPermission {
+    pub permission_id: String,
+    pub roles: Vec<String>,
+    pub link_type: Option<String>,
+    pub link_scope: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub has_password: Option<bool>,
+    pub invitation_email: Option<String>,
+    /// The item the permission is set on, when it is not the item itself (inherited).
+    pub inherited_from_item_id: Option<String>,
+    pub inherited_from_path: Option<String>,
+    pub grants: Vec<Grant>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Grant {
+    pub permission_id: String,
+    pub grantee_type: String,
+    pub grantee_id: Option<String>,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub is_external: bool,
+    pub is_everyone: bool,
+    pub is_everyone_except_external: bool,
+    /// For a group grantee: how many users it reaches, nested groups included.
+    pub reaches_users: Option<i64>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct PermissionRow {
+    permission_id: String,
+    roles: Vec<String>,
+    link_type: Option<String>,
+    link_scope: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+    has_password: Option<bool>,
+    invitation_email: Option<String>,
+    source_item_id: String,
+    source_path: Option<String>,
+}
+
+const ITEM_COLUMNS: &str = "i.drive_id, i.id AS item_id, i.parent_id, i.name, i.path, i.is_folder, i.is_root, i.size, \
+    i.modified_at, i.shared_scope, (i.is_permission_root AND i.permission_root_id = i.id AND NOT i.is_root) AS has_unique_permissions, \
+    coalesce(p.permissions, 0) AS permissions, coalesce(p.links, 0) AS links, p.broadest_link_scope, i.deleted_at, \
+    i.permissions_last_synced_at AS permissions_synced_at";
+
+/// Per item: the permissions that apply (own or root's), counted.
+const ITEM_PERMISSIONS_LATERAL: &str = "LEFT JOIN LATERAL ( \
+    SELECT count(*) AS permissions, count(*) FILTER (WHERE q.link_scope IS NOT NULL) AS links, \
+           (array_agg(q.link_scope ORDER BY CASE q.link_scope WHEN 'anonymous' THEN 0 WHEN 'organization' THEN 1 ELSE 2 END) \
+              FILTER (WHERE q.link_scope IS NOT NULL))[1] AS broadest_link_scope \
+    FROM msgraph_drive_item_permissions q \
+    WHERE q.tenant_id = i.tenant_id AND q.drive_id = i.drive_id AND q.item_id = coalesce(i.permission_root_id, i.id) \
+      AND q.deleted_at IS NULL) p ON true";
+
+impl Store {
+    pub async fn site(
+        &self,
+        tenant: &str,
+        site_id: &str,
+    ) -> Result<Option<SiteSummary>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id AS site_id, display_name, web_url, deleted_at, synced_at FROM msgraph_sites WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(site_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    const DRIVE_SELECT: &str = "SELECT d.id AS drive_id, d.site_id, d.owner_user_id, d.name, d.drive_type, d.web_url, d.deleted_at, \
+           (SELECT count(*) FROM msgraph_drive_items i WHERE i.tenant_id = d.tenant_id AND i.drive_id = d.id AND i.deleted_at IS NULL) AS items, \
+           (SELECT count(DISTINCT p.permission_id) FROM msgraph_drive_item_permissions p \
+              WHERE p.tenant_id = d.tenant_id AND p.drive_id = d.id AND p.deleted_at IS NULL AND p.link_scope IS NOT NULL) AS links, \
+           (SELECT count(*) FROM msgraph_drive_items i WHERE i.tenant_id = d.tenant_id AND i.drive_id = d.id AND i.deleted_at IS NULL \
+              AND i.is_permission_root AND i.permission_root_id = i.id AND NOT i.is_root) AS unique_permission_items \
+         FROM msgraph_drives d";
+
+    /// The libraries of a site, with their item and link counts.
+    pub async fn site_drives(
+        &self,
+        tenant: &str,
+        site_id: &str,
+        include_deleted: bool,
+    ) -> Result<Vec<DriveSummary>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "{} WHERE d.tenant_id = $1 AND d.site_id = $2 AND ($3 OR d.deleted_at IS NULL) ORDER BY d.name, d.id",
+            Self::DRIVE_SELECT
+        ))
+        .bind(tenant)
+        .bind(site_id)
+        .bind(include_deleted)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn drive(
+        &self,
+        tenant: &str,
+        drive_id: &str,
+    ) -> Result<Option<DriveSummary>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "{} WHERE d.tenant_id = $1 AND d.id = $2",
+            Self::DRIVE_SELECT
+        ))
+        .bind(tenant)
+        .bind(drive_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// One item (`None` for the drive's root).
+    pub async fn item(
+        &self,
+        tenant: &str,
+        drive_id: &str,
+        item_id: Option<&str>,
+    ) -> Result<Option<ItemSummary>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {ITEM_COLUMNS} FROM msgraph_drive_items i {ITEM_PERMISSIONS_LATERAL} \
+             WHERE i.tenant_id = $1 AND i.drive_id = $2 AND (i.id = $3 OR ($3 IS NULL AND i.is_root)) \
+             ORDER BY i.deleted_at NULLS FIRST LIMIT 1"
+        ))
+        .bind(tenant)
+        .bind(drive_id)
+        .bind(item_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The item's ancestors, root first (for breadcrumbs).
+    pub async fn item_ancestors(
+        &self,
+        tenant: &str,
+        drive_id: &str,
+        item_id: &str,
+    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "WITH RECURSIVE up (id, parent_id, name, depth) AS ( \
+               SELECT id, parent_id, name, 0 FROM msgraph_drive_items WHERE tenant_id = $1 AND drive_id = $2 AND id = $3 \
+               UNION ALL \
+               SELECT i.id, i.parent_id, i.name, up.depth + 1 FROM up \
+               JOIN msgraph_drive_items i ON i.tenant_id = $1 AND i.drive_id = $2 AND i.id = up.parent_id \
+               WHERE up.depth < 200) \
+             SELECT id, name FROM up WHERE depth > 0 ORDER BY depth DESC",
+        )
+        .bind(tenant)
+        .bind(drive_id)
+        .bind(item_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Children of a folder (`None`: of the drive's root), folders first.
+    pub async fn folder_children(
+        &self,
+        tenant: &str,
+        drive_id: &str,
+        parent_id: Option<&str>,
+        req: &PageRequest,
+    ) -> Result<Page<ItemSummary>, StoreError> {
+        let parent = match parent_id {
+            Some(p) => Some(p.to_string()),
+            None => self.item(tenant, drive_id, None).await?.map(|r| r.item_id),
+        };
+        let cond = "i.tenant_id = $1 AND i.drive_id = $2 AND i.parent_id = $3 AND ($4 OR i.deleted_at IS NULL) \
+                    AND coalesce(i.name, '') ILIKE $5";
+        let rows = sqlx::query_as(&format!(
+            "SELECT {ITEM_COLUMNS} FROM msgraph_drive_items i {ITEM_PERMISSIONS_LATERAL} WHERE {cond} \
+             ORDER BY i.is_folder DESC, i.name, i.id LIMIT $6 OFFSET $7"
+        ))
+        .bind(tenant)
+        .bind(drive_id)
+        .bind(&parent)
+        .bind(req.include_deleted)
+        .bind(req.pattern())
+        .bind(req.limit())
+        .bind(req.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        let total = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM msgraph_drive_items i WHERE {cond}"
+        ))
+        .bind(tenant)
+        .bind(drive_id)
+        .bind(&parent)
+        .bind(req.include_deleted)
+        .bind(req.pattern())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Page::new(rows, total, req))
+    }
+
+    /// Items of a drive that carry permissions of their own with a sharing link or an
+    /// external, guest or "Everyone" grant: where to look first.
+    pub async fn shared_items(
+        &self,
+        tenant: &str,
+        drive_id: &str,
+        req: &PageRequest,
+    ) -> Result<Page<ItemSummary>, StoreError> {
+        let cond = "i.tenant_id = $1 AND i.drive_id = $2 AND ($3 OR i.deleted_at IS NULL) AND coalesce(i.name, '') ILIKE $4 \
+            AND EXISTS (SELECT 1 FROM msgraph_drive_item_permissions q \
+                LEFT JOIN msgraph_drive_item_permission_grants g ON g.tenant_id = q.tenant_id AND g.drive_id = q.drive_id \
+                     AND g.item_id = q.item_id AND g.permission_id = q.permission_id AND g.deleted_at IS NULL \
+                WHERE q.tenant_id = i.tenant_id AND q.drive_id = i.drive_id AND q.item_id = i.id AND q.deleted_at IS NULL \
+                  AND NOT i.is_root AND q.inherited_from_id IS NULL \
+                  AND (q.link_scope IS NOT NULL OR g.is_external OR g.is_everyone OR g.is_everyone_except_external))";
+        let rows = sqlx::query_as(&format!(
+            "SELECT {ITEM_COLUMNS} FROM msgraph_drive_items i {ITEM_PERMISSIONS_LATERAL} WHERE {cond} \
+             ORDER BY i.path, i.id LIMIT $5 OFFSET $6"
+        ))
+        .bind(tenant)
+        .bind(drive_id)
+        .bind(req.include_deleted)
+        .bind(req.pattern())
+        .bind(req.limit())
+        .bind(req.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        let total = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM msgraph_drive_items i WHERE {cond}"
+        ))
+        .bind(tenant)
+        .bind(drive_id)
+        .bind(req.include_deleted)
+        .bind(req.pattern())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Page::new(rows, total, req))
+    }
+
+    /// The cached permissions that apply to an item, each with its grantees.
+    pub async fn item_permissions_cached(
+        &self,
+        tenant: &str,
+        drive_id: &str,
+        item_id: &str,
+    ) -> Result<Vec<ItemPermission>, StoreError> {
+        let perms: Vec<PermissionRow> = sqlx::query_as(
+            "SELECT p.permission_id, p.roles, p.link_type, p.link_scope, p.expires_at, p.has_password, p.invitation_email, \
+                    p.item_id AS source_item_id, src.path AS source_path \
+             FROM msgraph_drive_items i \
+             JOIN msgraph_drive_item_permissions p ON p.tenant_id = i.tenant_id AND p.drive_id = i.drive_id \
+                  AND p.item_id = coalesce(i.permission_root_id, i.id) AND p.deleted_at IS NULL \
+             LEFT JOIN msgraph_drive_items src ON src.tenant_id = p.tenant_id AND src.drive_id = p.drive_id AND src.id = p.item_id \
+             WHERE i.tenant_id = $1 AND i.drive_id = $2 AND i.id = $3 \
+             ORDER BY CASE p.link_scope WHEN 'anonymous' THEN 0 WHEN 'organization' THEN 1 WHEN 'users' THEN 2 ELSE 3 END, p.permission_id",
+        )
+        .bind(tenant)
+        .bind(drive_id)
+        .bind(item_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let source = perms.first().map(|p| p.source_item_id.clone());
+        let grants: Vec<Grant> = sqlx::query_as(
+            "SELECT g.permission_id, g.grantee_type, g.grantee_id, g.display_name, g.email, g.is_external, g.is_everyone, \
+                    g.is_everyone_except_external, \
+                    CASE WHEN g.grantee_type = 'group' THEN (SELECT count(*) FROM mv_group_transitive_users t \
+                         WHERE t.tenant_id = g.tenant_id AND t.group_id = g.grantee_id) END AS reaches_users \
+             FROM msgraph_drive_item_permission_grants g \
+             WHERE g.tenant_id = $1 AND g.drive_id = $2 AND g.item_id = $3 AND g.deleted_at IS NULL \
+             ORDER BY g.permission_id, g.grantee_type, g.display_name",
+        )
+        .bind(tenant)
+        .bind(drive_id)
+        .bind(&source)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(perms
+            .into_iter()
+            .map(|p| {
+                let inherited = p.source_item_id != item_id;
+                ItemPermission {
+                    grants: grants
+                        .iter()
+                        .filter(|g| g.permission_id == p.permission_id)
+                        .cloned()
+                        .collect(),
+                    permission_id: p.permission_id,
+                    roles: p.roles,
+                    link_type: p.link_type,
+                    link_scope: p.link_scope,
+                    expires_at: p.expires_at,
+                    has_password: p.has_password,
+                    invitation_email: p.invitation_email,
+                    inherited_from_item_id: inherited.then(|| p.source_item_id.clone()),
+                    inherited_from_path: if inherited { p.source_path } else { None },
+                }
+            })
+            .collect())
+    }
+}

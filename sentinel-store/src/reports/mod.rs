@@ -1,0 +1,74 @@
+//! Read models for the dashboard: the posture from the materialized views and the drill-down
+//! from the tables. Every list is paged and filtered here, in SQL, never in the caller.
+
+mod browse;
+mod posture;
+
+pub use browse::*;
+pub use posture::*;
+
+use serde::Serialize;
+
+/// Which page of a list, and whether soft-deleted rows are included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Zero-based page number.
+    pub page: u32,
+    pub per_page: u32,
+    /// Case-insensitive substring filter on the list's name column.
+    pub filter: Option<String>,
+    pub include_deleted: bool,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        PageRequest {
+            page: 0,
+            per_page: 50,
+            filter: None,
+            include_deleted: false,
+        }
+    }
+}
+
+impl PageRequest {
+    /// At most 10,000 rows per page: a CSV download asks for all of a table at once.
+    pub fn limit(&self) -> i64 {
+        i64::from(self.per_page.clamp(1, 10_000))
+    }
+    pub fn offset(&self) -> i64 {
+        i64::from(self.page) * self.limit()
+    }
+    /// `ILIKE` pattern for the filter (`%` when none), with the wildcards in it escaped.
+    pub fn pattern(&self) -> String {
+        match self.filter.as_deref().map(str::trim) {
+            Some(f) if !f.is_empty() => format!(
+                "%{}%",
+                f.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            ),
+            _ => "%".to_string(),
+        }
+    }
+}
+
+/// One page of a list and how many rows the whole list has.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    pub total: i64,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl<T> Page<T> {
+    pub(crate) fn new(rows: Vec<T>, total: i64, req: &PageRequest) -> Page<T> {
+        Page {
+            rows,
+            total,
+            page: req.page,
+            per_page: req.limit() as u32,
+        }
+    }
+}
