@@ -18,6 +18,15 @@ fi
 # Each database test creates (and drops) a fresh database through this server.
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
+# Headless Chromium and ChromeDriver (Debian's packages) for the dashboard's browser tests.
+if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+  echo "scripts/test.sh: installing chromium and chromium-driver for the browser tests"
+  if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+  $apt_get install -y --no-install-recommends chromium chromium-driver >/dev/null \
+    || { $apt_get update >/dev/null && $apt_get install -y --no-install-recommends chromium chromium-driver >/dev/null; } \
+    || { echo "scripts/test.sh: could not install chromium and chromium-driver: install them (apt-get install chromium chromium-driver)" >&2; exit 1; }
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

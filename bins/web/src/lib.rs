@@ -1,1 +1,145 @@
-//! Princeton Sentinel dashboard: axum + tera web UI and API over the store.
+//! The Princeton Sentinel dashboard: server-rendered pages (axum + tera + Tailwind), the JSON
+//! API behind them, CSV downloads and the live Graph drill-down. Thin wiring: reads come from
+//! `sentinel-store`, intent is written through `sentinel-sched`, runs are started by the
+//! worker (through its control API), and Graph is reached only through `sentinel-graph`.
+
+pub mod auth;
+pub mod config;
+pub mod pages;
+pub mod render;
+pub mod security;
+pub mod worker_client;
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::middleware;
+use axum::routing::{get, post};
+use secrecy::ExposeSecret;
+use sentinel_graph::identity::SignIn;
+use sentinel_graph::{GraphClient, GraphConfig};
+use sentinel_store::Store;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+pub use config::WebConfig;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// The tenant whose data is shown (`ENTRA_TENANT_ID`).
+    pub tenant: String,
+    pub views: Arc<render::Views>,
+    pub signin: Arc<SignIn>,
+    /// App-only Graph client for the live panels; nothing it returns is stored.
+    pub graph: Arc<GraphClient>,
+    pub worker: Arc<worker_client::WorkerClient>,
+}
+
+/// The live panel must answer quickly or say why not: few retries, short throttling waits.
+fn live_graph_config(config: &GraphConfig) -> GraphConfig {
+    let mut c = config.clone();
+    c.max_retries = 1;
+    c.max_throttle_wait = std::time::Duration::from_secs(10);
+    c.request_timeout = std::time::Duration::from_secs(15);
+    c.max_concurrency = 4;
+    c
+}
+
+/// Connects to the database, applies the schema, and builds the application.
+pub async fn build(config: &WebConfig) -> Result<Router> {
+    let store = Store::connect(config.database_url.expose_secret(), 10)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    store.migrate().await.context("applying the schema")?;
+    let sessions = PostgresStore::new(store.pool().clone());
+    sessions
+        .migrate()
+        .await
+        .context("creating the session table")?;
+    tokio::spawn(delete_expired_sessions(sessions.clone()));
+    let state = AppState {
+        store,
+        tenant: config.graph.tenant_id.clone(),
+        views: Arc::new(render::Views::new()?),
+        signin: Arc::new(SignIn::new(&config.graph, &config.redirect_uri())?),
+        graph: Arc::new(GraphClient::new(live_graph_config(&config.graph))?),
+        worker: Arc::new(worker_client::WorkerClient::new(
+            &config.graph,
+            config.worker_api_url.clone(),
+        )?),
+    };
+    let layer = SessionManagerLayer::new(sessions)
+        .with_name("sentinel_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.secure_cookies())
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::hours(8),
+        ));
+    Ok(router(state).layer(layer))
+}
+
+/// Expired sessions are deleted every ten minutes (a session is also refused once expired).
+async fn delete_expired_sessions(sessions: PostgresStore) {
+    use tower_sessions::session_store::ExpiredDeletion;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        if let Err(e) = sessions.delete_expired().await {
+            tracing::warn!(error = %e, "could not delete expired sessions");
+        }
+    }
+}
+
+/// The routes; sessions are layered on by [`build`].
+pub fn router(state: AppState) -> Router {
+    let signed_in = pages::routes()
+        .route("/auth/logout", post(auth::logout))
+        .route_layer(middleware::from_fn(auth::guard_changes))
+        .route_layer(middleware::from_fn(auth::require_user));
+    Router::new()
+        .route("/health", get(pages::health))
+        .route("/auth/login", get(auth::login))
+        .route("/auth/callback", get(auth::callback))
+        .route("/signed-out", get(auth::signed_out))
+        .route("/static/app.css", get(security::stylesheet))
+        .merge(signed_in)
+        .fallback(pages::not_found)
+        .layer(middleware::map_response(security::headers))
+        .with_state(state)
+}
+
+/// Runs the web until Ctrl-C or SIGTERM.
+pub async fn serve(config: WebConfig) -> Result<()> {
+    let app = build(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("binding WEB_ADDR {}", config.addr))?;
+    tracing::info!(addr = %config.addr, public_url = %config.public_url, "web serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

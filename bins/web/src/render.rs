@@ -1,0 +1,279 @@
+//! Rendering: tera templates compiled into the binary, error pages, JSON and CSV.
+
+use std::collections::HashMap;
+
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::{Value, json};
+use tera::{Context, Tera};
+
+use crate::auth::CurrentUser;
+
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        [$(($name, include_str!(concat!("../templates/", $name)))),*]
+    };
+}
+
+/// The navigation bar: (key, path, label).
+const NAV_ITEMS: &[(&str, &str, &str)] = &[
+    ("analytics", "/analytics", "Analytics"),
+    ("jobs", "/jobs", "Jobs"),
+    ("runs", "/runs", "Runs"),
+    ("admin", "/admin", "Admin"),
+];
+
+/// The templates, parsed once at start-up.
+#[derive(Debug)]
+pub struct Views {
+    tera: Tera,
+}
+
+impl Views {
+    pub fn new() -> Result<Views, tera::Error> {
+        let mut tera = Tera::default();
+        tera.add_raw_templates(templates![
+            "base.html",
+            "macros.html",
+            "signed_out.html",
+            "analytics.html",
+            "site.html",
+            "drive.html",
+            "item.html",
+            "jobs.html",
+            "job.html",
+            "runs.html",
+            "admin.html",
+        ])?;
+        tera.register_filter("num", num_filter);
+        tera.register_filter("bytes", bytes_filter);
+        tera.register_filter("dt", dt_filter);
+        tera.register_filter("urlencode_strict", urlencode_strict_filter);
+        Ok(Views { tera })
+    }
+
+    /// A full page; `user` fills the navigation bar and the CSRF token of its forms.
+    pub fn page(&self, name: &str, user: Option<&CurrentUser>, mut ctx: Context) -> Response {
+        self.page_with_status(StatusCode::OK, name, user, &mut ctx)
+    }
+
+    pub fn page_with_status(
+        &self,
+        status: StatusCode,
+        name: &str,
+        user: Option<&CurrentUser>,
+        ctx: &mut Context,
+    ) -> Response {
+        ctx.insert("nav_items", NAV_ITEMS);
+        if let Some(u) = user {
+            ctx.insert("user", u);
+            ctx.insert("csrf_token", &u.csrf);
+            ctx.insert("is_admin", &u.is_admin());
+        }
+        match self.tera.render(name, ctx) {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(e) => {
+                tracing::error!(template = name, error = ?e, "template failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the page could not be rendered",
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+/// API paths answer JSON, pages answer HTML.
+pub fn wants_json(uri: &Uri) -> bool {
+    uri.path().starts_with("/api/")
+}
+
+/// An error in the representation the caller reads: `{"error": ...}` or a small page.
+pub fn error_response(json: bool, status: StatusCode, message: &str) -> Response {
+    if json {
+        return (status, axum::Json(json!({"error": message}))).into_response();
+    }
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{code} - Princeton Sentinel</title>\
+         <link rel=\"stylesheet\" href=\"/static/app.css\"></head><body class=\"bg-slate-50 text-slate-900\">\
+         <main class=\"mx-auto max-w-2xl p-8\"><h1 class=\"text-xl font-semibold\">{code}</h1>\
+         <p id=\"error-message\" class=\"mt-4 rounded border border-red-200 bg-red-50 p-4 text-red-800\">{msg}</p>\
+         <p class=\"mt-6\"><a class=\"text-sky-700 underline\" href=\"/analytics\">Back to the dashboard</a></p></main></body></html>",
+        code = status,
+        msg = escape(message)
+    );
+    (status, Html(body)).into_response()
+}
+
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A CSV download of `rows` (JSON objects), one column per name in `columns`.
+pub fn csv_response(filename: &str, columns: &[&str], rows: &[Value]) -> Response {
+    match csv_bytes(columns, rows) {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{filename}.csv\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => error_response(
+            false,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("CSV: {e}"),
+        ),
+    }
+}
+
+/// Arrays become `;`-joined cells, objects their JSON text, nulls empty cells.
+fn csv_bytes(columns: &[&str], rows: &[Value]) -> Result<Vec<u8>, csv::Error> {
+    let cell = |v: Option<&Value>| match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| x.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(";"),
+        Some(other) => other.to_string(),
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(columns)?;
+    for row in rows {
+        w.write_record(columns.iter().map(|c| cell(row.get(*c))))?;
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+fn num_filter(v: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let Some(n) = v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)) else {
+        return Ok(v.clone());
+    };
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    Ok(Value::String(if n < 0 { format!("-{out}") } else { out }))
+}
+
+/// Percent-encodes everything but unreserved characters: safe in a path segment or a query.
+fn urlencode_strict_filter(v: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let s = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(Value::String(out))
+}
+
+fn bytes_filter(v: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let Some(n) = v.as_f64() else {
+        return Ok(v.clone());
+    };
+    let units = ["B", "KB", "MB", "GB", "TB", "PB"];
+    let mut x = n;
+    let mut u = 0;
+    while x >= 1024.0 && u < units.len() - 1 {
+        x /= 1024.0;
+        u += 1;
+    }
+    Ok(Value::String(if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{x:.1} {}", units[u])
+    }))
+}
+
+/// RFC 3339 timestamps shown as `2026-11-26 08:59:31 UTC`.
+fn dt_filter(v: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let Some(s) = v.as_str() else {
+        return Ok(if v.is_null() {
+            Value::String("-".into())
+        } else {
+            v.clone()
+        });
+    };
+    Ok(Value::String(
+        match chrono::DateTime::parse_from_rfc3339(s) {
+            Ok(t) => t
+                .with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string(),
+            Err(_) => s.to_string(),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses_and_the_signed_out_page_renders() {
+        let views = Views::new().expect("templates parse");
+        let resp = views.page("signed_out.html", None, Context::new());
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn numbers_and_sizes_read_well() {
+        let none = HashMap::new();
+        assert_eq!(
+            num_filter(&json!(1234567), &none).ok(),
+            Some(json!("1,234,567"))
+        );
+        assert_eq!(num_filter(&json!(-1000), &none).ok(), Some(json!("-1,000")));
+        assert_eq!(num_filter(&json!(12), &none).ok(), Some(json!("12")));
+        assert_eq!(
+            bytes_filter(&json!(1536), &none).ok(),
+            Some(json!("1.5 KB"))
+        );
+        assert_eq!(
+            urlencode_strict_filter(&json!("b!a/b?c#d e,f"), &none).ok(),
+            Some(json!("b%21a%2Fb%3Fc%23d%20e%2Cf"))
+        );
+        assert_eq!(
+            dt_filter(&json!("2026-11-26T08:59:31.5+00:00"), &none).ok(),
+            Some(json!("2026-11-26 08:59:31 UTC"))
+        );
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        let bytes = csv_bytes(
+            &["a", "b"],
+            &[
+                json!({"a": "x,y", "b": ["r", "w"]}),
+                json!({"a": null, "b": 3}),
+            ],
+        )
+        .expect("csv");
+        assert_eq!(String::from_utf8_lossy(&bytes), "a,b\n\"x,y\",r;w\n,3\n");
+    }
+}

@@ -1,0 +1,379 @@
+//! The dashboard in a real browser (headless Chromium), against the real worker and web
+//! binaries and the simulated tenant.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Browser, Stack};
+use fantoccini::Locator;
+use sentinel_sim::Profile;
+use serde_json::Value;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+async fn data_value(b: &Browser, id: &str) -> i64 {
+    b.attr(&format!("#{id}"), "data-value")
+        .await
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("#{id} has no numeric data-value"))
+}
+
+/// The session cookie and the CSRF token of the signed-in browser, for requests made outside it.
+async fn session_of(b: &Browser) -> (String, String) {
+    let cookie = b
+        .client
+        .get_named_cookie("sentinel_session")
+        .await
+        .expect("session cookie");
+    let csrf = b
+        .attr("input[name=csrf_token]", "value")
+        .await
+        .expect("csrf token");
+    (format!("sentinel_session={}", cookie.value()), csrf)
+}
+
+async fn post_form(url: &str, cookie: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(url)
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .expect("post");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_and_a_reader_use_the_dashboard_against_the_simulated_tenant() {
+    let mut stack = Stack::start(Profile::Small, 7).await;
+    let b = Browser::start().await;
+    let base = stack.url.clone();
+
+    // Signing in as the admin lands on the analytics page, empty before any sync.
+    b.sign_in(&base, 0).await;
+    assert_eq!(b.text("#role").await, "Admin");
+    assert!(b.text("#freshness").await.contains("never refreshed"));
+
+    // Create a job and a schedule, with a preview of the schedule's next runs.
+    b.goto(&format!("{base}/jobs")).await;
+    b.fill("#job-name", "Tenant scan").await;
+    b.click("#create-job").await;
+    let job_path = b.path().await;
+    let job_id = job_path
+        .strip_prefix("/jobs/")
+        .expect("redirected to the job")
+        .to_string();
+    assert_eq!(b.text("#job-title").await, "Tenant scan");
+    b.fill("#preview-cron", "*/5 * * * *").await;
+    b.click("#preview-form button").await;
+    assert_eq!(b.count("#preview li").await, 5, "five upcoming times");
+    b.fill("#schedule-cron", "61 * * * *").await;
+    b.click("#add-schedule-button").await;
+    assert!(
+        b.text("#form-error")
+            .await
+            .contains("invalid cron expression")
+    );
+    b.fill("#schedule-cron", "0 3 * * *").await;
+    b.click("#add-schedule-button").await;
+    assert_eq!(b.count("#schedules-table .schedule-row").await, 1);
+    let crons: Vec<String> =
+        sqlx::query_scalar("SELECT cron_expr FROM job_schedules WHERE job_id = $1::uuid")
+            .bind(&job_id)
+            .fetch_all(&stack.db.pool)
+            .await
+            .expect("schedules");
+    assert_eq!(crons, vec!["0 3 * * *".to_string()]);
+    b.screenshot("jobs").await;
+
+    // Run it now from /admin and watch it succeed in /runs.
+    b.goto(&format!("{base}/admin")).await;
+    assert!(b.text("#worker-health").await.contains("ok"));
+    b.click(&format!("tr[data-job-id='{job_id}'] .op-run-now"))
+        .await;
+    b.wait_until(
+        &format!("{base}/runs?job_id={job_id}"),
+        3 * MINUTE,
+        "the run succeeds",
+        async |b: &Browser| b.count(".run-row[data-status='success']").await == 1,
+    )
+    .await;
+    b.screenshot("runs").await;
+
+    // The analytics page shows what the simulator holds.
+    let manifest = stack.manifest().await;
+    b.goto(&format!("{base}/analytics")).await;
+    assert!(b.text("#freshness").await.contains("last refreshed at"));
+    for key in [
+        "users",
+        "groups",
+        "memberships",
+        "sites",
+        "drives",
+        "items",
+        "files",
+        "folders",
+    ] {
+        assert_eq!(
+            data_value(&b, &format!("inventory-{key}")).await,
+            manifest[key].as_i64().expect(key),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        data_value(&b, "posture-unique_permission_items").await,
+        manifest["unique_permission_items"]
+            .as_i64()
+            .expect("unique items")
+    );
+    // A link is counted once however many items it reaches.
+    let links = stack.distinct_links().await;
+    for (scope, key) in [
+        ("anonymous", "anonymous_links"),
+        ("organization", "organization_links"),
+        ("users", "users_links"),
+    ] {
+        let want = links.get(scope).copied().unwrap_or(0);
+        assert!(want > 0, "the tenant has {scope} links");
+        assert_eq!(
+            data_value(&b, &format!("posture-{key}")).await,
+            want,
+            "{key}"
+        );
+    }
+    assert_eq!(
+        b.count("#sites-table .site-row").await as u64,
+        manifest["sites"].as_u64().expect("sites").min(50)
+    );
+    b.screenshot("analytics").await;
+
+    // Drill down: the most exposed site, a library with links, a shared file, its live panel.
+    b.click("#sites-table .site-row a").await;
+    b.screenshot("site").await;
+    let drives = b
+        .client
+        .find_all(Locator::Css("#drives-table .drive-row"))
+        .await
+        .expect("drives");
+    let mut opened = false;
+    for row in drives {
+        let links = row
+            .find(Locator::Css("td[data-links]"))
+            .await
+            .expect("cell")
+            .attr("data-links")
+            .await
+            .expect("attr");
+        if links.as_deref().is_some_and(|l| l != "0") {
+            b.navigate_by(row.find(Locator::Css("a")).await.expect("link"))
+                .await;
+            opened = true;
+            break;
+        }
+    }
+    assert!(
+        opened,
+        "the most exposed site has a library with sharing links"
+    );
+    b.screenshot("drive").await;
+    b.click("#shared-table .shared-row a").await;
+    let item_path = b.path().await;
+    let cached: std::collections::BTreeSet<String> = {
+        let els = b
+            .client
+            .find_all(Locator::Css(".cached-permission"))
+            .await
+            .expect("cached");
+        let mut ids = std::collections::BTreeSet::new();
+        for e in els {
+            ids.insert(
+                e.attr("data-permission-id")
+                    .await
+                    .expect("attr")
+                    .expect("id"),
+            );
+        }
+        ids
+    };
+    assert!(!cached.is_empty(), "a shared item has cached permissions");
+    b.click("#load-live").await;
+    assert!(b.text("#live-fetched").await.contains("Fetched from Graph"));
+    let live: std::collections::BTreeSet<String> = {
+        let els = b
+            .client
+            .find_all(Locator::Css(".live-permission"))
+            .await
+            .expect("live");
+        let mut ids = std::collections::BTreeSet::new();
+        for e in els {
+            ids.insert(
+                e.attr("data-permission-id")
+                    .await
+                    .expect("attr")
+                    .expect("id"),
+            );
+        }
+        ids
+    };
+    assert_eq!(
+        live, cached,
+        "the live truth equals the cache right after a sync"
+    );
+    b.screenshot("item").await;
+
+    // Pause and resume from /admin.
+    b.goto(&format!("{base}/admin")).await;
+    b.click(&format!("tr[data-job-id='{job_id}'] .op-pause"))
+        .await;
+    assert_eq!(
+        b.text(&format!("tr[data-job-id='{job_id}'] .job-state"))
+            .await,
+        "paused"
+    );
+    assert_eq!(
+        stack
+            .count(&format!(
+                "SELECT count(*) FROM jobs WHERE paused AND job_id = '{job_id}'"
+            ))
+            .await,
+        1
+    );
+    b.click(&format!("tr[data-job-id='{job_id}'] .op-resume"))
+        .await;
+    assert_eq!(
+        b.text(&format!("tr[data-job-id='{job_id}'] .job-state"))
+            .await,
+        "active"
+    );
+    b.screenshot("admin").await;
+    let audited = stack
+        .count("SELECT count(*) FROM audit_events WHERE actor_upn IS NOT NULL AND action IN ('job.create', 'schedule.create', 'job.run_now', 'job.pause', 'job.resume')")
+        .await;
+    assert_eq!(audited, 5, "each change is audited with the signed-in user");
+
+    // A forged POST (the admin's cookie, no CSRF token) changes nothing.
+    let (cookie, _) = session_of(&b).await;
+    let jobs_before = stack.count("SELECT count(*) FROM jobs").await;
+    let (status, _) = post_form(
+        &format!("{base}/jobs"),
+        &cookie,
+        &[("name", "forged"), ("job_type", "refresh_mv")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(stack.count("SELECT count(*) FROM jobs").await, jobs_before);
+
+    // The reader sees the dashboards and is refused every change, with nothing written.
+    b.click("#sign-out").await;
+    assert_eq!(b.path().await, "/signed-out");
+    b.sign_in(&base, 1).await;
+    assert_eq!(b.text("#role").await, "Reader");
+    b.goto(&format!("{base}/jobs")).await;
+    assert_eq!(b.count("#new-job").await, 0, "no create form for a reader");
+    let (cookie, csrf) = session_of(&b).await;
+    let schedule_id: String =
+        sqlx::query_scalar("SELECT schedule_id::text FROM job_schedules LIMIT 1")
+            .fetch_one(&stack.db.pool)
+            .await
+            .expect("schedule");
+    let snapshot = "SELECT md5(string_agg(x, ',' ORDER BY x)) FROM (SELECT j::text AS x FROM jobs j UNION ALL SELECT s::text FROM job_schedules s \
+                    UNION ALL SELECT count(*)::text FROM audit_events) t";
+    let before: String = sqlx::query_scalar(snapshot)
+        .fetch_one(&stack.db.pool)
+        .await
+        .expect("snapshot");
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("name", "x"),
+        ("job_type", "refresh_mv"),
+        ("enabled", "true"),
+        ("cron_expr", "* * * * *"),
+        ("job_id", job_id.as_str()),
+    ];
+    for path in [
+        "/jobs".to_string(),
+        format!("/jobs/{job_id}"),
+        format!("/jobs/{job_id}/enabled"),
+        format!("/jobs/{job_id}/delete"),
+        format!("/jobs/{job_id}/schedules"),
+        format!("/schedules/{schedule_id}"),
+        format!("/schedules/{schedule_id}/delete"),
+        format!("/admin/jobs/{job_id}/run-now"),
+        format!("/admin/jobs/{job_id}/pause"),
+        format!("/admin/jobs/{job_id}/resume"),
+    ] {
+        let (status, body) = post_form(&format!("{base}{path}"), &cookie, &form).await;
+        assert_eq!(status, 403, "{path}");
+        assert!(body.contains("Sentinel.Admin"), "{path}: {body}");
+    }
+    let api = reqwest::Client::new();
+    for (method, path) in [
+        ("POST", "/api/jobs".to_string()),
+        ("PUT", format!("/api/jobs/{job_id}")),
+        ("DELETE", format!("/api/jobs/{job_id}")),
+    ] {
+        let r = api
+            .request(method.parse().expect("method"), format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .json(&serde_json::json!({"job_type": "refresh_mv"}))
+            .send()
+            .await
+            .expect("api");
+        assert_eq!(r.status().as_u16(), 403, "{method} {path}");
+        let body: Value = r.json().await.expect("json");
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("Sentinel.Admin"))
+        );
+    }
+    let after: String = sqlx::query_scalar(snapshot)
+        .fetch_one(&stack.db.pool)
+        .await
+        .expect("snapshot");
+    assert_eq!(before, after, "a reader's attempts wrote nothing");
+
+    // No token the simulator issued ever reached the browser: not in a body, a header or a cookie.
+    let tokens = stack.issued_tokens().await;
+    assert!(
+        tokens.len() >= 4,
+        "sign-ins and app tokens were issued ({})",
+        tokens.len()
+    );
+    let responses = stack.proxy.responses();
+    assert!(responses.len() > 20);
+    for t in &tokens {
+        assert!(
+            !responses.iter().any(|r| r.contains(t.as_str())),
+            "a token reached the browser"
+        );
+        let cookies = b.client.get_all_cookies().await.expect("cookies");
+        assert!(!cookies.iter().any(|c| c.value().contains(t.as_str())));
+    }
+
+    // With Graph and Entra gone, the cached pages still render and the live panel says why.
+    stack.stop_sim().await;
+    b.goto(&format!("{base}/analytics")).await;
+    assert_eq!(
+        data_value(&b, "inventory-items").await,
+        manifest["items"].as_i64().expect("items")
+    );
+    b.goto(&format!("{base}{item_path}")).await;
+    assert!(b.count(".cached-permission").await > 0);
+    b.click("#load-live").await;
+    let err = b.text("#live-error").await;
+    assert!(err.contains("Graph did not answer"), "{err}");
+    assert!(
+        b.count(".cached-permission").await > 0,
+        "the cache is still shown"
+    );
+    b.screenshot("item-graph-down").await;
+
+    b.stop().await;
+    stack.stop().await;
+}
