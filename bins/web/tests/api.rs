@@ -277,3 +277,30 @@ async fn the_api_validates_input_and_sets_security_headers() {
     assert_eq!(actions, ["job.create", "schedule.create", "job.delete"]);
     stack.stop().await;
 }
+
+#[test]
+fn a_missing_or_malformed_variable_stops_start_up_with_one_line_naming_it() {
+    for (unset, set, name) in [
+        ("WEB_PUBLIC_URL", None, "WEB_PUBLIC_URL"),
+        ("", Some(("WORKER_API_URL", "worker:8081")), "WORKER_API_URL"),
+        ("", Some(("WEB_ADDR", "everywhere")), "WEB_ADDR"),
+        ("ENTRA_CLIENT_SECRET", None, "ENTRA_CLIENT_SECRET"),
+    ] {
+        let mut c = std::process::Command::new(common::WEB_BIN);
+        c.env_clear()
+            .env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+            .env("ENTRA_TENANT_ID", "t")
+            .env("ENTRA_CLIENT_ID", "c")
+            .env("ENTRA_CLIENT_SECRET", "s")
+            .env("WEB_PUBLIC_URL", "http://localhost:8080")
+            .env_remove(unset);
+        if let Some((k, v)) = set {
+            c.env(k, v);
+        }
+        let out = c.output().expect("run sentinel-web");
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(name), "{err}");
+    }
+}
