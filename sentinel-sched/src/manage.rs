@@ -250,3 +250,44 @@ pub async fn list_runs(
         .await?;
     Ok((rows, total))
 }
+
+/// On a database without any job, creates `spec` with a schedule and asks for a run at once
+/// (a first start that should begin working unattended). `None` when jobs already exist.
+/// Workers starting together create it once: the check and the insert hold a table lock.
+pub async fn create_first_job(
+    pool: &PgPool,
+    spec: &JobSpec,
+    cron: &CronExpr,
+) -> Result<Option<Uuid>, SchedError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("LOCK TABLE jobs IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM jobs)")
+        .fetch_one(&mut *tx)
+        .await?;
+    if any {
+        return Ok(None);
+    }
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO jobs (job_id, job_type, tenant_id, config, enabled, name, run_requested_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, now())",
+    )
+    .bind(id)
+    .bind(&spec.job_type)
+    .bind(&spec.tenant_id)
+    .bind(&spec.config)
+    .bind(spec.enabled)
+    .bind(&spec.name)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO job_schedules (schedule_id, job_id, cron_expr, enabled) VALUES ($1, $2, $3, true)")
+        .bind(Uuid::new_v4())
+        .bind(id)
+        .bind(cron.to_string())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(id))
+}

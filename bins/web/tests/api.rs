@@ -2,43 +2,9 @@
 
 mod common;
 
-use common::Stack;
+use common::{Stack, signed_in};
 use sentinel_sim::Profile;
 use serde_json::Value;
-
-/// Signs in through the simulator's Entra with a cookie-keeping client; returns it and the
-/// session's CSRF token.
-async fn signed_in(stack: &Stack, user: usize) -> (reqwest::Client, String) {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .expect("client");
-    let page = client
-        .get(format!("{}/auth/login", stack.url))
-        .send()
-        .await
-        .expect("login");
-    let authorize = page.url().clone();
-    let html = page.text().await.expect("html");
-    let marker = format!("id=\"user-{user}\" href=\"");
-    let start = html.find(&marker).expect("demo user link") + marker.len();
-    let href = html[start..]
-        .split('"')
-        .next()
-        .expect("href")
-        .replace("&amp;", "&");
-    let landed = client
-        .get(authorize.join(&href).expect("url"))
-        .send()
-        .await
-        .expect("pick user");
-    assert_eq!(landed.url().path(), "/analytics");
-    let html = landed.text().await.expect("html");
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).expect("csrf field") + marker.len();
-    let csrf = html[start..].split('"').next().expect("token").to_string();
-    (client, csrf)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_out_callers_get_nothing_but_health_and_sign_in() {
@@ -96,7 +62,7 @@ async fn signed_out_callers_get_nothing_but_health_and_sign_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_validates_input_and_sets_security_headers() {
     let stack = Stack::start(Profile::Tiny, 22).await;
-    let (client, csrf) = signed_in(&stack, 0).await;
+    let (client, csrf) = signed_in(&stack.url, 0).await;
     let base = &stack.url;
 
     let page = client
@@ -282,13 +248,20 @@ async fn the_api_validates_input_and_sets_security_headers() {
 fn a_missing_or_malformed_variable_stops_start_up_with_one_line_naming_it() {
     for (unset, set, name) in [
         ("WEB_PUBLIC_URL", None, "WEB_PUBLIC_URL"),
-        ("", Some(("WORKER_API_URL", "worker:8081")), "WORKER_API_URL"),
+        (
+            "",
+            Some(("WORKER_API_URL", "worker:8081")),
+            "WORKER_API_URL",
+        ),
         ("", Some(("WEB_ADDR", "everywhere")), "WEB_ADDR"),
         ("ENTRA_CLIENT_SECRET", None, "ENTRA_CLIENT_SECRET"),
     ] {
         let mut c = std::process::Command::new(common::WEB_BIN);
         c.env_clear()
-            .env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+            .env(
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/postgres",
+            )
             .env("ENTRA_TENANT_ID", "t")
             .env("ENTRA_CLIENT_ID", "c")
             .env("ENTRA_CLIENT_SECRET", "s")

@@ -17,6 +17,9 @@ pub struct WorkerConfig {
     pub poll_seconds: u64,
     /// This worker's name in `job_runs` (`WORKER_ID`, default: host and process id).
     pub worker_id: String,
+    /// On a database without jobs, create a tenant scan (hourly) and run it at once
+    /// (`WORKER_FIRST_SCAN`: `true` or `false`, default `false`).
+    pub first_scan: bool,
 }
 
 impl WorkerConfig {
@@ -43,6 +46,11 @@ impl WorkerConfig {
                 ),
             },
         };
+        let first_scan = match var("WORKER_FIRST_SCAN").as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(v) => bail!("WORKER_FIRST_SCAN must be true or false, got '{v}'"),
+        };
         let host = var("HOSTNAME").unwrap_or_else(|| "worker".into());
         Ok(WorkerConfig {
             database_url: SecretString::from(database_url),
@@ -50,6 +58,7 @@ impl WorkerConfig {
             log_format: std::env::var("LOG_FORMAT").unwrap_or_default(),
             api_addr,
             poll_seconds,
+            first_scan,
             worker_id: var("WORKER_ID").unwrap_or_else(|| format!("{host}-{}", std::process::id())),
         })
     }

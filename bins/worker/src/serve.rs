@@ -32,12 +32,32 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// A first start against an empty database begins scanning unattended: an hourly tenant scan
+/// (delta keeps the hourly runs cheap), run at once.
+async fn first_scan(pool: &sqlx::PgPool, tenant: &str) -> Result<()> {
+    let spec = sentinel_sched::manage::JobSpec {
+        name: Some("Tenant scan".into()),
+        job_type: "graph_ingest".into(),
+        tenant_id: tenant.to_string(),
+        config: serde_json::to_value(sentinel_pipeline::GraphIngestConfig::default())?,
+        enabled: true,
+    };
+    let hourly: sentinel_sched::CronExpr = "0 * * * *".parse()?;
+    if let Some(id) = sentinel_sched::manage::create_first_job(pool, &spec, &hourly).await? {
+        tracing::info!(job_id = %id, "no jobs yet: created an hourly tenant scan and asked for a run now");
+    }
+    Ok(())
+}
+
 pub async fn run(config: &WorkerConfig) -> Result<ExitCode> {
     let store = Store::connect(config.database_url.expose_secret(), 16)
         .await
         .context("connecting to DATABASE_URL")?;
     store.migrate().await.context("applying the schema")?;
     let pool = store.pool().clone();
+    if config.first_scan {
+        first_scan(&pool, &config.graph.tenant_id).await?;
+    }
     let scheduler = Arc::new(
         Scheduler::new(
             pool.clone(),

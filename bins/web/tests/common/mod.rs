@@ -18,14 +18,18 @@ use serde_json::json;
 
 pub const WEB_BIN: &str = env!("CARGO_BIN_EXE_sentinel-web");
 
+/// Where `cargo test` put this test's binaries' siblings (`target/<profile>`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>")
+        .to_path_buf()
+}
+
 /// The worker binary, built by `cargo test --workspace` next to this test's binary.
 fn worker_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let bin = profile_dir.join("sentinel-worker");
+    let bin = bin_dir().join("sentinel-worker");
     assert!(
         bin.exists(),
         "{} is missing: run `cargo build -p sentinel-worker` (cargo test --workspace builds it)",
@@ -34,11 +38,21 @@ fn worker_bin() -> PathBuf {
     bin
 }
 
+/// Child processes, killed when dropped (so a failing test leaves none behind).
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            kill(child);
+        }
+    }
+}
+
 pub struct Stack {
     sim: Option<RunningSim>,
     pub db: TestDb,
-    worker: Child,
-    web: Child,
+    processes: Processes,
     pub proxy: proxy::Recorder,
     /// What the browser uses: the proxy in front of the web.
     pub url: String,
@@ -63,16 +77,17 @@ impl Stack {
         let mut worker = Command::new(worker_bin());
         worker.arg("serve");
         sim_env(&mut worker, &sim, &db);
-        let mut worker = worker
+        let worker = worker
             .env("WORKER_API_ADDR", format!("127.0.0.1:{worker_port}"))
             .env("SCHEDULER_POLL_SECONDS", "1")
             .env("WORKER_ID", "browser-test-worker")
             .stdout(Stdio::null())
             .spawn()
             .expect("spawn worker");
+        let mut processes = Processes(vec![worker]);
         wait_for_process(
             &format!("{worker_url}/health"),
-            &mut worker,
+            &mut processes.0[0],
             Duration::from_secs(60),
         )
         .await;
@@ -81,15 +96,16 @@ impl Stack {
         let proxy = proxy::Recorder::start(&web_url).await;
         let mut web = Command::new(WEB_BIN);
         sim_env(&mut web, &sim, &db);
-        let mut web = web
+        let web = web
             .env("WEB_ADDR", format!("127.0.0.1:{web_port}"))
             .env("WEB_PUBLIC_URL", &proxy.url)
             .env("WORKER_API_URL", &worker_url)
             .spawn()
             .expect("spawn web");
+        processes.0.push(web);
         wait_for_process(
             &format!("{web_url}/health"),
-            &mut web,
+            &mut processes.0[1],
             Duration::from_secs(60),
         )
         .await;
@@ -97,8 +113,7 @@ impl Stack {
             url: proxy.url.clone(),
             sim: Some(sim),
             db,
-            worker,
-            web,
+            processes,
             proxy,
             worker_url,
             tenant,
@@ -117,8 +132,10 @@ impl Stack {
     }
 
     pub async fn stop(mut self) {
-        kill(&mut self.web);
-        kill(&mut self.worker);
+        drop(std::mem::replace(
+            &mut self.processes,
+            Processes(Vec::new()),
+        ));
         self.stop_sim().await;
         self.db.drop_db().await;
     }
@@ -173,10 +190,44 @@ impl Stack {
     }
 }
 
+/// Signs in through the simulator's Entra with a cookie-keeping client; returns it and the
+/// session's CSRF token.
+pub async fn signed_in(base: &str, user: usize) -> (reqwest::Client, String) {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let page = client
+        .get(format!("{base}/auth/login"))
+        .send()
+        .await
+        .expect("login");
+    let authorize = page.url().clone();
+    let html = page.text().await.expect("html");
+    let marker = format!("id=\"user-{user}\" href=\"");
+    let start = html.find(&marker).expect("demo user link") + marker.len();
+    let href = html[start..]
+        .split('"')
+        .next()
+        .expect("href")
+        .replace("&amp;", "&");
+    let landed = client
+        .get(authorize.join(&href).expect("url"))
+        .send()
+        .await
+        .expect("pick user");
+    assert_eq!(landed.url().path(), "/analytics");
+    let html = landed.text().await.expect("html");
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("csrf field") + marker.len();
+    let csrf = html[start..].split('"').next().expect("token").to_string();
+    (client, csrf)
+}
+
 /// Headless Chromium from Debian's packages, through chromedriver.
 pub struct Browser {
     pub client: Client,
-    driver: Child,
+    driver: Processes,
 }
 
 impl Browser {
@@ -188,6 +239,7 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver (Debian package chromium-driver) must be installed: scripts/test.sh installs it");
+        let driver = Processes(vec![driver]);
         let url = format!("http://127.0.0.1:{port}");
         wait_for(&format!("{url}/status"), Duration::from_secs(30)).await;
         let mut caps = serde_json::Map::new();
@@ -210,7 +262,7 @@ impl Browser {
 
     pub async fn stop(mut self) {
         let _ = self.client.close().await;
-        kill(&mut self.driver);
+        drop(std::mem::replace(&mut self.driver, Processes(Vec::new())));
     }
 
     pub async fn goto(&self, url: &str) {
