@@ -29,4 +29,6 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# Compose files and Dockerfile, statically (no Docker engine here).
+./scripts/check-deploy.sh
 cargo test --workspace --locked

@@ -100,3 +100,23 @@ async fn the_demo_command_brings_up_a_dashboard_whose_first_scan_completes() {
     }
     db.drop_db().await;
 }
+
+/// The compose demo overlay names the simulator's tenant in `.env.demo`; it must be the tenant
+/// the overlay's `--profile` and `--seed` generate.
+#[test]
+fn the_compose_demo_names_the_tenant_its_simulator_generates() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let overlay =
+        std::fs::read_to_string(format!("{root}/docker-compose.demo.yml")).expect("overlay");
+    assert!(
+        overlay.contains(r#""--profile", "small", "--seed", "7""#),
+        "the overlay runs small, seed 7"
+    );
+    let env = std::fs::read_to_string(format!("{root}/.env.demo")).expect(".env.demo");
+    let tenant = env
+        .lines()
+        .find_map(|l| l.strip_prefix("ENTRA_TENANT_ID="))
+        .expect("ENTRA_TENANT_ID in .env.demo");
+    let generated = sentinel_sim::generate::generate(sentinel_sim::Profile::Small, 7);
+    assert_eq!(tenant, generated.tenant_id);
+}
