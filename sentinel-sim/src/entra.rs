@@ -62,7 +62,7 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// scheme://host[:port] of this simulator as the caller reached it.
+/// `scheme://host[:port]` of this simulator as the caller reached it.
 pub fn base_url(state: &SimState, headers: &HeaderMap) -> String {
     if let Some(u) = &state.config.public_url {
         return u.trim_end_matches('/').to_string();
