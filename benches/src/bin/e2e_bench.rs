@@ -1,0 +1,236 @@
+//! The end-to-end scan bench: a full first scan of a simulated tenant by the real
+//! `sentinel-worker sync`, then an incremental rescan after a share of the tenant changed.
+//! Prints RU spent, requests, 429s, wall time, items/s and the worker's peak RSS next to the
+//! baselines computed from the tenant's documented costs, as ratios.
+//!
+//!   cargo build --release -p sentinel-worker -p sentinel-benches
+//!   target/release/e2e_bench --profile large --mode hierarchical
+//!
+//! Needs PostgreSQL (`DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`).
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use sentinel_sim::{Profile, SimConfig};
+use serde_json::{Value, json};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// tiny, small (~20k items), medium (~200k) or large (~1M).
+    #[arg(long, default_value = "small")]
+    profile: String,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// hierarchical or exhaustive.
+    #[arg(long, default_value = "hierarchical")]
+    mode: String,
+    /// The simulator's SharePoint budget (RU per minute; the worker paces itself to it). 0: no
+    /// budget in practice.
+    #[arg(long, default_value_t = 0)]
+    ru_per_minute: u32,
+    /// Simulated seconds per real second (60: a budget minute lasts one second).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Latency added to each Graph request, milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Share of the tenant changed (simulator mutations, as a percentage of items) before the
+    /// rescan; 0 skips the rescan.
+    #[arg(long, default_value_t = 1.0)]
+    change_pct: f64,
+}
+
+/// Peak resident set of a process, in KiB, while it runs (`VmHWM` only grows).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+struct Scan {
+    wall: Duration,
+    peak_rss_kib: u64,
+    ru: u64,
+    /// RU charged to the SharePoint budget (the directory's budget is separate).
+    sharepoint_ru: u64,
+    requests: u64,
+    throttled: u64,
+}
+
+async fn stats(sim: &str) -> Result<Value> {
+    Ok(reqwest::get(format!("{sim}/_sim/stats"))
+        .await?
+        .json()
+        .await?)
+}
+
+async fn scan(
+    worker: &PathBuf,
+    sim: &sentinel_sim::RunningSim,
+    db: &sentinel_testkit::TestDb,
+    mode: &str,
+    budget: u32,
+) -> Result<Scan> {
+    let before = stats(&sim.url()).await?;
+    let mut cmd = Command::new(worker);
+    cmd.args(["sync", "--permissions", mode]);
+    sentinel_testkit::sim_env(&mut cmd, sim, db);
+    cmd.env("GRAPH_RU_PER_MINUTE", budget.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    let started = Instant::now();
+    let mut child = cmd.spawn().context("start sentinel-worker")?;
+    let pid = child.id();
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = peak_rss_kib(pid) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let wall = started.elapsed();
+    if !status.success() {
+        bail!("sentinel-worker sync failed ({status})");
+    }
+    let after = stats(&sim.url()).await?;
+    let diff = |k: &str| after[k].as_u64().unwrap_or(0) - before[k].as_u64().unwrap_or(0);
+    let directory = |v: &Value| -> u64 {
+        ["/v1.0/users/delta", "/v1.0/groups/delta"]
+            .iter()
+            .map(|r| v["ru_by_endpoint"][*r].as_u64().unwrap_or(0))
+            .sum()
+    };
+    Ok(Scan {
+        wall,
+        peak_rss_kib: peak,
+        ru: diff("ru_spent"),
+        sharepoint_ru: diff("ru_spent") - (directory(&after) - directory(&before)),
+        requests: diff("requests"),
+        throttled: diff("throttled"),
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let profile = match args.profile.as_str() {
+        "tiny" => Profile::Tiny,
+        "small" => Profile::Small,
+        "medium" => Profile::Medium,
+        "large" => Profile::Large,
+        other => bail!("--profile must be tiny, small, medium or large, got '{other}'"),
+    };
+    if !matches!(args.mode.as_str(), "hierarchical" | "exhaustive") {
+        bail!(
+            "--mode must be hierarchical or exhaustive, got '{}'",
+            args.mode
+        );
+    }
+    let worker = std::env::current_exe()?
+        .parent()
+        .context("exe dir")?
+        .join("sentinel-worker");
+    if !worker.exists() {
+        bail!(
+            "{} is missing: cargo build --release -p sentinel-worker",
+            worker.display()
+        );
+    }
+    let budget = if args.ru_per_minute == 0 {
+        100_000_000
+    } else {
+        args.ru_per_minute
+    };
+    let sim = sentinel_sim::spawn(
+        SimConfig {
+            profile,
+            seed: args.seed,
+            ru_per_minute: budget,
+            time_scale: args.time_scale,
+            latency_ms: args.latency_ms,
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse()?,
+    )
+    .await?;
+    let manifest: Value = reqwest::get(format!("{}/_sim/manifest", sim.url()))
+        .await?
+        .json()
+        .await?;
+    let m = |k: &str| manifest[k].as_u64().unwrap_or(0);
+    let (items, folders, drives, unique) = (
+        m("items"),
+        m("folders"),
+        m("drives"),
+        m("unique_permission_items"),
+    );
+    let (sites, users) = (m("sites"), m("users"));
+    let db = sentinel_testkit::create_db().await;
+
+    let first = scan(&worker, &sim, &db, &args.mode, budget).await?;
+    // Baselines from the documented costs, on the SharePoint budget (the directory's is separate).
+    // The floor for the mode: the inventory (sites: a page per 200 and a drive list per site,
+    // 2 RU each; OneDrives: 1 RU per user; items: a delta page per drive and per 200 items, 2 RU)
+    // plus 5 RU per permission read we cannot avoid: every hierarchy root (drive roots and items
+    // with unique permissions) in hierarchical mode, every item in exhaustive mode.
+    let inventory_floor =
+        2 * (sites.div_ceil(200) + sites) + users + 2 * (items.div_ceil(200) + drives);
+    let permission_reads = if args.mode == "hierarchical" {
+        unique + drives
+    } else {
+        items
+    };
+    let floor = inventory_floor + 5 * permission_reads;
+    // What a per-file script spends: list children of every folder (2 RU), read every item's
+    // permissions (5 RU).
+    let per_file = 2 * (sites.div_ceil(200) + sites) + users + 2 * (folders + drives) + 5 * items;
+
+    let mut report = json!({
+        "profile": args.profile, "seed": args.seed, "mode": args.mode, "items": items,
+        "budget_ru_per_minute": args.ru_per_minute, "time_scale": args.time_scale, "latency_ms": args.latency_ms,
+        "first_scan": {
+            "ru": first.ru, "sharepoint_ru": first.sharepoint_ru, "requests": first.requests, "throttled_429": first.throttled,
+            "throttled_share": first.throttled as f64 / first.requests.max(1) as f64,
+            "wall_secs": first.wall.as_secs_f64(), "items_per_sec": items as f64 / first.wall.as_secs_f64(),
+            "peak_rss_mib": first.peak_rss_kib as f64 / 1024.0,
+        },
+        "baselines": {
+            "floor_ru": floor, "ru_vs_floor": first.sharepoint_ru as f64 / floor as f64,
+            "per_file_ru": per_file, "per_file_vs_ours": per_file as f64 / first.sharepoint_ru.max(1) as f64,
+        },
+    });
+    if args.ru_per_minute > 0 {
+        // The wall time a perfectly paced scan needs: RU spent over the budget (in real time).
+        let ideal = first.sharepoint_ru as f64 / args.ru_per_minute as f64 * 60.0 / args.time_scale;
+        report["baselines"]["paced_wall_secs"] = json!(ideal);
+        report["baselines"]["wall_vs_paced"] = json!(first.wall.as_secs_f64() / ideal);
+    }
+    if args.change_pct > 0.0 {
+        let count = ((items as f64) * args.change_pct / 100.0).round().max(1.0) as u64;
+        let r = reqwest::Client::new()
+            .post(format!("{}/_sim/mutate", sim.url()))
+            .json(&json!({"count": count}))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("mutate failed: {}", r.text().await?);
+        }
+        let rescan = scan(&worker, &sim, &db, &args.mode, budget).await?;
+        report["rescan"] = json!({
+            "mutations": count, "ru": rescan.ru, "sharepoint_ru": rescan.sharepoint_ru, "requests": rescan.requests,
+            "wall_secs": rescan.wall.as_secs_f64(), "ru_vs_first": rescan.ru as f64 / first.ru.max(1) as f64,
+        });
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    sim.shutdown().await;
+    db.drop_db().await;
+    Ok(())
+}
