@@ -175,7 +175,9 @@ async fn main() -> Result<()> {
     let (sites, users) = (m("sites"), m("users"));
     let db = sentinel_testkit::create_db().await;
 
-    let first = scan(&worker, &sim, &db, &args.mode, budget).await?;
+    // The worker paces itself in real time; the simulator's budget minute lasts 60/time_scale s.
+    let worker_budget = ((budget as f64) * args.time_scale).min(u32::MAX as f64) as u32;
+    let first = scan(&worker, &sim, &db, &args.mode, worker_budget).await?;
     // Baselines from the documented costs, on the SharePoint budget (the directory's is separate).
     // The floor for the mode: the inventory (sites: a page per 200 and a drive list per site,
     // 2 RU each; OneDrives: 1 RU per user; items: a delta page per drive and per 200 items, 2 RU)
@@ -223,7 +225,7 @@ async fn main() -> Result<()> {
         if !r.status().is_success() {
             bail!("mutate failed: {}", r.text().await?);
         }
-        let rescan = scan(&worker, &sim, &db, &args.mode, budget).await?;
+        let rescan = scan(&worker, &sim, &db, &args.mode, worker_budget).await?;
         report["rescan"] = json!({
             "mutations": count, "ru": rescan.ru, "sharepoint_ru": rescan.sharepoint_ru, "requests": rescan.requests,
             "wall_secs": rescan.wall.as_secs_f64(), "ru_vs_first": rescan.ru as f64 / first.ru.max(1) as f64,
