@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sentinel_store::{DriveItemRow, Store};
-use sqlx::postgres::PgPoolCopyExt;
 use serde_json::json;
+use sqlx::postgres::PgPoolCopyExt;
 
 const ROWS: usize = 20_000;
 /// Rows per call: the pipeline applies a delta page (up to 200 items) at a time... batched by
