@@ -100,22 +100,7 @@ impl TokenCache {
             .add_scope(Scope::new(self.scope.clone()))
             .request_async(&send)
             .await
-            .map_err(|e| match e {
-                RequestTokenError::ServerResponse(r) => GraphError::Auth(format!(
-                    "{}: {}",
-                    r.error(),
-                    r.error_description()
-                        .map(String::as_str)
-                        .unwrap_or("no description")
-                )),
-                RequestTokenError::Request(e) => {
-                    GraphError::Transport(format!("token endpoint: {e}"))
-                }
-                RequestTokenError::Parse(e, _) => {
-                    GraphError::Auth(format!("unreadable token response: {e}"))
-                }
-                RequestTokenError::Other(e) => GraphError::Auth(e),
-            })?;
+            .map_err(token_error)?;
         let lifetime = resp.expires_in().unwrap_or(Duration::from_secs(3_599));
         let generation = self
             .generation
@@ -132,6 +117,26 @@ impl TokenCache {
             expires_at: started + lifetime,
             lifetime,
         })
+    }
+}
+
+/// Entra's refusal (its error code and description), a transport failure, or an unreadable answer.
+pub(crate) fn token_error(
+    e: RequestTokenError<HttpError, oauth2::basic::BasicErrorResponse>,
+) -> GraphError {
+    match e {
+        RequestTokenError::ServerResponse(r) => GraphError::Auth(format!(
+            "{}: {}",
+            r.error(),
+            r.error_description()
+                .map(String::as_str)
+                .unwrap_or("no description")
+        )),
+        RequestTokenError::Request(e) => GraphError::Transport(format!("token endpoint: {e}")),
+        RequestTokenError::Parse(e, _) => {
+            GraphError::Auth(format!("unreadable token response: {e}"))
+        }
+        RequestTokenError::Other(e) => GraphError::Auth(e),
     }
 }
 

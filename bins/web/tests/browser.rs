@@ -12,6 +12,20 @@ use serde_json::Value;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// The `data-permission-id`s of the elements matching `css`.
+async fn permission_ids(b: &Browser, css: &str) -> std::collections::BTreeSet<String> {
+    let mut ids = std::collections::BTreeSet::new();
+    for e in b.client.find_all(Locator::Css(css)).await.expect(css) {
+        ids.insert(
+            e.attr("data-permission-id")
+                .await
+                .expect("attr")
+                .expect("id"),
+        );
+    }
+    ids
+}
+
 async fn data_value(b: &Browser, id: &str) -> i64 {
     b.attr(&format!("#{id}"), "data-value")
         .await
@@ -182,43 +196,11 @@ async fn an_admin_and_a_reader_use_the_dashboard_against_the_simulated_tenant() 
     b.screenshot("drive").await;
     b.click("#shared-table .shared-row a").await;
     let item_path = b.path().await;
-    let cached: std::collections::BTreeSet<String> = {
-        let els = b
-            .client
-            .find_all(Locator::Css(".cached-permission"))
-            .await
-            .expect("cached");
-        let mut ids = std::collections::BTreeSet::new();
-        for e in els {
-            ids.insert(
-                e.attr("data-permission-id")
-                    .await
-                    .expect("attr")
-                    .expect("id"),
-            );
-        }
-        ids
-    };
+    let cached = permission_ids(&b, ".cached-permission").await;
     assert!(!cached.is_empty(), "a shared item has cached permissions");
     b.click("#load-live").await;
     assert!(b.text("#live-fetched").await.contains("Fetched from Graph"));
-    let live: std::collections::BTreeSet<String> = {
-        let els = b
-            .client
-            .find_all(Locator::Css(".live-permission"))
-            .await
-            .expect("live");
-        let mut ids = std::collections::BTreeSet::new();
-        for e in els {
-            ids.insert(
-                e.attr("data-permission-id")
-                    .await
-                    .expect("attr")
-                    .expect("id"),
-            );
-        }
-        ids
-    };
+    let live = permission_ids(&b, ".live-permission").await;
     assert_eq!(
         live, cached,
         "the live truth equals the cache right after a sync"

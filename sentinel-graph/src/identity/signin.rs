@@ -8,14 +8,14 @@ use oauth2::basic::{
 };
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, ExtraTokenFields,
-    HttpRequest, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    StandardRevocableToken, StandardTokenResponse, TokenUrl,
+    HttpRequest, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, StandardRevocableToken,
+    StandardTokenResponse, TokenUrl,
 };
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::validator::{TokenValidator, VerifiedToken};
-use crate::auth::send_oauth;
+use crate::auth::{send_oauth, token_error};
 use crate::config::GraphConfig;
 use crate::error::GraphError;
 
@@ -141,19 +141,7 @@ impl SignIn {
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier))
             .request_async(&send)
             .await
-            .map_err(|e| match e {
-                RequestTokenError::ServerResponse(r) => GraphError::Auth(format!(
-                    "{}: {}",
-                    r.error(),
-                    r.error_description()
-                        .map(String::as_str)
-                        .unwrap_or("no description")
-                )),
-                RequestTokenError::Request(e) => {
-                    GraphError::Transport(format!("token endpoint: {e}"))
-                }
-                other => GraphError::Auth(format!("token endpoint: {other}")),
-            })?;
+            .map_err(token_error)?;
         let id_token = resp
             .extra_fields()
             .id_token
