@@ -76,10 +76,7 @@ impl GraphClient {
             .enumerate()
             .map(|(i, r)| (r.id.clone(), i))
             .collect();
-        let chunks: Vec<Vec<BatchRequest>> = requests
-            .chunks(MAX_BATCH)
-            .map(<[BatchRequest]>::to_vec)
-            .collect();
+        let chunks = self.chunks(requests);
         let concurrency = self.config().max_concurrency.max(1);
         let results: Vec<Vec<BatchResponse>> =
             stream::iter(chunks.into_iter().map(|c| self.batch_chunk(c)))
@@ -89,6 +86,29 @@ impl GraphClient {
         let mut all: Vec<BatchResponse> = results.into_iter().flatten().collect();
         all.sort_by_key(|r| order.get(&r.id).copied().unwrap_or(usize::MAX));
         Ok(all)
+    }
+
+    /// Cuts requests into batches of at most 20 whose RU the pacer can let out at once (a
+    /// batch paid for in several steps would reach Graph as a burst of RU saved up over time).
+    fn chunks(&self, requests: Vec<BatchRequest>) -> Vec<Vec<BatchRequest>> {
+        let mut chunks: Vec<Vec<BatchRequest>> = Vec::new();
+        let mut cost = 0;
+        for r in requests {
+            let (budget, c) = request_cost(&r.url);
+            let fits = chunks.last().is_some_and(|last| {
+                last.len() < MAX_BATCH && cost + c <= self.inner.pacer.burst(budget)
+            });
+            if fits {
+                cost += c;
+                if let Some(last) = chunks.last_mut() {
+                    last.push(r);
+                }
+            } else {
+                cost = c;
+                chunks.push(vec![r]);
+            }
+        }
+        chunks
     }
 
     async fn batch_chunk(

@@ -25,6 +25,9 @@ pub struct GraphConfig {
     pub ru_per_minute: u32,
     /// Directory RU budget per 10 seconds the client paces itself to.
     pub directory_ru_per_10s: u32,
+    /// Budget seconds per real second. Always 1 against Graph; a simulated tenant can
+    /// compress its budget windows (60 makes a budget minute last one second).
+    pub budget_time_scale: f64,
     /// Requests in flight at once.
     pub max_concurrency: usize,
     /// Retries of transient failures (5xx, resets, malformed bodies) per request.
@@ -57,6 +60,7 @@ impl GraphConfig {
             ),
             ru_per_minute: 1_250,
             directory_ru_per_10s: 3_500,
+            budget_time_scale: 1.0,
             max_concurrency: 8,
             max_retries: 4,
             max_throttle_wait: Duration::from_secs(600),
@@ -65,7 +69,8 @@ impl GraphConfig {
     }
 
     /// Reads `GRAPH_BASE_URL`, `ENTRA_AUTHORITY`, `ENTRA_TENANT_ID`, `ENTRA_CLIENT_ID`,
-    /// `ENTRA_CLIENT_SECRET` and optionally `GRAPH_RU_PER_MINUTE`, `GRAPH_MAX_CONCURRENCY`.
+    /// `ENTRA_CLIENT_SECRET` and optionally `GRAPH_RU_PER_MINUTE`, `GRAPH_MAX_CONCURRENCY` and
+    /// (for a simulated tenant only) `GRAPH_BUDGET_TIME_SCALE`.
     pub fn from_env() -> Result<GraphConfig, GraphError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
@@ -94,6 +99,13 @@ impl GraphConfig {
         if let Some(v) = get("GRAPH_MAX_CONCURRENCY").filter(|v| !v.is_empty()) {
             c.max_concurrency = parse_num::<u32>("GRAPH_MAX_CONCURRENCY", &v)? as usize;
         }
+        if let Some(v) = get("GRAPH_BUDGET_TIME_SCALE").filter(|v| !v.is_empty()) {
+            c.budget_time_scale = v.trim().parse().map_err(|_| {
+                GraphError::Config(format!(
+                    "GRAPH_BUDGET_TIME_SCALE must be a number, got '{v}'"
+                ))
+            })?;
+        }
         c.validate()?;
         Ok(c)
     }
@@ -107,6 +119,13 @@ impl GraphConfig {
         if self.directory_ru_per_10s < 10 {
             return Err(GraphError::Config(
                 "directory_ru_per_10s must be at least 10".into(),
+            ));
+        }
+        if !(self.budget_time_scale.is_finite()
+            && (0.001..=10_000.0).contains(&self.budget_time_scale))
+        {
+            return Err(GraphError::Config(
+                "budget_time_scale must be between 0.001 and 10000 (1 against Graph)".into(),
             ));
         }
         if self.max_concurrency == 0 {

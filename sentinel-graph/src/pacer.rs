@@ -37,32 +37,81 @@ pub struct ClientStats {
     pub throttle_wait_ms: u64,
 }
 
+/// One budget: a limiter and a queue, so a request takes its whole cost in one go, in turn.
+/// Costs taken piecemeal by concurrent requests would let a batch that collected its RU over
+/// seconds go out together with others doing the same: a burst the budget never planned.
+#[derive(Debug)]
+struct Limited {
+    limiter: DefaultDirectRateLimiter,
+    burst: u32,
+    queue: tokio::sync::Mutex<()>,
+}
+
+impl Limited {
+    async fn take(&self, cost: u32) {
+        let _turn = self.queue.lock().await;
+        let mut left = cost;
+        // A cost above the burst is paid in burst-sized steps.
+        while let Some(step) = NonZeroU32::new(left.min(self.burst)) {
+            let _ = self.limiter.until_n_ready(step).await;
+            left -= step.get();
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Pacer {
-    sharepoint: DefaultDirectRateLimiter,
-    directory: DefaultDirectRateLimiter,
+    sharepoint: Limited,
+    directory: Limited,
     paused_until: Mutex<Option<Instant>>,
     pub counters: Counters,
 }
 
+/// Share of a budget the client plans to spend: requests reach Graph with jitter, and Graph's
+/// window slides, so pacing at exactly the budget would still collide now and then.
+const PACE_SHARE: f64 = 0.98;
+
+/// Share of the budget that may go out at once. The worst window spends burst + rate * window,
+/// so every RU of burst is one less of steady rate: keep it small (batches are cut to fit it).
+const BURST_SHARE: u32 = 40;
+
 /// A limiter whose worst 1-window spend (burst + rate * window) stays within `budget`.
-fn limiter(budget: u32, window: Duration) -> DefaultDirectRateLimiter {
-    let burst = (budget / 10).max(5);
+fn limiter(budget: u32, window: Duration) -> Limited {
+    let budget = ((budget as f64) * PACE_SHARE) as u32;
+    let burst = (budget / BURST_SHARE).max(5);
     let rate = budget.saturating_sub(burst).max(1);
     let period = window / rate;
     let quota = Quota::with_period(period.max(Duration::from_micros(1)))
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
         .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
-    RateLimiter::direct(quota)
+    Limited {
+        limiter: RateLimiter::direct(quota),
+        burst,
+        queue: tokio::sync::Mutex::new(()),
+    }
 }
 
 impl Pacer {
     pub fn new(config: &GraphConfig) -> Pacer {
         Pacer {
-            sharepoint: limiter(config.ru_per_minute, Duration::from_secs(60)),
-            directory: limiter(config.directory_ru_per_10s, Duration::from_secs(10)),
+            sharepoint: limiter(
+                config.ru_per_minute,
+                Duration::from_secs_f64(60.0 / config.budget_time_scale),
+            ),
+            directory: limiter(
+                config.directory_ru_per_10s,
+                Duration::from_secs_f64(10.0 / config.budget_time_scale),
+            ),
             paused_until: Mutex::new(None),
             counters: Counters::default(),
+        }
+    }
+
+    /// The most RU one request should cost to go out in one step (a `$batch` is cut to fit).
+    pub fn burst(&self, budget: Budget) -> u32 {
+        match budget {
+            Budget::Sharepoint => self.sharepoint.burst,
+            Budget::Directory => self.directory.burst,
         }
     }
 
@@ -73,17 +122,7 @@ impl Pacer {
             Budget::Sharepoint => &self.sharepoint,
             Budget::Directory => &self.directory,
         };
-        if let Some(n) = NonZeroU32::new(cost) {
-            // A cost above the burst is paid in burst-sized steps.
-            let mut left = n.get();
-            while left > 0 {
-                let step = left.min(5);
-                if let Some(s) = NonZeroU32::new(step) {
-                    let _ = limiter.until_n_ready(s).await;
-                }
-                left -= step;
-            }
-        }
+        limiter.take(cost).await;
         // A pause may have started while this request waited for budget.
         self.wait_pause().await;
         self.counters

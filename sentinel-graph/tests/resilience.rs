@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use futures::StreamExt;
 use futures::future::join_all;
 use sentinel_graph::{BatchRequest, GraphError, SecretString};
 use serde_json::{Value, json};
@@ -299,4 +300,52 @@ async fn ru_accounting_matches_what_the_tenant_charged() {
     let charged = t.get("/_sim/stats").await["ru_spent"].as_u64().expect("ru");
     assert_eq!(t.client.ru_spent(), charged);
     assert!(charged > 25 * 5);
+}
+
+/// Spends three budget windows' worth of RU (`drive` GETs, 1 RU each) with 16 callers at once.
+async fn spend_three_windows(t: &TestTenant, budget: u32) -> u64 {
+    let drives = t.drive_ids().await;
+    let calls = (0..budget as usize * 3).map(|n| t.client.drive(&drives[n % drives.len()]));
+    let results = futures::stream::iter(calls)
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    for r in results {
+        r.expect("every call succeeds");
+    }
+    t.get("/_sim/stats").await["throttled"]
+        .as_u64()
+        .expect("throttled count")
+}
+
+#[tokio::test]
+async fn a_client_paced_to_the_budget_is_not_throttled() {
+    // A budget minute lasts a second (time compressed 60x) and holds 200 RU.
+    let budget = 200;
+    let scaled = |c: &mut sentinel_sim::SimConfig| {
+        c.ru_per_minute = budget;
+        c.time_scale = 60.0;
+    };
+    let t = spawn_tenant(31, scaled).await;
+    let t = TestTenant {
+        client: client_for(&t.sim, |c| {
+            c.ru_per_minute = budget;
+            c.budget_time_scale = 60.0;
+            c.max_concurrency = 16;
+        }),
+        ..t
+    };
+    assert_eq!(spend_three_windows(&t, budget).await, 0);
+
+    // The same client unaware that the tenant's minute is a second sends a minute's budget
+    // at once and collides.
+    let t = spawn_tenant(31, scaled).await;
+    let t = TestTenant {
+        client: client_for(&t.sim, |c| {
+            c.ru_per_minute = budget * 60;
+            c.max_concurrency = 16;
+        }),
+        ..t
+    };
+    assert!(spend_three_windows(&t, budget).await > 0);
 }
