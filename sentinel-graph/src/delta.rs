@@ -32,6 +32,17 @@ pub enum DeltaEvent<T> {
     Complete { delta_link: String },
 }
 
+impl<T> DeltaEvent<T> {
+    /// The same event with its page's objects converted (e.g. to rows, as soon as they arrive).
+    pub fn map<U>(self, f: impl FnOnce(Vec<T>) -> Vec<U>) -> DeltaEvent<U> {
+        match self {
+            DeltaEvent::Page(items) => DeltaEvent::Page(f(items)),
+            DeltaEvent::Resync { code } => DeltaEvent::Resync { code },
+            DeltaEvent::Complete { delta_link } => DeltaEvent::Complete { delta_link },
+        }
+    }
+}
+
 /// How many times one link may come back as its own nextLink before we call it a loop.
 const MAX_REPEATS: u32 = 3;
 /// Resyncs tolerated within one stream before giving up.
@@ -54,13 +65,16 @@ struct DeltaState {
 /// A page's values, nextLink and deltaLink.
 type PageParts = (Vec<Value>, Option<String>, Option<String>);
 
-/// One page's values and its links.
-fn split_page(body: &Value) -> Result<PageParts, GraphError> {
-    let values = body
-        .get("value")
-        .and_then(Value::as_array)
-        .cloned()
-        .ok_or_else(|| GraphError::BadResponse("page without a 'value' array".into()))?;
+/// One page's values and its links (taken out of the body, not copied: pages are large).
+fn split_page(mut body: Value) -> Result<PageParts, GraphError> {
+    let values = match body.get_mut("value").map(Value::take) {
+        Some(Value::Array(values)) => values,
+        _ => {
+            return Err(GraphError::BadResponse(
+                "page without a 'value' array".into(),
+            ));
+        }
+    };
     let link = |k: &str| body.get(k).and_then(Value::as_str).map(String::from);
     Ok((values, link("@odata.nextLink"), link("@odata.deltaLink")))
 }
@@ -115,7 +129,7 @@ pub(crate) fn delta_stream<T: GraphObject>(
             Ok(url) => s.client.get(&url, &headers).await,
             Err(e) => Err(e),
         };
-        let event = match fetched.and_then(|f| split_page(&f.body)) {
+        let event = match fetched.and_then(|f| split_page(f.body)) {
             Ok((values, next, delta)) => match parse_all::<T>(values) {
                 Err(e) => Err(e),
                 Ok(items) => match (next, delta) {
@@ -188,7 +202,7 @@ pub(crate) fn paged<T: GraphObject>(
         let page = async {
             let url = client.resolve(&link)?;
             let fetched = client.get(&url, &[]).await?;
-            let (values, next, _) = split_page(&fetched.body)?;
+            let (values, next, _) = split_page(fetched.body)?;
             seen.insert(link.clone());
             if let Some(n) = next.as_ref().filter(|n| seen.contains(*n)) {
                 return Err(GraphError::PagingLoop(n.clone()));

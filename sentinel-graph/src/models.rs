@@ -11,7 +11,8 @@ pub trait GraphObject: DeserializeOwned + Send + 'static {
 
     /// Reads a resource, keeping `raw`.
     fn from_json(raw: Value) -> Result<Self, serde_json::Error> {
-        let mut v: Self = serde_json::from_value(raw.clone())?;
+        // From a borrow: the typed fields copy only what they keep.
+        let mut v = Self::deserialize(&raw)?;
         v.set_raw(raw);
         Ok(v)
     }

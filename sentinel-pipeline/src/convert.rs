@@ -105,6 +105,7 @@ pub fn drive_row(d: &Drive, site_id: Option<&str>, owner_user_id: Option<&str>) 
 /// permission-hierarchy root. `full_round`: a scratch or resync round, after which every
 /// item's permissions are re-read (changes during the gap were not reported).
 pub fn drive_item_row(i: &DriveItem, hierarchical: bool, full_round: bool) -> DriveItemRow {
+    let raw_json = i.raw.to_string();
     let id_of = |s: &Option<IdentitySet>| {
         s.as_ref()
             .and_then(|s| s.user.as_ref())
@@ -135,7 +136,7 @@ pub fn drive_item_row(i: &DriveItem, hierarchical: bool, full_round: bool) -> Dr
         shared_scope: i.shared.as_ref().and_then(|s| s.scope.clone()),
         is_permission_root: i.is_root() || (hierarchical && i.shared.is_some()),
         sharing_changed: full_round || !hierarchical || i.sharing_changed(),
-        raw_json: i.raw.clone(),
+        raw_json,
     }
 }
 

@@ -5,9 +5,11 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use sentinel_graph::models::{Drive, DriveItem, GraphObject};
-use sentinel_graph::{BatchRequest, DeltaStart, DriveDeltaOptions, GraphError, validate_id};
-use sentinel_store::DriveRef;
+use sentinel_graph::models::{Drive, GraphObject};
+use sentinel_graph::{
+    BatchRequest, DeltaEvent, DeltaStart, DriveDeltaOptions, GraphError, validate_id,
+};
+use sentinel_store::{DriveItemRow, DriveRef};
 
 use crate::PipelineError;
 use crate::convert::{drive_item_row, drive_row};
@@ -16,12 +18,46 @@ use crate::progress::Progress;
 use crate::rounds::{Assembler, DeltaSource, RoundStep};
 use crate::stage::{Pipeline, Sink};
 
-/// Lists every drive; drives no longer listed are soft-deleted (only when the listing was complete).
+/// Users whose OneDrives are looked up (and stored) at a time.
+const ONEDRIVE_CHUNK: usize = 1_000;
+
+/// Ids of the drives listed so far; each listing's rows are stored as they come.
+#[derive(Default)]
+struct Listed(HashSet<String>);
+
+impl Listed {
+    async fn store(
+        &mut self,
+        ctx: &Ctx,
+        rows: Vec<sentinel_store::DriveRow>,
+    ) -> Result<(), PipelineError> {
+        ctx.store.upsert_drives(&ctx.tenant, &rows).await?;
+        Progress::add(&ctx.progress.drives, rows.len() as u64);
+        self.0.extend(rows.into_iter().map(|r| r.id));
+        Ok(())
+    }
+}
+
+/// Checkpoints of the drive listing: the last full one and the last of any kind.
+const FULL_LISTING: &str = "drives:full_listing";
+const ANY_LISTING: &str = "drives:listing";
+
+/// Lists drives: every site's and every user's when the last full listing is older than
+/// `full_listing_hours`, else only those of sites and users the delta rounds reported since
+/// the last listing (a rescan then costs nothing for an unchanged tenant). Drives no longer
+/// listed are soft-deleted, only after a complete full listing.
 pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
     ctx.progress.set_phase("drives");
-    let mut rows = Vec::new();
+    let started = ctx.store.now().await?;
+    let last_full = ctx.store.checkpoint(FULL_LISTING, &ctx.tenant).await?;
+    let max_age = chrono::Duration::hours(ctx.config.full_listing_hours as i64);
+    let since = match last_full {
+        Some(t) if started - t < max_age => ctx.store.checkpoint(ANY_LISTING, &ctx.tenant).await?,
+        _ => None,
+    };
+    let mut listed = Listed::default();
     let mut failures = 0u64;
-    let sites = ctx.store.live_site_ids(&ctx.tenant).await?;
+    let sites = ctx.store.live_site_ids(&ctx.tenant, since).await?;
     let mut listings = futures::stream::iter(sites.into_iter().map(|site| {
         let client = ctx.client.clone();
         async move { (client.site_drives(&site).await, site) }
@@ -29,7 +65,13 @@ pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
     .buffer_unordered(ctx.config.drive_concurrency.max(1));
     while let Some((result, site)) = listings.next().await {
         match result {
-            Ok(drives) => rows.extend(drives.iter().map(|d| drive_row(d, Some(&site), None))),
+            Ok(drives) => {
+                let rows: Vec<_> = drives
+                    .iter()
+                    .map(|d| drive_row(d, Some(&site), None))
+                    .collect();
+                listed.store(ctx, rows).await?;
+            }
             // The site went away since the sites round: its drives go with it.
             Err(GraphError::NotFound { .. }) => {}
             Err(e) => {
@@ -39,45 +81,57 @@ pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
         }
     }
     // OneDrives: one GET per user, twenty per $batch; 404 means no OneDrive (unlicensed).
-    let users = ctx.store.live_user_ids(&ctx.tenant).await?;
-    let requests: Vec<BatchRequest> = users
-        .iter()
-        .enumerate()
-        .filter(|(_, u)| validate_id("user", u).is_ok())
-        .map(|(n, u)| BatchRequest::get(n.to_string(), format!("/users/{u}/drive")))
-        .collect();
-    for resp in ctx.client.batch(requests).await? {
-        let Some(user) = resp.id.parse::<usize>().ok().and_then(|n| users.get(n)) else {
-            continue;
-        };
-        match resp.status {
-            200..=299 => match Drive::from_json(resp.body) {
-                Ok(d) => rows.push(drive_row(&d, None, Some(user))),
-                Err(e) => {
-                    tracing::warn!(%user, error = %e, "unreadable OneDrive");
+    // A chunk of users at a time, so memory does not grow with the tenant.
+    let users = ctx.store.live_user_ids(&ctx.tenant, since).await?;
+    for chunk in users.chunks(ONEDRIVE_CHUNK) {
+        let requests: Vec<BatchRequest> = chunk
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| validate_id("user", u).is_ok())
+            .map(|(n, u)| BatchRequest::get(n.to_string(), format!("/users/{u}/drive")))
+            .collect();
+        let mut rows = Vec::new();
+        for resp in ctx.client.batch(requests).await? {
+            let Some(user) = resp.id.parse::<usize>().ok().and_then(|n| chunk.get(n)) else {
+                continue;
+            };
+            match resp.status {
+                200..=299 => match Drive::from_json(resp.body) {
+                    Ok(d) => rows.push(drive_row(&d, None, Some(user))),
+                    Err(e) => {
+                        tracing::warn!(%user, error = %e, "unreadable OneDrive");
+                        failures += 1;
+                    }
+                },
+                404 => {}
+                status => {
+                    tracing::warn!(%user, status, "reading a user's OneDrive failed");
                     failures += 1;
                 }
-            },
-            404 => {}
-            status => {
-                tracing::warn!(%user, status, "reading a user's OneDrive failed");
-                failures += 1;
             }
         }
+        listed.store(ctx, rows).await?;
     }
-    ctx.store.upsert_drives(&ctx.tenant, &rows).await?;
-    Progress::add(&ctx.progress.drives, rows.len() as u64);
     if failures > 0 {
         ctx.progress.fail("drives", failures);
         return Ok(());
     }
-    let listed: HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    ctx.store
+        .save_checkpoint(ANY_LISTING, &ctx.tenant, started)
+        .await?;
+    if since.is_some() {
+        return Ok(());
+    }
+    ctx.store
+        .save_checkpoint(FULL_LISTING, &ctx.tenant, started)
+        .await?;
+    let listed = listed.0;
     let gone: Vec<String> = ctx
         .store
         .live_drive_ids(&ctx.tenant)
         .await?
         .into_iter()
-        .filter(|d| !listed.contains(d.as_str()))
+        .filter(|d| !listed.contains(d))
         .collect();
     if !gone.is_empty() {
         tracing::info!(
@@ -154,38 +208,69 @@ struct DriveItemsSink {
     drive: String,
     full_since: Option<DateTime<Utc>>,
     hierarchical: bool,
+    /// Items an incremental round wrote (their subtrees' paths and roots are derived again);
+    /// `None` once too many to be worth it, or in a full round.
+    changed: Option<Vec<String>>,
+}
+
+/// Past this many changed items in a round, the whole drive's tree is derived again.
+const INCREMENTAL_DERIVE_MAX: usize = 20_000;
+
+/// An item of a delta page, converted to its row as soon as the page arrives (a row's raw JSON
+/// is compact text; the parsed page is freed before it waits in the pipeline).
+enum ItemChange {
+    Live(Box<DriveItemRow>),
+    Deleted(String),
 }
 
 #[async_trait::async_trait]
 impl Sink for DriveItemsSink {
-    type In = RoundStep<DriveItem>;
-    async fn consume(&mut self, step: RoundStep<DriveItem>) -> Result<(), PipelineError> {
+    type In = RoundStep<ItemChange>;
+    async fn consume(&mut self, step: RoundStep<ItemChange>) -> Result<(), PipelineError> {
         let ctx = &self.ctx;
         let RoundStep::Page { items, delta_link } = step else {
             self.full_since = Some(ctx.store.now().await?);
             return Ok(());
         };
-        let full = self.full_since.is_some();
-        let (deleted, live): (Vec<DriveItem>, Vec<DriveItem>) =
-            items.into_iter().partition(DriveItem::is_deleted);
-        let rows: Vec<_> = live
-            .iter()
-            .map(|i| drive_item_row(i, self.hierarchical, full))
-            .collect();
-        let deleted: Vec<String> = deleted.into_iter().map(|i| i.id).collect();
-        let link = delta_link.as_deref().map(|l| (items_resource(ctx), l));
+        let mut rows = Vec::with_capacity(items.len());
+        let mut deleted = Vec::new();
+        for item in items {
+            match item {
+                ItemChange::Live(row) => rows.push(*row),
+                ItemChange::Deleted(id) => deleted.push(id),
+            }
+        }
+        if self.full_since.is_some() {
+            self.changed = None;
+        } else if let Some(changed) = &mut self.changed {
+            changed.extend(rows.iter().map(|r| r.id.clone()));
+            if changed.len() > INCREMENTAL_DERIVE_MAX {
+                self.changed = None;
+            }
+        }
         ctx.store
-            .apply_drive_items(&ctx.tenant, &self.drive, &rows, &deleted, link)
+            .apply_drive_items(&ctx.tenant, &self.drive, &rows, &deleted, None)
             .await?;
         Progress::add(&ctx.progress.items, rows.len() as u64);
-        if delta_link.is_some() {
+        // The link is saved last: a run killed before paths and roots are derived repeats the
+        // round, and the derivation with it.
+        if let Some(link) = delta_link {
             if let Some(since) = self.full_since.take() {
                 ctx.store
                     .reconcile_drive_items(&ctx.tenant, &self.drive, since)
                     .await?;
             }
             ctx.store
-                .derive_drive_tree(&ctx.tenant, &self.drive, self.hierarchical)
+                .derive_drive_tree(
+                    &ctx.tenant,
+                    &self.drive,
+                    self.hierarchical,
+                    self.changed.as_deref(),
+                )
+                .await?;
+            let partition = sentinel_store::drive_partition(&ctx.tenant, &self.drive);
+            ctx.store
+                .save_delta_link(items_resource(ctx), &partition, &link)
                 .await?;
         }
         Ok(())
@@ -219,7 +304,31 @@ async fn sync_one_drive(ctx: &Ctx, drive: &str) -> Result<(), PipelineError> {
         top: Some(1000),
         select: None,
     };
-    let stream = ctx.client.drive_delta(drive, start, &options)?;
+    // A scratch or resync round re-reads every item's permissions (changes in the gap were
+    // not reported); the stream says when a resync starts, before the pages it brings.
+    let mut full = full_since.is_some();
+    let stream = ctx
+        .client
+        .drive_delta(drive, start, &options)?
+        .map(move |event| {
+            event.map(|event| {
+                if matches!(event, DeltaEvent::Resync { .. }) {
+                    full = true;
+                }
+                event.map(|items| {
+                    items
+                        .into_iter()
+                        .map(|i| match i.is_deleted() {
+                            true => ItemChange::Deleted(i.id),
+                            false => {
+                                ItemChange::Live(Box::new(drive_item_row(&i, hierarchical, full)))
+                            }
+                        })
+                        .collect()
+                })
+            })
+        })
+        .boxed();
     Pipeline::source("items.delta", DeltaSource(stream))
         .transform("items.assemble", Assembler::new())
         .sink(
@@ -229,6 +338,7 @@ async fn sync_one_drive(ctx: &Ctx, drive: &str) -> Result<(), PipelineError> {
                 drive: drive.to_string(),
                 full_since,
                 hierarchical,
+                changed: Some(Vec::new()),
             },
         )
         .run()

@@ -95,6 +95,9 @@ pub struct GraphIngestConfig {
     pub batch_size: usize,
     /// Stop reading permissions after this long; the next run resumes.
     pub time_budget_secs: Option<u64>,
+    /// Hours between full drive listings (every site's libraries, every user's OneDrive).
+    /// In between, only sites and users the delta rounds reported are listed. 0: every run.
+    pub full_listing_hours: u64,
 }
 
 impl Default for GraphIngestConfig {
@@ -110,6 +113,7 @@ impl Default for GraphIngestConfig {
             request_rate_cap: None,
             batch_size: 200,
             time_budget_secs: None,
+            full_listing_hours: 24,
         }
     }
 }
@@ -127,6 +131,9 @@ impl GraphIngestConfig {
         }
         if !(1..=10_000).contains(&self.batch_size) {
             return bad("batch_size must be between 1 and 10000");
+        }
+        if self.full_listing_hours > 24 * 365 {
+            return bad("full_listing_hours must be at most a year (8760)");
         }
         if self.request_rate_cap.is_some_and(|c| c < 10) {
             return bad("request_rate_cap must be at least 10 RU per minute");

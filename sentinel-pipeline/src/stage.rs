@@ -57,7 +57,7 @@ use tokio::task::JoinHandle;
 use crate::PipelineError;
 
 /// Items in flight between two stages.
-pub const CHANNEL_CAPACITY: usize = 8;
+pub const CHANNEL_CAPACITY: usize = 2;
 
 /// Counters of one stage, readable while the pipeline runs.
 #[derive(Debug, Default)]

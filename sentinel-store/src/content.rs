@@ -56,11 +56,18 @@ impl Store {
     }
 
     /// Ids of the tenant's live sites.
-    pub async fn live_site_ids(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+    /// Live sites; with `since`, only those a sites round wrote since then (new or changed).
+    pub async fn live_site_ids(
+        &self,
+        tenant: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT id FROM msgraph_sites WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY id",
+            "SELECT id FROM msgraph_sites WHERE tenant_id = $1 AND deleted_at IS NULL \
+             AND ($2::timestamptz IS NULL OR synced_at >= $2) ORDER BY id",
         )
         .bind(tenant)
+        .bind(since)
         .fetch_all(&self.pool)
         .await?)
     }
@@ -220,7 +227,7 @@ impl Store {
             .bind(rows.iter().map(|r| r.shared_scope.clone()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.is_permission_root).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.sharing_changed).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.raw_json.to_string()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.raw_json.as_str()).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -260,7 +267,9 @@ impl Store {
         Ok(n)
     }
 
-    /// Derives every live item's path and permission-hierarchy root from parent ids.
+    /// Derives live items' paths and permission-hierarchy roots from parent ids: every item's
+    /// with `changed: None`, else only the subtrees under the `changed` items (what an
+    /// incremental round wrote; the rest of the drive is already right).
     /// `hierarchical`: roots are the items flagged `is_permission_root` (and the drive root);
     /// otherwise every item is its own root. Items that stopped being roots lose their own
     /// permission rows (they inherit now).
@@ -269,25 +278,51 @@ impl Store {
         tenant: &str,
         drive_id: &str,
         hierarchical: bool,
+        changed: Option<&[String]>,
     ) -> Result<u64, StoreError> {
+        if changed.is_some_and(|c| c.is_empty()) {
+            return Ok(0);
+        }
+        // Seeds: the drive root (path '/'), or the topmost changed items under parents whose
+        // path and root are already derived.
+        let seeds = if changed.is_some() {
+            "SELECT c.id, CASE WHEN p.path = '/' THEN '/' || c.name ELSE p.path || '/' || c.name END, \
+                    CASE WHEN NOT $3 OR c.is_permission_root THEN c.id ELSE p.permission_root_id END, 0 \
+             FROM msgraph_drive_items c JOIN msgraph_drive_items p \
+               ON p.tenant_id = c.tenant_id AND p.drive_id = c.drive_id AND p.id = c.parent_id \
+             WHERE c.tenant_id = $1 AND c.drive_id = $2 AND c.id = ANY($4) AND NOT c.is_root \
+               AND c.deleted_at IS NULL AND p.deleted_at IS NULL AND p.path IS NOT NULL \
+               AND (p.is_root OR NOT p.id = ANY($4))"
+        } else {
+            "SELECT id, '/'::text, id, 0 FROM msgraph_drive_items \
+             WHERE tenant_id = $1 AND drive_id = $2 AND is_root AND deleted_at IS NULL"
+        };
+        // A changed item under a changed ancestor is reached twice: from its own seed (with
+        // the ancestor's old path) and from the ancestor's. The longer walk started higher up,
+        // from fresher data: keep it.
+        let derived = if changed.is_some() {
+            "(SELECT DISTINCT ON (id) id, path, proot FROM tree ORDER BY id, depth DESC)"
+        } else {
+            "tree"
+        };
         let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
-            "WITH RECURSIVE tree (id, path, proot) AS ( \
-               SELECT id, '/'::text, id FROM msgraph_drive_items \
-               WHERE tenant_id = $1 AND drive_id = $2 AND is_root AND deleted_at IS NULL \
+        let n = sqlx::query(&format!(
+            "WITH RECURSIVE tree (id, path, proot, depth) AS ( \
+               {seeds} \
              UNION ALL \
                SELECT c.id, CASE WHEN t.path = '/' THEN '/' || c.name ELSE t.path || '/' || c.name END, \
-                      CASE WHEN NOT $3 OR c.is_permission_root THEN c.id ELSE t.proot END \
+                      CASE WHEN NOT $3 OR c.is_permission_root THEN c.id ELSE t.proot END, t.depth + 1 \
                FROM msgraph_drive_items c JOIN tree t ON c.parent_id = t.id \
                WHERE c.tenant_id = $1 AND c.drive_id = $2 AND c.deleted_at IS NULL AND NOT c.is_root \
              ) \
-             UPDATE msgraph_drive_items i SET path = tree.path, permission_root_id = tree.proot FROM tree \
+             UPDATE msgraph_drive_items i SET path = tree.path, permission_root_id = tree.proot FROM {derived} tree \
              WHERE i.tenant_id = $1 AND i.drive_id = $2 AND i.id = tree.id \
                AND (i.path IS DISTINCT FROM tree.path OR i.permission_root_id IS DISTINCT FROM tree.proot)",
-        )
+        ))
         .bind(tenant)
         .bind(drive_id)
         .bind(hierarchical)
+        .bind(changed.unwrap_or_default())
         .execute(&mut *tx)
         .await?
         .rows_affected();

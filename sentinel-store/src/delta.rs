@@ -1,6 +1,7 @@
 //! Delta state: one link per (resource, partition), saved only with the last page of a
 //! complete round (in that page's transaction).
 
+use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
 use crate::{Store, StoreError};
@@ -42,6 +43,20 @@ impl Store {
             .await?)
     }
 
+    /// Saves a round's deltaLink on its own, after work that follows the round's last page
+    /// (a crash before it restarts the round from the previous link).
+    pub async fn save_delta_link(
+        &self,
+        resource: &str,
+        partition: &str,
+        link: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        save_link(&mut tx, resource, partition, link).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Forgets a stored link (the next round starts from scratch).
     pub async fn forget_delta_link(
         &self,
@@ -53,6 +68,41 @@ impl Store {
         )
         .bind(resource)
         .bind(partition)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// When a checkpoint (a pass that has no deltaLink, such as a full drive listing) was
+    /// last saved for a resource partition.
+    pub async fn checkpoint(
+        &self,
+        resource: &str,
+        partition: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT last_synced_at FROM msgraph_delta_state WHERE resource_type = $1 AND partition_key = $2",
+        )
+        .bind(resource)
+        .bind(partition)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Saves a checkpoint taken at `at` (a time from [`Store::now`]).
+    pub async fn save_checkpoint(
+        &self,
+        resource: &str,
+        partition: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO msgraph_delta_state (resource_type, partition_key, delta_link, last_synced_at) VALUES ($1, $2, '', $3) \
+             ON CONFLICT (resource_type, partition_key) DO UPDATE SET last_synced_at = EXCLUDED.last_synced_at",
+        )
+        .bind(resource)
+        .bind(partition)
+        .bind(at)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -253,11 +253,18 @@ impl Store {
     }
 
     /// Ids of the tenant's live users.
-    pub async fn live_user_ids(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+    /// Live users; with `since`, only those a users round wrote since then (new or changed).
+    pub async fn live_user_ids(
+        &self,
+        tenant: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT id FROM msgraph_users WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY id",
+            "SELECT id FROM msgraph_users WHERE tenant_id = $1 AND deleted_at IS NULL \
+             AND ($2::timestamptz IS NULL OR synced_at >= $2) ORDER BY id",
         )
         .bind(tenant)
+        .bind(since)
         .fetch_all(&self.pool)
         .await?)
     }

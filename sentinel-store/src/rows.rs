@@ -85,7 +85,9 @@ pub struct DriveItemRow {
     pub is_permission_root: bool,
     /// The change may have changed the item's permissions (its permissions are due a read).
     pub sharing_changed: bool,
-    pub raw_json: Value,
+    /// The item as Graph sent it, as JSON text: compact while a page waits to be written
+    /// (a parsed tree takes several times the memory, and scans hold a few pages per drive).
+    pub raw_json: String,
 }
 
 /// One permission of an item, with its grantees. Link URLs arrive hashed.

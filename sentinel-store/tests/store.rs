@@ -47,7 +47,7 @@ fn item(id: &str, parent: Option<&str>, name: &str, folder: bool) -> DriveItemRo
         shared_scope: None,
         is_permission_root: parent.is_none(),
         sharing_changed: true,
-        raw_json: json!({"id": id}),
+        raw_json: json!({"id": id}).to_string(),
     }
 }
 
@@ -163,6 +163,23 @@ async fn a_full_round_soft_deletes_what_it_did_not_see(pool: PgPool) {
     assert_eq!(live, vec!["u1".to_string()]);
 }
 
+/// Applies rows as a delta page, then derives paths and roots (hierarchical), all or `changed`.
+async fn apply_and_derive(
+    store: &Store,
+    drive: &str,
+    rows: &[DriveItemRow],
+    changed: Option<&[String]>,
+) -> u64 {
+    store
+        .apply_drive_items(T, drive, rows, &[], None)
+        .await
+        .expect("apply");
+    store
+        .derive_drive_tree(T, drive, true, changed)
+        .await
+        .expect("derive")
+}
+
 #[sqlx::test(migrations = false)]
 async fn paths_and_permission_roots_follow_moves(pool: PgPool) {
     let store = ready(pool).await;
@@ -175,11 +192,7 @@ async fn paths_and_permission_roots_follow_moves(pool: PgPool) {
         item("f1", Some("root"), "Docs", true),
         shared,
     ];
-    store
-        .apply_drive_items(T, d, &rows, &[], None)
-        .await
-        .expect("apply");
-    store.derive_drive_tree(T, d, true).await.expect("derive");
+    apply_and_derive(&store, d, &rows, None).await;
     let get = |id: &'static str| {
         let store = store.clone();
         async move {
@@ -201,14 +214,74 @@ async fn paths_and_permission_roots_follow_moves(pool: PgPool) {
         .apply_drive_items(T, d, &[item("a", Some("f2"), "a.txt", false)], &[], None)
         .await
         .expect("move");
-    store.derive_drive_tree(T, d, true).await.expect("derive");
+    store
+        .derive_drive_tree(T, d, true, None)
+        .await
+        .expect("derive");
     assert_eq!(
         get("a").await,
         (Some("/Shared/a.txt".into()), Some("f2".into()))
     );
     // Exhaustive mode: every item is its own root.
-    store.derive_drive_tree(T, d, false).await.expect("derive");
+    store
+        .derive_drive_tree(T, d, false, None)
+        .await
+        .expect("derive");
     assert_eq!(get("a").await.1, Some("a".into()));
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_incremental_round_derives_the_subtrees_it_changed(pool: PgPool) {
+    let store = ready(pool).await;
+    let d = "b!drive";
+    let rows = vec![
+        item("root", None, "root", true),
+        item("f1", Some("root"), "Docs", true),
+        item("sub", Some("f1"), "Deep", true),
+        item("a", Some("sub"), "a.txt", false),
+        item("b", Some("root"), "b.txt", false),
+    ];
+    apply_and_derive(&store, d, &rows, None).await;
+    // Delta reports only the renamed folder, now with permissions of its own, and a new file.
+    let mut renamed = item("f1", Some("root"), "Documents", true);
+    renamed.is_permission_root = true;
+    let changed = vec![renamed, item("c", Some("sub"), "c.txt", false)];
+    let ids: Vec<String> = changed.iter().map(|r| r.id.clone()).collect();
+    let n = apply_and_derive(&store, d, &changed, Some(&ids)).await;
+    let rows: Vec<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT id, path, permission_root_id FROM msgraph_drive_items ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .expect("q");
+    let expected = [
+        ("a", "/Documents/Deep/a.txt", "f1"),
+        ("b", "/b.txt", "root"),
+        ("c", "/Documents/Deep/c.txt", "f1"),
+        ("f1", "/Documents", "f1"),
+        ("root", "/", "root"),
+        ("sub", "/Documents/Deep", "f1"),
+    ];
+    let got: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|(i, p, r)| {
+            (
+                i.as_str(),
+                p.as_deref().unwrap_or("?"),
+                r.as_deref().unwrap_or("?"),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    // The folder, its subfolder, the file under it and the new file: the untouched b.txt not.
+    assert_eq!(n, 4);
+    // Nothing changed: nothing to derive.
+    assert_eq!(
+        store
+            .derive_drive_tree(T, d, true, Some(&[]))
+            .await
+            .expect("derive"),
+        0
+    );
 }
 
 fn perm(id: &str, scope: Option<&str>) -> PermissionRow {
@@ -259,7 +332,10 @@ async fn permissions_are_replaced_and_due_items_follow_sharing_changes(pool: PgP
         )
         .await
         .expect("apply");
-    store.derive_drive_tree(T, d, false).await.expect("derive");
+    store
+        .derive_drive_tree(T, d, false, None)
+        .await
+        .expect("derive");
     assert_eq!(
         store
             .count_items_due_for_permissions(T, false)

@@ -31,6 +31,10 @@ pub struct SyncArgs {
     /// Stop reading permissions after this many seconds (the next run resumes).
     #[arg(long)]
     time_budget_secs: Option<u64>,
+    /// Hours between full drive listings (every site's libraries and every user's OneDrive);
+    /// in between only new or changed sites and users are listed. 0: list everything every run.
+    #[arg(long, default_value_t = 24)]
+    full_listing_hours: u64,
     /// Spend at most this many RU per minute.
     #[arg(long)]
     rate_cap: Option<u32>,
@@ -63,6 +67,7 @@ impl SyncArgs {
             request_rate_cap: self.rate_cap,
             batch_size: self.batch_size,
             time_budget_secs: self.time_budget_secs,
+            full_listing_hours: self.full_listing_hours,
         }
     }
 }
