@@ -221,21 +221,43 @@ pub async fn dump(State(state): State<Arc<SimState>>, Path(kind): Path<String>) 
 #[serde(deny_unknown_fields)]
 pub struct MutateRequest {
     count: usize,
+    /// Only these kinds of change (each keeps its weight); all kinds when absent.
+    #[serde(default)]
+    kinds: Option<Vec<String>>,
 }
 
 pub async fn mutate(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     let req: MutateRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return bad_request(&format!("expected {{\"count\": N}}: {e}")),
+        Err(e) => {
+            return bad_request(&format!(
+                "expected {{\"count\": N, \"kinds\": [...] (optional)}}: {e}"
+            ));
+        }
     };
     if req.count > 1_000_000 {
         return bad_request("count must be at most 1000000");
+    }
+    if let Some(unknown) = req
+        .kinds
+        .iter()
+        .flatten()
+        .find(|k| !crate::mutate::KINDS.iter().any(|(name, _)| name == k))
+    {
+        let known: Vec<&str> = crate::mutate::KINDS.iter().map(|k| k.0).collect();
+        return bad_request(&format!(
+            "unknown kind of change '{unknown}': expected some of {}",
+            known.join(", ")
+        ));
+    }
+    if req.kinds.as_ref().is_some_and(Vec::is_empty) {
+        return bad_request("kinds must name at least one kind of change");
     }
     let now = state.sim_now_unix();
     let report = {
         let mut rng = state.lock_rng();
         let mut t = state.write_tenant();
-        crate::mutate::apply_random(&mut t, &mut rng, req.count, now)
+        crate::mutate::apply_random(&mut t, &mut rng, req.count, now, req.kinds.as_deref())
     };
     Json(report).into_response()
 }

@@ -15,7 +15,8 @@ pub struct MutationReport {
     pub by_kind: std::collections::BTreeMap<&'static str, usize>,
 }
 
-const KINDS: &[(&str, u32)] = &[
+/// Kinds of change and their weights.
+pub const KINDS: &[(&str, u32)] = &[
     ("create_file", 20),
     ("create_folder", 4),
     ("modify", 20),
@@ -36,20 +37,30 @@ const KINDS: &[(&str, u32)] = &[
     ("delete_site", 1),
 ];
 
-/// Applies `count` random changes; `now` is the simulated time in Unix seconds.
+/// Applies `count` random changes, of the given `kinds` only if set; `now` is the simulated
+/// time in Unix seconds.
 pub fn apply_random(
     t: &mut Tenant,
     rng: &mut ChaCha8Rng,
     count: usize,
     now: i64,
+    kinds: Option<&[String]>,
 ) -> MutationReport {
-    let total: u32 = KINDS.iter().map(|k| k.1).sum();
+    let kinds: Vec<(&'static str, u32)> = KINDS
+        .iter()
+        .filter(|(k, _)| kinds.is_none_or(|only| only.iter().any(|o| o == k)))
+        .copied()
+        .collect();
+    let total: u32 = kinds.iter().map(|k| k.1).sum();
+    if total == 0 {
+        return MutationReport::default();
+    }
     let mut report = MutationReport::default();
     let mut attempts = 0;
     while report.applied < count && attempts < count * 20 + 100 {
         attempts += 1;
         let mut pick = rng.random_range(0..total);
-        let kind = KINDS
+        let kind = kinds
             .iter()
             .find(|(_, w)| {
                 if pick < *w {

@@ -440,3 +440,42 @@ async fn a_request_without_a_valid_token_is_401_with_graphs_error_shape() {
         .expect("req");
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn mutations_can_be_limited_to_some_kinds_of_change() {
+    let s = start(9, |c| c.profile = sentinel_sim::Profile::Small).await;
+    let r = s
+        .post(
+            "/_sim/mutate",
+            json!({"count": 40, "kinds": ["rename", "modify"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.expect("json");
+    assert_eq!(report["applied"], 40, "{report}");
+    let kinds: HashSet<&str> = report["by_kind"]
+        .as_object()
+        .expect("by_kind")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert!(
+        kinds.is_subset(&HashSet::from(["rename", "modify"])) && !kinds.is_empty(),
+        "{report}"
+    );
+    let before = s.dump("items").await;
+    let r = s
+        .post(
+            "/_sim/mutate",
+            json!({"count": 5, "kinds": ["rename", "teleport"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let body = r.text().await.expect("text");
+    assert!(body.contains("teleport"), "{body}");
+    assert_eq!(
+        s.dump("items").await,
+        before,
+        "a refused request changes nothing"
+    );
+}
