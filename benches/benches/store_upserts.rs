@@ -36,7 +36,7 @@ fn rows() -> Vec<DriveItemRow> {
             is_permission_root: i % 25 == 0,
             sharing_changed: true,
             raw_json: json!({"id": format!("01ITEM{i:010}"), "name": format!("Document {i}.docx"), "size": i * 1337,
-                              "file": {"mimeType": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}}),
+                              "file": {"mimeType": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}}).to_string(),
         })
         .collect()
 }
@@ -75,7 +75,7 @@ fn copy_text(tenant: &str, drive: &str, rows: &[DriveItemRow]) -> String {
             opt(&r.modified_by_id),
             opt(&r.shared_scope),
             r.is_permission_root.to_string(),
-            esc(&r.raw_json.to_string()),
+            esc(&r.raw_json),
         ];
         out.push_str(&fields.join("\t"));
         out.push('\n');

@@ -69,18 +69,29 @@ pub async fn spawn_sim(profile: Profile, seed: u64) -> RunningSim {
         .expect("sim")
 }
 
+/// The variables that point the worker's and the web's configuration at `sim` for Entra and
+/// Graph and at `db` (for in-process use, e.g. with `GraphConfig::from_lookup`).
+pub fn sim_vars(sim: &RunningSim, db: &TestDb) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("ENTRA_TENANT_ID", sim.state.read_tenant().tenant_id.clone()),
+        ("ENTRA_CLIENT_ID", sim.state.config.client_id.clone()),
+        (
+            "ENTRA_CLIENT_SECRET",
+            sim.state.config.client_secret.clone(),
+        ),
+        ("ENTRA_AUTHORITY", sim.url()),
+        ("GRAPH_BASE_URL", format!("{}/v1.0", sim.url())),
+        ("GRAPH_RU_PER_MINUTE", "10000000".into()),
+    ]
+}
+
 /// Points a binary (worker or web) at `sim` for Entra and Graph and at `db`, with nothing
 /// else from the test's environment.
 pub fn sim_env(c: &mut Command, sim: &RunningSim, db: &TestDb) {
     c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &db.url)
-        .env("ENTRA_TENANT_ID", sim.state.read_tenant().tenant_id.clone())
-        .env("ENTRA_CLIENT_ID", &sim.state.config.client_id)
-        .env("ENTRA_CLIENT_SECRET", &sim.state.config.client_secret)
-        .env("ENTRA_AUTHORITY", sim.url())
-        .env("GRAPH_BASE_URL", format!("{}/v1.0", sim.url()))
-        .env("GRAPH_RU_PER_MINUTE", "10000000")
+        .envs(sim_vars(sim, db))
         .env("RUST_LOG", "warn");
 }
 

@@ -8,22 +8,16 @@
 //!
 //! Needs PostgreSQL (`DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`).
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
-use sentinel_sim::{Profile, SimConfig};
+use sentinel_benches::{TenantArgs, parse_profile, scan, sibling_binary};
+use sentinel_sim::SimConfig;
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
 struct Args {
-    /// tiny, small (~20k items), medium (~200k) or large (~1M).
-    #[arg(long, default_value = "small")]
-    profile: String,
-    #[arg(long, default_value_t = 7)]
-    seed: u64,
+    #[command(flatten)]
+    tenant: TenantArgs,
     /// hierarchical or exhaustive.
     #[arg(long, default_value = "hierarchical")]
     mode: String,
@@ -41,109 +35,23 @@ struct Args {
     /// rescan; 0 skips the rescan.
     #[arg(long, default_value_t = 1.0)]
     change_pct: f64,
-}
-
-/// Peak resident set of a process, in KiB, while it runs (`VmHWM` only grows).
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-struct Scan {
-    wall: Duration,
-    peak_rss_kib: u64,
-    ru: u64,
-    /// RU charged to the SharePoint budget (the directory's budget is separate).
-    sharepoint_ru: u64,
-    requests: u64,
-    throttled: u64,
-}
-
-async fn stats(sim: &str) -> Result<Value> {
-    Ok(reqwest::get(format!("{sim}/_sim/stats"))
-        .await?
-        .json()
-        .await?)
-}
-
-async fn scan(
-    worker: &PathBuf,
-    sim: &sentinel_sim::RunningSim,
-    db: &sentinel_testkit::TestDb,
-    mode: &str,
-    budget: u32,
-) -> Result<Scan> {
-    let before = stats(&sim.url()).await?;
-    let mut cmd = Command::new(worker);
-    cmd.args(["sync", "--permissions", mode]);
-    sentinel_testkit::sim_env(&mut cmd, sim, db);
-    cmd.env("GRAPH_RU_PER_MINUTE", budget.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    let started = Instant::now();
-    let mut child = cmd.spawn().context("start sentinel-worker")?;
-    let pid = child.id();
-    let mut peak = 0;
-    let status = loop {
-        if let Some(kib) = peak_rss_kib(pid) {
-            peak = peak.max(kib);
-        }
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let wall = started.elapsed();
-    if !status.success() {
-        bail!("sentinel-worker sync failed ({status})");
-    }
-    let after = stats(&sim.url()).await?;
-    let diff = |k: &str| after[k].as_u64().unwrap_or(0) - before[k].as_u64().unwrap_or(0);
-    let directory = |v: &Value| -> u64 {
-        ["/v1.0/users/delta", "/v1.0/groups/delta"]
-            .iter()
-            .map(|r| v["ru_by_endpoint"][*r].as_u64().unwrap_or(0))
-            .sum()
-    };
-    Ok(Scan {
-        wall,
-        peak_rss_kib: peak,
-        ru: diff("ru_spent"),
-        sharepoint_ru: diff("ru_spent") - (directory(&after) - directory(&before)),
-        requests: diff("requests"),
-        throttled: diff("throttled"),
-    })
+    /// Only these kinds of change (comma-separated simulator kinds, e.g.
+    /// create_file,modify,rename,move,delete_file); default: the simulator's whole mix.
+    #[arg(long, value_delimiter = ',')]
+    change_kinds: Vec<String>,
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let profile = match args.profile.as_str() {
-        "tiny" => Profile::Tiny,
-        "small" => Profile::Small,
-        "medium" => Profile::Medium,
-        "large" => Profile::Large,
-        other => bail!("--profile must be tiny, small, medium or large, got '{other}'"),
-    };
+    let profile = parse_profile(&args.tenant.profile)?;
     if !matches!(args.mode.as_str(), "hierarchical" | "exhaustive") {
         bail!(
             "--mode must be hierarchical or exhaustive, got '{}'",
             args.mode
         );
     }
-    let worker = std::env::current_exe()?
-        .parent()
-        .context("exe dir")?
-        .join("sentinel-worker");
-    if !worker.exists() {
-        bail!(
-            "{} is missing: cargo build --release -p sentinel-worker",
-            worker.display()
-        );
-    }
+    let worker = sibling_binary("sentinel-worker")?;
     let budget = if args.ru_per_minute == 0 {
         100_000_000
     } else {
@@ -152,7 +60,7 @@ async fn main() -> Result<()> {
     let sim = sentinel_sim::spawn(
         SimConfig {
             profile,
-            seed: args.seed,
+            seed: args.tenant.seed,
             ru_per_minute: budget,
             time_scale: args.time_scale,
             latency_ms: args.latency_ms,
@@ -175,9 +83,8 @@ async fn main() -> Result<()> {
     let (sites, users) = (m("sites"), m("users"));
     let db = sentinel_testkit::create_db().await;
 
-    // The worker paces itself in real time; the simulator's budget minute lasts 60/time_scale s.
-    let worker_budget = ((budget as f64) * args.time_scale).min(u32::MAX as f64) as u32;
-    let first = scan(&worker, &sim, &db, &args.mode, worker_budget).await?;
+    // The simulator's budget minute lasts 60/time_scale s; the worker is told so.
+    let first = scan(&worker, &sim, &db, &args.mode, budget, args.time_scale).await?;
     // Baselines from the documented costs, on the SharePoint budget (the directory's is separate).
     // The floor for the mode: the inventory (sites: a page per 200 and a drive list per site,
     // 2 RU each; OneDrives: 1 RU per user; items: a delta page per drive and per 200 items, 2 RU)
@@ -196,7 +103,7 @@ async fn main() -> Result<()> {
     let per_file = 2 * (sites.div_ceil(200) + sites) + users + 2 * (folders + drives) + 5 * items;
 
     let mut report = json!({
-        "profile": args.profile, "seed": args.seed, "mode": args.mode, "items": items,
+        "profile": args.tenant.profile, "seed": args.tenant.seed, "mode": args.mode, "items": items,
         "budget_ru_per_minute": args.ru_per_minute, "time_scale": args.time_scale, "latency_ms": args.latency_ms,
         "first_scan": {
             "ru": first.ru, "sharepoint_ru": first.sharepoint_ru, "requests": first.requests, "throttled_429": first.throttled,
@@ -219,15 +126,20 @@ async fn main() -> Result<()> {
         let count = ((items as f64) * args.change_pct / 100.0).round().max(1.0) as u64;
         let r = reqwest::Client::new()
             .post(format!("{}/_sim/mutate", sim.url()))
-            .json(&json!({"count": count}))
+            .json(&if args.change_kinds.is_empty() {
+                json!({"count": count})
+            } else {
+                json!({"count": count, "kinds": args.change_kinds})
+            })
             .send()
             .await?;
         if !r.status().is_success() {
             bail!("mutate failed: {}", r.text().await?);
         }
-        let rescan = scan(&worker, &sim, &db, &args.mode, worker_budget).await?;
+        let changes: Value = r.json().await?;
+        let rescan = scan(&worker, &sim, &db, &args.mode, budget, args.time_scale).await?;
         report["rescan"] = json!({
-            "mutations": count, "ru": rescan.ru, "sharepoint_ru": rescan.sharepoint_ru, "requests": rescan.requests,
+            "mutations": count, "by_kind": changes["by_kind"], "ru": rescan.ru, "sharepoint_ru": rescan.sharepoint_ru, "requests": rescan.requests,
             "wall_secs": rescan.wall.as_secs_f64(), "ru_vs_first": rescan.ru as f64 / first.ru.max(1) as f64,
         });
     }
