@@ -432,7 +432,7 @@ async fn permissions_are_replaced_and_due_items_follow_sharing_changes(pool: PgP
 async fn only_impacted_views_are_refreshed(pool: PgPool) {
     let store = ready(pool).await;
     let first = store.refresh_impacted_views().await.expect("refresh");
-    assert_eq!(first.refreshed.len(), 5, "{first:?}");
+    assert_eq!(first.refreshed.len(), 6, "{first:?}");
     let second = store.refresh_impacted_views().await.expect("refresh");
     assert!(second.refreshed.is_empty(), "nothing changed: {second:?}");
     store

@@ -27,6 +27,10 @@ struct Args {
     /// Connections kept open by wrk.
     #[arg(long, default_value_t = 4)]
     connections: u32,
+    /// A database already scanned from the same profile and seed: skips the scan (and is
+    /// kept afterwards).
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 /// Prints what the bench reads: latency percentiles (microseconds) and error counts.
@@ -80,7 +84,9 @@ fn load(base: &str, path: &str, cookie: &str, args: &Args) -> Result<Value> {
     let script = std::env::temp_dir().join(format!("web_bench_{}.lua", std::process::id()));
     std::fs::write(&script, WRK_REPORT)?;
     let out = Command::new("wrk")
-        .args(["-t2", &format!("-c{}", args.connections)])
+        // wrk wants at least one connection per thread.
+        .arg(format!("-t{}", args.connections.clamp(1, 2)))
+        .arg(format!("-c{}", args.connections.max(1)))
         .arg(format!("-d{}s", args.seconds))
         .arg("-s")
         .arg(&script)
@@ -125,12 +131,22 @@ async fn main() -> Result<()> {
         "127.0.0.1:0".parse()?,
     )
     .await?;
-    let db = sentinel_testkit::create_db().await;
-    let loaded = scan(&worker, &sim, &db, "hierarchical", 100_000_000, 1.0).await?;
-    eprintln!(
-        "loaded the {} profile in {:.0?}",
-        args.tenant.profile, loaded.wall
-    );
+    let db = match &args.database_url {
+        Some(url) => sentinel_testkit::TestDb {
+            name: String::new(),
+            url: url.clone(),
+            pool: sqlx::PgPool::connect(url).await?,
+        },
+        None => {
+            let db = sentinel_testkit::create_db().await;
+            let loaded = scan(&worker, &sim, &db, "hierarchical", 100_000_000, 1.0).await?;
+            eprintln!(
+                "loaded the {} profile in {:.0?}",
+                args.tenant.profile, loaded.wall
+            );
+            db
+        }
+    };
 
     // The busiest site, its biggest library, and the shared item with the most grants there.
     let (site, drive): (String, String) = sqlx::query_as(
@@ -204,6 +220,8 @@ async fn main() -> Result<()> {
     );
     drop(server);
     sim.shutdown().await;
-    db.drop_db().await;
+    if args.database_url.is_none() {
+        db.drop_db().await;
+    }
     Ok(())
 }

@@ -25,6 +25,7 @@ pub struct DriveSummary {
     pub drive_type: Option<String>,
     pub web_url: Option<String>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Live items, as of the last view refresh (like the figures below).
     pub items: i64,
     /// Distinct sharing links on the drive's items.
     pub links: i64,
@@ -127,13 +128,11 @@ impl Store {
         .await?)
     }
 
+    /// Drives with their figures as of the last view refresh (`mv_drive_summary`).
     const DRIVE_SELECT: &str = "SELECT d.id AS drive_id, d.site_id, d.owner_user_id, d.name, d.drive_type, d.web_url, d.deleted_at, \
-           (SELECT count(*) FROM msgraph_drive_items i WHERE i.tenant_id = d.tenant_id AND i.drive_id = d.id AND i.deleted_at IS NULL) AS items, \
-           (SELECT count(DISTINCT p.permission_id) FROM msgraph_drive_item_permissions p \
-              WHERE p.tenant_id = d.tenant_id AND p.drive_id = d.id AND p.deleted_at IS NULL AND p.link_scope IS NOT NULL) AS links, \
-           (SELECT count(*) FROM msgraph_drive_items i WHERE i.tenant_id = d.tenant_id AND i.drive_id = d.id AND i.deleted_at IS NULL \
-              AND i.is_permission_root AND i.permission_root_id = i.id AND NOT i.is_root) AS unique_permission_items \
-         FROM msgraph_drives d";
+           coalesce(s.items, 0) AS items, coalesce(s.links, 0) AS links, \
+           coalesce(s.unique_permission_items, 0) AS unique_permission_items \
+         FROM msgraph_drives d LEFT JOIN mv_drive_summary s ON s.tenant_id = d.tenant_id AND s.drive_id = d.id";
 
     /// The libraries of a site, with their item and link counts.
     pub async fn site_drives(
@@ -224,29 +223,29 @@ impl Store {
         };
         let cond = "i.tenant_id = $1 AND i.drive_id = $2 AND i.parent_id = $3 AND ($4 OR i.deleted_at IS NULL) \
                     AND coalesce(i.name, '') ILIKE $5";
-        let rows = sqlx::query_as(&format!(
+        // The page and the count run at once, on two connections.
+        let rows_sql = format!(
             "SELECT {ITEM_COLUMNS} FROM msgraph_drive_items i {ITEM_PERMISSIONS_LATERAL} WHERE {cond} \
              ORDER BY i.is_folder DESC, i.name, i.id LIMIT $6 OFFSET $7"
-        ))
-        .bind(tenant)
-        .bind(drive_id)
-        .bind(&parent)
-        .bind(req.include_deleted)
-        .bind(req.pattern())
-        .bind(req.limit())
-        .bind(req.offset())
-        .fetch_all(&self.pool)
-        .await?;
-        let total = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM msgraph_drive_items i WHERE {cond}"
-        ))
-        .bind(tenant)
-        .bind(drive_id)
-        .bind(&parent)
-        .bind(req.include_deleted)
-        .bind(req.pattern())
-        .fetch_one(&self.pool)
-        .await?;
+        );
+        let total_sql = format!("SELECT count(*) FROM msgraph_drive_items i WHERE {cond}");
+        let rows = sqlx::query_as(&rows_sql)
+            .bind(tenant)
+            .bind(drive_id)
+            .bind(&parent)
+            .bind(req.include_deleted)
+            .bind(req.pattern())
+            .bind(req.limit())
+            .bind(req.offset())
+            .fetch_all(&self.pool);
+        let total = sqlx::query_scalar(&total_sql)
+            .bind(tenant)
+            .bind(drive_id)
+            .bind(&parent)
+            .bind(req.include_deleted)
+            .bind(req.pattern())
+            .fetch_one(&self.pool);
+        let (rows, total) = futures::try_join!(rows, total)?;
         Ok(Page::new(rows, total, req))
     }
 
@@ -265,27 +264,26 @@ impl Store {
                 WHERE q.tenant_id = i.tenant_id AND q.drive_id = i.drive_id AND q.item_id = i.id AND q.deleted_at IS NULL \
                   AND NOT i.is_root AND q.inherited_from_id IS NULL \
                   AND (q.link_scope IS NOT NULL OR g.is_external OR g.is_everyone OR g.is_everyone_except_external))";
-        let rows = sqlx::query_as(&format!(
+        let rows_sql = format!(
             "SELECT {ITEM_COLUMNS} FROM msgraph_drive_items i {ITEM_PERMISSIONS_LATERAL} WHERE {cond} \
              ORDER BY i.path, i.id LIMIT $5 OFFSET $6"
-        ))
-        .bind(tenant)
-        .bind(drive_id)
-        .bind(req.include_deleted)
-        .bind(req.pattern())
-        .bind(req.limit())
-        .bind(req.offset())
-        .fetch_all(&self.pool)
-        .await?;
-        let total = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM msgraph_drive_items i WHERE {cond}"
-        ))
-        .bind(tenant)
-        .bind(drive_id)
-        .bind(req.include_deleted)
-        .bind(req.pattern())
-        .fetch_one(&self.pool)
-        .await?;
+        );
+        let total_sql = format!("SELECT count(*) FROM msgraph_drive_items i WHERE {cond}");
+        let rows = sqlx::query_as(&rows_sql)
+            .bind(tenant)
+            .bind(drive_id)
+            .bind(req.include_deleted)
+            .bind(req.pattern())
+            .bind(req.limit())
+            .bind(req.offset())
+            .fetch_all(&self.pool);
+        let total = sqlx::query_scalar(&total_sql)
+            .bind(tenant)
+            .bind(drive_id)
+            .bind(req.include_deleted)
+            .bind(req.pattern())
+            .fetch_one(&self.pool);
+        let (rows, total) = futures::try_join!(rows, total)?;
         Ok(Page::new(rows, total, req))
     }
 

@@ -118,26 +118,8 @@ pub async fn drive(
     let json = wants_json(&uri);
     let store = &state.store;
     let tenant = &state.tenant;
-    let drive = match store.drive(tenant, &drive_id).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return not_found(json, "such drive"),
-        Err(e) => return db_error(json, e),
-    };
-    let folder = match store.item(tenant, &drive_id, q.folder.as_deref()).await {
-        Ok(Some(f)) => Some(f),
-        Ok(None) if q.folder.is_some() => return not_found(json, "such folder"),
-        Ok(None) => None,
-        Err(e) => return db_error(json, e),
-    };
     let req = q.list.request();
     let shared_table = q.table.as_deref() == Some("shared");
-    let children = match store
-        .folder_children(tenant, &drive_id, q.folder.as_deref(), &req)
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => return db_error(json, e),
-    };
     let shared_req = if shared_table {
         req.clone()
     } else {
@@ -146,7 +128,29 @@ pub async fn drive(
             ..Default::default()
         }
     };
-    let shared = match store.shared_items(tenant, &drive_id, &shared_req).await {
+    // Independent reads, at once (each on its own pooled connection).
+    let (drive, folder, children, shared) = tokio::join!(
+        store.drive(tenant, &drive_id),
+        store.item(tenant, &drive_id, q.folder.as_deref()),
+        store.folder_children(tenant, &drive_id, q.folder.as_deref(), &req),
+        store.shared_items(tenant, &drive_id, &shared_req),
+    );
+    let drive = match drive {
+        Ok(Some(d)) => d,
+        Ok(None) => return not_found(json, "such drive"),
+        Err(e) => return db_error(json, e),
+    };
+    let folder = match folder {
+        Ok(Some(f)) => Some(f),
+        Ok(None) if q.folder.is_some() => return not_found(json, "such folder"),
+        Ok(None) => None,
+        Err(e) => return db_error(json, e),
+    };
+    let children = match children {
+        Ok(c) => c,
+        Err(e) => return db_error(json, e),
+    };
+    let shared = match shared {
         Ok(s) => s,
         Err(e) => return db_error(json, e),
     };
