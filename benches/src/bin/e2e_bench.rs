@@ -142,6 +142,24 @@ async fn main() -> Result<()> {
             "mutations": count, "by_kind": changes["by_kind"], "ru": rescan.ru, "sharepoint_ru": rescan.sharepoint_ru, "requests": rescan.requests,
             "wall_secs": rescan.wall.as_secs_f64(), "ru_vs_first": rescan.ru as f64 / first.ru.max(1) as f64,
         });
+        if args.mode == "hierarchical" {
+            // What no rescan can avoid: a delta request per live drive (1 RU) and a permission
+            // read (5 RU) per sharing change (creations with their own permissions come on top).
+            let drives = sentinel_sim::control::manifest(&sim.state).drives;
+            let sharing: u64 = [
+                "share",
+                "unshare",
+                "break_inheritance",
+                "restore_inheritance",
+            ]
+            .iter()
+            .map(|k| changes["by_kind"][*k].as_u64().unwrap_or(0))
+            .sum();
+            let floor = drives + 5 * sharing;
+            report["rescan"]["floor_ru"] = json!(floor);
+            report["rescan"]["ru_vs_floor"] =
+                json!(rescan.sharepoint_ru as f64 / floor.max(1) as f64);
+        }
     }
     println!("{}", serde_json::to_string_pretty(&report)?);
     sim.shutdown().await;
