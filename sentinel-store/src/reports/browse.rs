@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::{FromRow, Row};
 
 use super::{Page, PageRequest};
 use crate::{Store, StoreError};
@@ -264,26 +265,42 @@ impl Store {
                 WHERE q.tenant_id = i.tenant_id AND q.drive_id = i.drive_id AND q.item_id = i.id AND q.deleted_at IS NULL \
                   AND NOT i.is_root AND q.inherited_from_id IS NULL \
                   AND (q.link_scope IS NOT NULL OR g.is_external OR g.is_everyone OR g.is_everyone_except_external))";
-        let rows_sql = format!(
-            "SELECT {ITEM_COLUMNS} FROM msgraph_drive_items i {ITEM_PERMISSIONS_LATERAL} WHERE {cond} \
-             ORDER BY i.path, i.id LIMIT $5 OFFSET $6"
-        );
-        let total_sql = format!("SELECT count(*) FROM msgraph_drive_items i WHERE {cond}");
-        let rows = sqlx::query_as(&rows_sql)
-            .bind(tenant)
-            .bind(drive_id)
-            .bind(req.include_deleted)
-            .bind(req.pattern())
-            .bind(req.limit())
-            .bind(req.offset())
-            .fetch_all(&self.pool);
-        let total = sqlx::query_scalar(&total_sql)
-            .bind(tenant)
-            .bind(drive_id)
-            .bind(req.include_deleted)
-            .bind(req.pattern())
-            .fetch_one(&self.pool);
-        let (rows, total) = futures::try_join!(rows, total)?;
+        // The filter is the costly part: it runs once, and the page and the count share it.
+        let rows = sqlx::query(&format!(
+            "WITH shared AS MATERIALIZED (SELECT i.id, i.path FROM msgraph_drive_items i WHERE {cond}), \
+                  page AS (SELECT id FROM shared ORDER BY path, id LIMIT $5 OFFSET $6) \
+             SELECT {ITEM_COLUMNS}, (SELECT count(*) FROM shared) AS total \
+             FROM page JOIN msgraph_drive_items i ON i.tenant_id = $1 AND i.drive_id = $2 AND i.id = page.id \
+             {ITEM_PERMISSIONS_LATERAL} ORDER BY i.path, i.id"
+        ))
+        .bind(tenant)
+        .bind(drive_id)
+        .bind(req.include_deleted)
+        .bind(req.pattern())
+        .bind(req.limit())
+        .bind(req.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        let total = match rows.first() {
+            Some(row) => row.try_get("total")?,
+            None if req.offset() == 0 => 0,
+            // A page past the end carries no count.
+            None => {
+                sqlx::query_scalar(&format!(
+                    "SELECT count(*) FROM msgraph_drive_items i WHERE {cond}"
+                ))
+                .bind(tenant)
+                .bind(drive_id)
+                .bind(req.include_deleted)
+                .bind(req.pattern())
+                .fetch_one(&self.pool)
+                .await?
+            }
+        };
+        let rows = rows
+            .iter()
+            .map(ItemSummary::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::new(rows, total, req))
     }
 
