@@ -19,6 +19,26 @@ pub use cron::{CronError, CronExpr};
 pub use jobs::{Job, JobRunner, RunContext, pause, resume, run_now};
 pub use scheduler::{Scheduler, TickReport, lock_key};
 
+/// Resolves on Ctrl-C or SIGTERM: the stop a scheduler loop (and any server running beside
+/// it) waits on to finish its current work and exit.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
 /// An error of the scheduler.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

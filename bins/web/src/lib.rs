@@ -121,25 +121,7 @@ pub async fn serve(config: WebConfig) -> Result<()> {
         .with_context(|| format!("binding WEB_ADDR {}", config.addr))?;
     tracing::info!(addr = %config.addr, public_url = %config.public_url, "web serving");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(sentinel_sched::shutdown_signal())
         .await
         .context("serving")
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }

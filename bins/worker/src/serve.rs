@@ -14,24 +14,6 @@ use crate::config::WorkerConfig;
 use crate::runners::{GraphIngest, RefreshMv};
 use sentinel_graph::identity::TokenValidator;
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-}
-
 /// A first start against an empty database begins scanning unattended: an hourly tenant scan
 /// (delta keeps the hourly runs cheap), run at once.
 async fn first_scan(pool: &sqlx::PgPool, tenant: &str) -> Result<()> {
@@ -100,7 +82,7 @@ pub async fn run(config: &WorkerConfig) -> Result<ExitCode> {
     let sched = scheduler.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            sentinel_sched::shutdown_signal().await;
             tracing::info!(
                 "shutting down: no new runs; running jobs stop at their next safe point"
             );
