@@ -262,8 +262,12 @@ async fn an_admin_and_a_reader_use_the_dashboard_against_the_simulated_tenant() 
             .fetch_one(&stack.db.pool)
             .await
             .expect("schedule");
-    let snapshot = "SELECT md5(string_agg(x, ',' ORDER BY x)) FROM (SELECT j::text AS x FROM jobs j UNION ALL SELECT s::text FROM job_schedules s \
-                    UNION ALL SELECT count(*)::text FROM audit_events) t";
+    // What people write: job and schedule definitions and their audit events. Not what the
+    // scheduler writes meanwhile (a schedule firing moves next_run_at and audits its run).
+    let snapshot = "SELECT md5(string_agg(x, ',' ORDER BY x)) FROM ( \
+                    SELECT concat_ws('|', job_id, job_type, tenant_id, config, enabled, name, paused, updated_at) AS x FROM jobs \
+                    UNION ALL SELECT concat_ws('|', schedule_id, job_id, cron_expr, enabled) FROM job_schedules \
+                    UNION ALL SELECT count(*)::text FROM audit_events WHERE actor_oid IS NOT NULL) t";
     let before: String = sqlx::query_scalar(snapshot)
         .fetch_one(&stack.db.pool)
         .await
