@@ -154,27 +154,6 @@ LEFT JOIN (
 ) l ON l.tenant_id = d.tenant_id AND l.drive_id = d.id;
 CREATE UNIQUE INDEX IF NOT EXISTS mv_drive_summary_key ON mv_drive_summary (tenant_id, drive_id);
 
--- Per drive: live items, items with permissions of their own, distinct sharing links (the
--- drill-down's headline figures; counting them on every page view scanned the whole drive).
-CREATE MATERIALIZED VIEW IF NOT EXISTS mv_drive_summary AS
-SELECT d.tenant_id, d.id AS drive_id,
-       coalesce(i.items, 0) AS items,
-       coalesce(i.unique_permission_items, 0) AS unique_permission_items,
-       coalesce(l.links, 0) AS links
-FROM msgraph_drives d
-LEFT JOIN (
-    SELECT tenant_id, drive_id, count(*) AS items,
-           count(*) FILTER (WHERE is_permission_root AND permission_root_id = id AND NOT is_root) AS unique_permission_items
-    FROM msgraph_drive_items WHERE deleted_at IS NULL
-    GROUP BY tenant_id, drive_id
-) i ON i.tenant_id = d.tenant_id AND i.drive_id = d.id
-LEFT JOIN (
-    SELECT tenant_id, drive_id, count(DISTINCT permission_id) AS links
-    FROM msgraph_drive_item_permissions WHERE deleted_at IS NULL AND link_scope IS NOT NULL
-    GROUP BY tenant_id, drive_id
-) l ON l.tenant_id = d.tenant_id AND l.drive_id = d.id;
-CREATE UNIQUE INDEX IF NOT EXISTS mv_drive_summary_key ON mv_drive_summary (tenant_id, drive_id);
-
 CREATE MATERIALIZED VIEW IF NOT EXISTS mv_latest_job_runs AS
 SELECT DISTINCT ON (r.job_id) r.job_id, r.run_id, r.started_at, r.finished_at, r.status, r.error
 FROM job_runs r
@@ -197,9 +176,6 @@ INSERT INTO mv_dependencies (mv_name, table_name) VALUES
     ('mv_msgraph_site_posture', 'msgraph_drives'),
     ('mv_msgraph_site_posture', 'msgraph_drive_item_permissions'),
     ('mv_msgraph_site_posture', 'msgraph_drive_item_permission_grants'),
-    ('mv_drive_summary', 'msgraph_drives'),
-    ('mv_drive_summary', 'msgraph_drive_items'),
-    ('mv_drive_summary', 'msgraph_drive_item_permissions'),
     ('mv_drive_summary', 'msgraph_drives'),
     ('mv_drive_summary', 'msgraph_drive_items'),
     ('mv_drive_summary', 'msgraph_drive_item_permissions'),
