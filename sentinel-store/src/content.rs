@@ -305,6 +305,12 @@ impl Store {
         } else {
             "tree"
         };
+        // Each level looks up the children of the level above by the parent index. With
+        // statistics taken while the table was small (a first scan), the planner walked every
+        // item of the drive once per item of the level above: 5 s instead of 0.3 s for a drive
+        // of 9,500 items. The fenced lateral subquery (`OFFSET 0`) keeps the walk's order, and
+        // fresh statistics make the parent index its cheapest way in.
+        self.analyze_items_if_grown().await?;
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query(&format!(
             "WITH RECURSIVE tree (id, path, proot, depth) AS ( \
@@ -312,8 +318,10 @@ impl Store {
              UNION ALL \
                SELECT c.id, CASE WHEN t.path = '/' THEN '/' || c.name ELSE t.path || '/' || c.name END, \
                       CASE WHEN NOT $3 OR c.is_permission_root THEN c.id ELSE t.proot END, t.depth + 1 \
-               FROM msgraph_drive_items c JOIN tree t ON c.parent_id = t.id \
-               WHERE c.tenant_id = $1 AND c.drive_id = $2 AND c.deleted_at IS NULL AND NOT c.is_root \
+               FROM tree t CROSS JOIN LATERAL ( \
+                 SELECT c.id, c.name, c.is_permission_root FROM msgraph_drive_items c \
+                 WHERE c.tenant_id = $1 AND c.drive_id = $2 AND c.parent_id = t.id \
+                   AND c.deleted_at IS NULL AND NOT c.is_root OFFSET 0) c \
              ) \
              UPDATE msgraph_drive_items i SET path = tree.path, permission_root_id = tree.proot FROM {derived} tree \
              WHERE i.tenant_id = $1 AND i.drive_id = $2 AND i.id = tree.id \

@@ -4,6 +4,9 @@ use chrono::{DateTime, Utc};
 
 use crate::{Store, StoreError};
 
+/// Lets one session at a time analyze the items table (beside `MIGRATE_LOCK` in `schema.rs`).
+const ANALYZE_LOCK: i64 = 0x5e47_1e10_0000_0002;
+
 /// What one refresh did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MvRefresh {
@@ -81,6 +84,39 @@ impl Store {
         )
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// [`Store::analyze_content`] for drive items once the table has changed by more rows than
+    /// it held when last analyzed (a first scan grows it a thousandfold in minutes, faster than
+    /// autovacuum re-analyzes it). One session analyzes at a time; the others go on.
+    pub async fn analyze_items_if_grown(&self) -> Result<(), StoreError> {
+        let grown: bool = sqlx::query_scalar(
+            "SELECT coalesce(s.n_mod_since_analyze > greatest(c.reltuples, 0) + 10000, false) \
+             FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid \
+             WHERE c.oid = 'msgraph_drive_items'::regclass",
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or(false);
+        if !grown {
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(ANALYZE_LOCK)
+            .fetch_one(&mut *conn)
+            .await?;
+        if locked {
+            let analyzed = sqlx::query("ANALYZE msgraph_drive_items")
+                .execute(&mut *conn)
+                .await;
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(ANALYZE_LOCK)
+                .execute(&mut *conn)
+                .await?;
+            analyzed?;
+        }
         Ok(())
     }
 
