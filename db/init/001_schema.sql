@@ -116,6 +116,8 @@ CREATE TABLE IF NOT EXISTS msgraph_drive_items (
 );
 CREATE INDEX IF NOT EXISTS msgraph_drive_items_parent ON msgraph_drive_items (tenant_id, drive_id, parent_id);
 CREATE INDEX IF NOT EXISTS msgraph_drive_items_perm_root ON msgraph_drive_items (tenant_id, drive_id, permission_root_id);
+-- A drive's root (where path derivation starts and a library page opens) without scanning the drive.
+CREATE INDEX IF NOT EXISTS msgraph_drive_items_root ON msgraph_drive_items (tenant_id, drive_id) WHERE is_root;
 CREATE INDEX IF NOT EXISTS msgraph_drive_items_perm_due ON msgraph_drive_items (tenant_id, drive_id)
     WHERE deleted_at IS NULL AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at);
 

@@ -105,6 +105,10 @@ const ITEM_COLUMNS: &str = "i.drive_id, i.id AS item_id, i.parent_id, i.name, i.
     coalesce(p.permissions, 0) AS permissions, coalesce(p.links, 0) AS links, p.broadest_link_scope, i.deleted_at, \
     i.permissions_last_synced_at AS permissions_synced_at";
 
+/// The columns of `msgraph_drive_items` that [`ITEM_COLUMNS`] and its lateral join read.
+const ITEM_FIELDS: &str = "i.tenant_id, i.drive_id, i.id, i.parent_id, i.name, i.path, i.is_folder, i.is_root, i.size, \
+    i.modified_at, i.shared_scope, i.is_permission_root, i.permission_root_id, i.deleted_at, i.permissions_last_synced_at";
+
 /// Per item: the permissions that apply (own or root's), counted.
 const ITEM_PERMISSIONS_LATERAL: &str = "LEFT JOIN LATERAL ( \
     SELECT count(*) AS permissions, count(*) FILTER (WHERE q.link_scope IS NOT NULL) AS links, \
@@ -175,16 +179,23 @@ impl Store {
         drive_id: &str,
         item_id: Option<&str>,
     ) -> Result<Option<ItemSummary>, StoreError> {
-        Ok(sqlx::query_as(&format!(
+        // Two statements rather than `id = $3 OR ($3 IS NULL AND is_root)`: a plan made for
+        // either case reads the root through its own index instead of scanning the drive.
+        let which = if item_id.is_some() {
+            "i.id = $3"
+        } else {
+            "i.is_root"
+        };
+        let sql = format!(
             "SELECT {ITEM_COLUMNS} FROM msgraph_drive_items i {ITEM_PERMISSIONS_LATERAL} \
-             WHERE i.tenant_id = $1 AND i.drive_id = $2 AND (i.id = $3 OR ($3 IS NULL AND i.is_root)) \
+             WHERE i.tenant_id = $1 AND i.drive_id = $2 AND {which} \
              ORDER BY i.deleted_at NULLS FIRST LIMIT 1"
-        ))
-        .bind(tenant)
-        .bind(drive_id)
-        .bind(item_id)
-        .fetch_optional(&self.pool)
-        .await?)
+        );
+        let mut query = sqlx::query_as(&sql).bind(tenant).bind(drive_id);
+        if let Some(id) = item_id {
+            query = query.bind(id);
+        }
+        Ok(query.fetch_optional(&self.pool).await?)
     }
 
     /// The item's ancestors, root first (for breadcrumbs).
@@ -225,9 +236,13 @@ impl Store {
         let cond = "i.tenant_id = $1 AND i.drive_id = $2 AND i.parent_id = $3 AND ($4 OR i.deleted_at IS NULL) \
                     AND coalesce(i.name, '') ILIKE $5";
         // The page and the count run at once, on two connections.
+        // The page is cut before the permission counts are joined: a folder of thousands of
+        // items would otherwise count every child's permissions to show twenty.
         let rows_sql = format!(
-            "SELECT {ITEM_COLUMNS} FROM msgraph_drive_items i {ITEM_PERMISSIONS_LATERAL} WHERE {cond} \
-             ORDER BY i.is_folder DESC, i.name, i.id LIMIT $6 OFFSET $7"
+            "SELECT {ITEM_COLUMNS} FROM ( \
+               SELECT {ITEM_FIELDS} FROM msgraph_drive_items i WHERE {cond} \
+               ORDER BY i.is_folder DESC, i.name, i.id LIMIT $6 OFFSET $7) i \
+             {ITEM_PERMISSIONS_LATERAL} ORDER BY i.is_folder DESC, i.name, i.id"
         );
         let total_sql = format!("SELECT count(*) FROM msgraph_drive_items i WHERE {cond}");
         let rows = sqlx::query_as(&rows_sql)
