@@ -139,8 +139,8 @@ impl Transform for Fetcher {
     }
 }
 
-/// The sink, and how many pages it has stored.
-struct PermissionsSink(Ctx, u64);
+/// Stores each page of fetched permissions.
+struct PermissionsSink(Ctx);
 
 #[async_trait::async_trait]
 impl Sink for PermissionsSink {
@@ -164,10 +164,7 @@ impl Sink for PermissionsSink {
             (f.items.len() + f.gone.len()) as u64,
         );
         // The permission tables grow fast on a first sync: refresh statistics as they do.
-        self.1 += 1;
-        if self.1.is_power_of_two() {
-            ctx.store.analyze_content().await?;
-        }
+        ctx.store.analyze_content_if_grown().await?;
         Ok(())
     }
 }
@@ -210,7 +207,7 @@ pub(crate) async fn sync_permissions(ctx: &Ctx) -> Result<(), PipelineError> {
             guests,
         },
     )
-    .sink("permissions.store", PermissionsSink(ctx.clone(), 0))
+    .sink("permissions.store", PermissionsSink(ctx.clone()))
     .run()
     .await?;
     if out_of_time.load(Ordering::SeqCst) {

@@ -87,37 +87,29 @@ impl Store {
         Ok(())
     }
 
-    /// [`Store::analyze_content`] for drive items once the table has changed by more rows than
-    /// it held when last analyzed (a first scan grows it a thousandfold in minutes, faster than
-    /// autovacuum re-analyzes it). One session analyzes at a time; the others go on.
-    pub async fn analyze_items_if_grown(&self) -> Result<(), StoreError> {
-        let grown: bool = sqlx::query_scalar(
-            "SELECT coalesce(s.n_mod_since_analyze > greatest(c.reltuples, 0) + 10000, false) \
-             FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid \
-             WHERE c.oid = 'msgraph_drive_items'::regclass",
-        )
-        .fetch_optional(&self.pool)
-        .await?
-        .unwrap_or(false);
-        if !grown {
+    /// [`Store::analyze_content`] for the content tables that have changed by twice the rows
+    /// they held when last analyzed: a first scan grows them a thousandfold in minutes, faster
+    /// than autovacuum re-analyzes them (a new item counts twice: inserted, then given its
+    /// path). One session analyzes at a time; the others go on with the statistics they have.
+    pub async fn analyze_content_if_grown(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        if grown_content_tables(&mut conn).await?.is_empty() {
             return Ok(());
         }
-        let mut conn = self.pool.acquire().await?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(ANALYZE_LOCK)
             .fetch_one(&mut *conn)
             .await?;
-        if locked {
-            let analyzed = sqlx::query("ANALYZE msgraph_drive_items")
-                .execute(&mut *conn)
-                .await;
-            sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(ANALYZE_LOCK)
-                .execute(&mut *conn)
-                .await?;
-            analyzed?;
+        if !locked {
+            return Ok(());
         }
-        Ok(())
+        // Asked again under the lock: another session may have analyzed in between.
+        let analyzed = analyze_grown(&mut conn).await;
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(ANALYZE_LOCK)
+            .execute(&mut *conn)
+            .await?;
+        analyzed
     }
 
     /// When each MV was last refreshed.
@@ -130,4 +122,37 @@ impl Store {
             .await?,
         )
     }
+}
+
+const CONTENT_TABLES: [&str; 3] = [
+    "msgraph_drive_items",
+    "msgraph_drive_item_permissions",
+    "msgraph_drive_item_permission_grants",
+];
+
+/// The content tables changed by more than twice their rows since their last analysis.
+async fn grown_content_tables(
+    conn: &mut sqlx::PgConnection,
+) -> Result<Vec<&'static str>, StoreError> {
+    let grown: Vec<String> = sqlx::query_scalar(
+        "SELECT s.relname::text FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
+         WHERE s.relid = ANY($1::text[]::regclass[]) \
+           AND s.n_mod_since_analyze > 2 * greatest(c.reltuples, 0) + 10000",
+    )
+    .bind(CONTENT_TABLES)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(CONTENT_TABLES
+        .into_iter()
+        .filter(|t| grown.iter().any(|g| g == t))
+        .collect())
+}
+
+async fn analyze_grown(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+    for table in grown_content_tables(conn).await? {
+        sqlx::query(&format!("ANALYZE {table}"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
