@@ -26,9 +26,7 @@ impl WorkerConfig {
     /// Reads `DATABASE_URL`, the `ENTRA_*` variables, `GRAPH_BASE_URL`, `GRAPH_RU_PER_MINUTE`,
     /// `GRAPH_MAX_CONCURRENCY` and `LOG_FORMAT`. A missing or malformed one is an error naming it.
     pub fn from_env() -> Result<WorkerConfig> {
-        let database_url =
-            sentinel_store::check_database_url(std::env::var("DATABASE_URL").ok().as_deref())
-                .map_err(|e| anyhow::anyhow!(e))?;
+        let database_url = Self::database_url_from_env()?;
         let graph = GraphConfig::from_env().context("Graph configuration")?;
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let api_addr = match var("WORKER_API_ADDR") {
@@ -53,7 +51,7 @@ impl WorkerConfig {
         };
         let host = var("HOSTNAME").unwrap_or_else(|| "worker".into());
         Ok(WorkerConfig {
-            database_url: SecretString::from(database_url),
+            database_url,
             graph,
             log_format: std::env::var("LOG_FORMAT").unwrap_or_default(),
             api_addr,
@@ -61,5 +59,13 @@ impl WorkerConfig {
             first_scan,
             worker_id: var("WORKER_ID").unwrap_or_else(|| format!("{host}-{}", std::process::id())),
         })
+    }
+
+    /// `DATABASE_URL` alone: all that `migrate` needs (the database is prepared before the
+    /// app registration exists).
+    pub fn database_url_from_env() -> Result<SecretString> {
+        let url = sentinel_store::check_database_url(std::env::var("DATABASE_URL").ok().as_deref())
+            .map_err(|e| anyhow::anyhow!(e))?;
+        Ok(SecretString::from(url))
     }
 }

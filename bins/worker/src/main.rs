@@ -17,7 +17,7 @@ struct Cli {
 enum Command {
     /// Run the scheduler loop, the jobs and the control API (the default).
     Serve,
-    /// Make the database ready (idempotent) and exit.
+    /// Make the database ready (idempotent) and exit. Reads only DATABASE_URL.
     Migrate,
     /// Migrate, ingest the tenant once (graph_ingest), refresh the views (refresh_mv), exit 0 on success.
     Sync(sync::SyncArgs),
@@ -36,21 +36,37 @@ fn init_logging(format: &str) {
     }
 }
 
+/// A configuration error: one line, exit code 2.
+fn config_error(e: anyhow::Error) -> ExitCode {
+    eprintln!("sentinel-worker: {e:#}");
+    ExitCode::from(2)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match WorkerConfig::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("sentinel-worker: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
-    init_logging(&config.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve::run(&config).await,
-        Command::Migrate => sync::migrate(&config).await,
-        Command::Sync(args) => sync::run(&config, args).await,
+        // Preparing the database needs only DATABASE_URL (no app registration yet).
+        Command::Migrate => {
+            let url = match WorkerConfig::database_url_from_env() {
+                Ok(url) => url,
+                Err(e) => return config_error(e),
+            };
+            init_logging(&std::env::var("LOG_FORMAT").unwrap_or_default());
+            sync::migrate(&url).await
+        }
+        command => {
+            let config = match WorkerConfig::from_env() {
+                Ok(c) => c,
+                Err(e) => return config_error(e),
+            };
+            init_logging(&config.log_format);
+            match command {
+                Command::Sync(args) => sync::run(&config, args).await,
+                Command::Migrate => sync::migrate(&config.database_url).await,
+                Command::Serve => serve::run(&config).await,
+            }
+        }
     };
     match result {
         Ok(code) => code,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use sentinel_graph::GraphClient;
 use sentinel_pipeline::{GraphIngestConfig, PermissionMode, PipelineError, Progress, Resource};
 use sentinel_store::Store;
@@ -72,16 +72,16 @@ impl SyncArgs {
     }
 }
 
-async fn connect(config: &WorkerConfig) -> Result<Store> {
-    let store = Store::connect(config.database_url.expose_secret(), 8)
+async fn connect(database_url: &SecretString) -> Result<Store> {
+    let store = Store::connect(database_url.expose_secret(), 8)
         .await
         .context("connecting to DATABASE_URL")?;
     store.migrate().await.context("applying the schema")?;
     Ok(store)
 }
 
-pub async fn migrate(config: &WorkerConfig) -> Result<ExitCode> {
-    connect(config).await?;
+pub async fn migrate(database_url: &SecretString) -> Result<ExitCode> {
+    connect(database_url).await?;
     tracing::info!("database schema is ready");
     Ok(ExitCode::SUCCESS)
 }
@@ -89,7 +89,7 @@ pub async fn migrate(config: &WorkerConfig) -> Result<ExitCode> {
 pub async fn run(config: &WorkerConfig, args: SyncArgs) -> Result<ExitCode> {
     let job = args.job_config();
     job.validate()?;
-    let store = connect(config).await?;
+    let store = connect(&config.database_url).await?;
     let mut graph = config.graph.clone();
     job.apply_to(&mut graph);
     let tenant = graph.tenant_id.clone();

@@ -110,3 +110,37 @@ async fn a_missing_variable_is_one_line_naming_it() {
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown permission mode"));
 }
+
+#[tokio::test]
+async fn migrate_needs_only_the_database() {
+    let db = create_db().await;
+    let out = std::process::Command::new(BIN)
+        .arg("migrate")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('msgraph_drive_items', 'jobs', 'audit_events')",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("tables");
+    assert_eq!(tables, 3);
+    let out = std::process::Command::new(BIN)
+        .arg("migrate")
+        .env_clear()
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("DATABASE_URL"), "{err}");
+    db.drop_db().await;
+}
