@@ -93,15 +93,7 @@ async fn under_injected_faults_a_sync_is_exact_or_fails_honestly() {
 
 #[tokio::test]
 async fn a_missing_variable_is_one_line_naming_it() {
-    let out = std::process::Command::new(BIN)
-        .arg("sync")
-        .env_clear()
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("DATABASE_URL"), "{err}");
+    assert_needs_database_url("sync");
     let out = std::process::Command::new(BIN)
         .args(["sync", "--permissions", "sometimes"])
         .env("DATABASE_URL", "postgres://x@127.0.0.1:1/x")
@@ -133,8 +125,14 @@ async fn migrate_needs_only_the_database() {
     .await
     .expect("tables");
     assert_eq!(tables, 3);
+    assert_needs_database_url("migrate");
+    db.drop_db().await;
+}
+
+/// `command` run with nothing in its environment exits 2 with one line naming DATABASE_URL.
+fn assert_needs_database_url(command: &str) {
     let out = std::process::Command::new(BIN)
-        .arg("migrate")
+        .arg(command)
         .env_clear()
         .output()
         .expect("run");
@@ -142,5 +140,4 @@ async fn migrate_needs_only_the_database() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("DATABASE_URL"), "{err}");
-    db.drop_db().await;
 }
