@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{Store, StoreError};
 
-/// Lets one session at a time analyze the items table (beside `MIGRATE_LOCK` in `schema.rs`).
+/// Lets one session at a time analyze the content tables (beside `MIGRATE_LOCK` in `schema.rs`).
 const ANALYZE_LOCK: i64 = 0x5e47_1e10_0000_0002;
 
 /// What one refresh did.
