@@ -27,6 +27,9 @@ if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; the
     || { echo "scripts/test.sh: could not install chromium and chromium-driver: install them (apt-get install chromium chromium-driver)" >&2; exit 1; }
 fi
 
+# Microsoft's Graph SDK for Python (PyPI), which walks the simulator in sentinel-sim's tests.
+./scripts/install-graph-sdk.sh >/dev/null
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # Every crate packages (publish dry run: metadata, README, files); the full build of each

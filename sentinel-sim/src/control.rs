@@ -160,7 +160,8 @@ pub async fn dump(State(state): State<Arc<SimState>>, Path(kind): Path<String>) 
         };
         match kind.as_str() {
             "users" => t.users.iter().filter(|u| u.state == Lifecycle::Active).for_each(|u| {
-                line(json!({"id": u.id, "userPrincipalName": u.upn, "guest": u.guest, "accountEnabled": u.account_enabled, "hasDrive": u.drive.is_some()}))
+                line(json!({"id": u.id, "userPrincipalName": u.upn, "displayName": u.display_name, "department": u.department,
+                    "mail": u.mail, "guest": u.guest, "accountEnabled": u.account_enabled, "hasDrive": u.drive.is_some()}))
             }),
             "groups" => t.groups.iter().filter(|g| g.state == Lifecycle::Active).for_each(|g| {
                 line(json!({"id": g.id, "displayName": g.display_name, "unified": g.unified}))

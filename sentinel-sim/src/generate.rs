@@ -121,7 +121,7 @@ const LAST: &[&str] = &[
     "Kowalski",
     "Ito",
 ];
-const DEPARTMENTS: &[&str] = &[
+pub(crate) const DEPARTMENTS: &[&str] = &[
     "Finance",
     "Legal",
     "Sales",
@@ -250,6 +250,8 @@ pub(crate) fn new_user(t: &mut Tenant, rng: &mut ChaCha8Rng, guest: bool, create
         department: DEPARTMENTS.choose(rng).unwrap_or(&"Sales").to_string(),
         created,
         version: t.seq,
+        created_seq: t.seq,
+        changed: Vec::new(),
         state: Lifecycle::Active,
         drive: None,
     };

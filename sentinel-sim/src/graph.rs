@@ -146,34 +146,48 @@ fn start_round(
             Ok(Start::Round(c))
         }
         _ => {
-            let (code, location) = match res {
-                Resource::Users | Resource::Groups => ("syncStateNotFound", None),
-                _ => {
-                    let codes = [
-                        "resyncChangesApplyDifferences",
-                        "resyncChangesUploadDifferences",
-                        "resyncRequired",
-                    ];
-                    (
-                        codes[(epoch % 3) as usize],
-                        Some(fresh_link(&Cursor {
-                            prefer: prefer | fresh.prefer,
-                            ..fresh.clone()
-                        })),
-                    )
-                }
-            };
+            if matches!(res, Resource::Users | Resource::Groups) {
+                return Err(directory_token_expired(state));
+            }
+            // Drives and sites: 410 with one of the documented codes and a fresh round's link.
+            let codes = [
+                "resyncChangesApplyDifferences",
+                "resyncChangesUploadDifferences",
+                "resyncRequired",
+            ];
+            let code = codes[(epoch % 3) as usize];
+            let location = fresh_link(&Cursor {
+                prefer: prefer | fresh.prefer,
+                ..fresh.clone()
+            });
             let mut resp = graph_error(
                 StatusCode::GONE,
                 code,
                 "The sync state is not valid any more; start over with a full enumeration.",
             );
-            if let Some(loc) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            if let Ok(loc) = HeaderValue::from_str(&location) {
                 resp.headers_mut().insert(http::header::LOCATION, loc);
             }
             Err(resp)
         }
     }
+}
+
+/// An expired or unknown directory delta token. Microsoft 365 Developer Blog, "Duration of change
+/// tracking tokens for identity and education resources" (2020-07-03): "you will receive a
+/// BadRequest response with the error code syncStateNotFound". A 410 with `SyncStateNotFound`
+/// has been reported too (microsoft-graph-docs-contrib #7897): `SimConfig::directory_expiry_gone`.
+fn directory_token_expired(state: &SimState) -> Response {
+    let status = if state.config.directory_expiry_gone {
+        StatusCode::GONE
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    graph_error(
+        status,
+        "syncStateNotFound",
+        "The sync state generation is not found. The delta token is expired and data must be synchronized again.",
+    )
 }
 
 /// Builds one page of a delta round. `emit(pos, sub)` renders the entries at a position
@@ -284,6 +298,7 @@ pub async fn drive_delta(
         let len = t.drives[d].items.len() as u32;
         let hierarchical = cur.prefer & PREFER_HIERARCHICAL != 0;
         let show_changes = cur.prefer & PREFER_SHARING_CHANGES != 0;
+        let descendants_listed = state.config.folder_delete_lists_descendants;
         let select = cur.select.clone();
         delta_page(&state, &mut cur, len, |c, pos, _| {
             let it = &t.drives[d].items[pos as usize];
@@ -295,7 +310,8 @@ pub async fn drive_delta(
             let include = if c.full {
                 !it.deleted
             } else {
-                it.version > c.since || perm_seq > c.since
+                (it.version > c.since || perm_seq > c.since)
+                    && !(it.deleted && !descendants_listed && deleted_with_parent(&t, d, pos))
             };
             if !include {
                 return (Vec::new(), None);
@@ -316,6 +332,18 @@ pub async fn drive_delta(
     finish(&state, cur, values, done, token, link)
 }
 
+/// Whether an item was deleted in the same operation as its parent folder: SharePoint then
+/// reports the folder's tombstone only ("only delete a folder locally if it is empty after
+/// syncing all the changes", driveitem-delta; sp-dev-docs #5964, onedrive-api-docs #1927).
+fn deleted_with_parent(t: &Tenant, d: usize, pos: u32) -> bool {
+    let items = &t.drives[d].items;
+    let it = &items[pos as usize];
+    it.parent != NO_PARENT && {
+        let parent = &items[it.parent as usize];
+        parent.deleted && parent.version == it.version
+    }
+}
+
 pub async fn users_delta(state: State<Arc<SimState>>, headers: HeaderMap, q: Params) -> Response {
     directory_delta(state, headers, q, Resource::Users).await
 }
@@ -331,6 +359,22 @@ const MEMBER_CHUNK: usize = 100;
 
 fn removed(id: &str, reason: &str) -> Value {
     json!({"id": id, "@removed": {"reason": reason}})
+}
+
+/// An updated directory object in an incremental round: "Updated instances are represented by
+/// their id with at least the properties that have been updated" (learn.microsoft.com/graph/
+/// delta-query-overview, "Resource representation in the delta query response").
+fn changed_properties(full: Value, changed: &[(&'static str, u64)], since: u64) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("id".into(), full["id"].clone());
+    for (property, seq) in changed {
+        if *seq > since
+            && let Some(v) = full.get(*property)
+        {
+            out.insert((*property).to_string(), v.clone());
+        }
+    }
+    Value::Object(out)
 }
 
 async fn directory_delta(
@@ -393,16 +437,24 @@ async fn directory_delta(
                 Lifecycle::SoftDeleted => (vec![removed(id, "changed")], None),
                 Lifecycle::HardDeleted if c.full => (Vec::new(), None),
                 Lifecycle::HardDeleted => (vec![removed(id, "deleted")], None),
-                Lifecycle::Active if res == Resource::Users => (
-                    vec![apply_select(
-                        user_json(&t.users[pos as usize]),
-                        select.as_deref(),
-                    )],
-                    None,
-                ),
+                Lifecycle::Active if res == Resource::Users => {
+                    let u = &t.users[pos as usize];
+                    let v = if c.full || u.created_seq > c.since {
+                        user_json(u)
+                    } else {
+                        changed_properties(user_json(u), &u.changed, c.since)
+                    };
+                    (vec![apply_select(v, select.as_deref())], None)
+                }
                 Lifecycle::Active => {
                     let g = &t.groups[pos as usize];
-                    let mut v = apply_select(group_json(g), select.as_deref());
+                    // Groups change here only by membership: an incremental round, and every
+                    // further appearance of a split group, carry the id and the members only.
+                    let mut v = if c.full && sub == 0 {
+                        apply_select(group_json(g), select.as_deref())
+                    } else {
+                        json!({"id": g.id})
+                    };
                     if !with_members {
                         return (vec![v], None);
                     }
@@ -727,7 +779,10 @@ pub async fn batch(
             }
         }
         req = req.header(INNER_HEADER, "1");
-        let Ok(req) = req.body(Body::empty()) else {
+        let Ok(req) = req
+            .body(Body::empty())
+            .map(crate::aliases::canonical_request)
+        else {
             return graph_error(
                 StatusCode::BAD_REQUEST,
                 "BadRequest",

@@ -283,13 +283,16 @@ pub fn permission_json(t: &Tenant, p: PermIdx) -> Value {
                 .collect();
             v["grantedToIdentitiesV2"] = Value::Array(ids);
         }
-        PermKind::Invitation { email } => {
+        PermKind::Invitation { email, redeemed_by } => {
             v["invitation"] = json!({"email": email, "signInRequired": true});
-            v["grantedToV2"] = json!({"siteUser": {
-                "displayName": email,
-                "email": email,
-                "loginName": format!("i:0#.f|membership|urn%3aspo%3aguest#{email}"),
-            }});
+            v["grantedToV2"] = match redeemed_by {
+                Some(u) => principal_json(t, Principal::User(*u)),
+                None => json!({"siteUser": {
+                    "displayName": email,
+                    "email": email,
+                    "loginName": format!("i:0#.f|membership|urn%3aspo%3aguest#{email}"),
+                }}),
+            };
         }
     }
     v
@@ -311,14 +314,20 @@ fn principal_json(t: &Tenant, p: Principal) -> Value {
             "displayName": login,
             "loginName": login,
         }}),
-        Principal::EveryoneExceptExternal => json!({"siteUser": {
-            "id": "spo-grid-all-users",
-            "displayName": "Everyone except external users",
-            "loginName": login,
-        }}),
-        Principal::Everyone => {
-            json!({"siteUser": {"id": "everyone", "displayName": "Everyone", "loginName": login}})
-        }
+        // The claims arrive as a siteUser together with a `user` facet that has a display name
+        // only (microsoft-graph-docs-contrib #5962; pnp/pnpcore #1125 for the claim).
+        Principal::EveryoneExceptExternal => json!({
+            "user": {"displayName": "Everyone except external users"},
+            "siteUser": {
+                "id": "spo-grid-all-users",
+                "displayName": "Everyone except external users",
+                "loginName": login,
+            },
+        }),
+        Principal::Everyone => json!({
+            "user": {"displayName": "Everyone"},
+            "siteUser": {"id": "everyone", "displayName": "Everyone", "loginName": login},
+        }),
         Principal::Application(a) => {
             json!({"application": {"id": t.apps[a].id, "displayName": t.apps[a].display_name}})
         }

@@ -21,6 +21,7 @@
 // Handlers return early with a ready `Response` as their error: that is the point of it.
 #![allow(clippy::result_large_err)]
 
+pub mod aliases;
 pub mod control;
 pub mod cursor;
 pub mod entra;

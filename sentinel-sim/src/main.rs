@@ -50,6 +50,14 @@ struct Args {
     /// Base URL clients use to reach the simulator (for links); default: from the Host header.
     #[arg(long)]
     public_url: Option<String>,
+    /// Expired directory delta tokens answer 410 (as once reported) instead of the documented
+    /// 400; both carry the code syncStateNotFound.
+    #[arg(long)]
+    directory_expiry_gone: bool,
+    /// Deleting a folder reports a tombstone for each descendant too (by default only the
+    /// folder's, as SharePoint does).
+    #[arg(long)]
+    folder_delete_lists_descendants: bool,
 }
 
 #[tokio::main]
@@ -90,6 +98,8 @@ async fn main() -> ExitCode {
             ..Faults::default()
         },
         public_url: args.public_url,
+        directory_expiry_gone: args.directory_expiry_gone,
+        folder_delete_lists_descendants: args.folder_delete_lists_descendants,
     };
     let sim = match sentinel_sim::spawn(config, args.addr).await {
         Ok(s) => s,

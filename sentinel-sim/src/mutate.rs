@@ -33,6 +33,7 @@ pub const KINDS: &[(&str, u32)] = &[
     ("soft_delete_user", 1),
     ("hard_delete_user", 1),
     ("create_user", 2),
+    ("update_user", 3),
     ("delete_drive", 1),
     ("delete_site", 1),
 ];
@@ -221,6 +222,33 @@ fn apply_one(t: &mut Tenant, rng: &mut ChaCha8Rng, kind: &str, now: i64) -> bool
                 Lifecycle::HardDeleted
             };
             user.version = seq;
+            true
+        }
+        "update_user" => {
+            let users: Vec<usize> = (2..t.users.len())
+                .filter(|&u| t.users[u].state == Lifecycle::Active)
+                .collect();
+            let Some(&u) = users.choose(rng) else {
+                return false;
+            };
+            let seq = t.next_seq();
+            let department = crate::generate::DEPARTMENTS
+                .choose(rng)
+                .unwrap_or(&"Sales")
+                .to_string();
+            let rename = rng.random_bool(0.3);
+            let toggle = rng.random_bool(0.2);
+            let user = &mut t.users[u];
+            user.department = department;
+            user.mark_changed("department", seq);
+            if rename {
+                user.display_name = format!("{} (moved)", user.display_name);
+                user.mark_changed("displayName", seq);
+            }
+            if toggle {
+                user.account_enabled = !user.account_enabled;
+                user.mark_changed("accountEnabled", seq);
+            }
             true
         }
         "create_user" => {
@@ -425,14 +453,22 @@ pub fn add_direct_grant(t: &mut Tenant, rng: &mut ChaCha8Rng, d: usize, i: u32) 
         7 => grant(t, Principal::Everyone, Role::Read),
         _ => {
             let n = rng.random_range(0..100_000);
+            // A third of invitations were accepted by a guest account (no extra draw from the
+            // seed, so tenants generated before keep their shape).
+            let guests: Vec<usize> = (0..t.users.len())
+                .filter(|&u| t.users[u].guest && t.users[u].state == Lifecycle::Active)
+                .collect();
+            let redeemed_by = (n % 3 == 0 && !guests.is_empty()).then(|| guests[n % guests.len()]);
+            let email = match redeemed_by {
+                Some(u) => t.users[u].mail.clone(),
+                None => format!("partner{n}@contractor.example"),
+            };
             t.push_perm(Permission {
                 id: uuid::Builder::from_random_bytes(rng.random())
                     .into_uuid()
                     .to_string(),
                 roles: vec![role],
-                kind: PermKind::Invitation {
-                    email: format!("partner{n}@contractor.example"),
-                },
+                kind: PermKind::Invitation { email, redeemed_by },
             })
         }
     };

@@ -107,14 +107,31 @@ pub fn router(state: Arc<SimState>) -> Router {
         .merge(graph_routes)
         .merge(entra_routes)
         .merge(control_routes)
-        .fallback(|| async {
-            graph_error(
-                StatusCode::NOT_FOUND,
-                "BadRequest",
-                "Resource not found for the segment.",
-            )
-        })
+        .fallback(unknown_segment)
         .with_state(state)
+}
+
+/// A path no route serves. Graph answers 400 `BadRequest` "Resource not found for the segment
+/// '...'" (msgraph-sdk-javascript #1178: a `$batch` url keeping `/v1.0`; msgraph-sdk-python
+/// #1015: an absolute url in `$batch`).
+async fn unknown_segment(uri: axum::http::Uri) -> Response {
+    const ROOTS: [&str; 5] = ["users", "groups", "sites", "drives", "$batch"];
+    let mut segments = uri
+        .path()
+        .trim_start_matches("/v1.0")
+        .split('/')
+        .filter(|s| !s.is_empty());
+    let first = segments.next().unwrap_or_default();
+    let segment = if ROOTS.contains(&first) {
+        uri.path().rsplit('/').next().unwrap_or_default()
+    } else {
+        first
+    };
+    graph_error(
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+        &format!("Resource not found for the segment '{segment}'."),
+    )
 }
 
 async fn graph_middleware(
@@ -328,7 +345,16 @@ pub async fn spawn(config: SimConfig, addr: SocketAddr) -> std::io::Result<Runni
     let _ = state.router.set(app.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+        // Other spellings Graph accepts become their canonical routes before routing.
+        let app = tower::Layer::layer(
+            &tower::util::MapRequestLayer::new(crate::aliases::canonical_request),
+            app,
+        );
+        let serve = axum::serve(
+            listener,
+            axum::ServiceExt::<Request>::into_make_service(app),
+        )
+        .with_graceful_shutdown(async {
             let _ = rx.await;
         });
         if let Err(e) = serve.await {

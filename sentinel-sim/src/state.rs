@@ -44,6 +44,12 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Public base URL (scheme://host:port) used in links; `None`: from the Host header.
     pub public_url: Option<String>,
+    /// Expired directory delta tokens answer 410 instead of the documented 400 (both carry
+    /// `syncStateNotFound`; the 410 was reported in microsoft-graph-docs-contrib #7897).
+    pub directory_expiry_gone: bool,
+    /// A deleted folder's descendants get tombstones of their own in incremental drive rounds
+    /// (the older behaviour); by default only the folder's tombstone comes, as on SharePoint.
+    pub folder_delete_lists_descendants: bool,
 }
 
 impl Default for SimConfig {
@@ -61,6 +67,8 @@ impl Default for SimConfig {
             token_lifetime_secs: 3_599,
             faults: Faults::default(),
             public_url: None,
+            directory_expiry_gone: false,
+            folder_delete_lists_descendants: false,
         }
     }
 }

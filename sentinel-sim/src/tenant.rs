@@ -32,9 +32,23 @@ pub struct User {
     pub department: String,
     pub created: i64,
     pub version: u64,
+    /// Sequence at which the user was created: an incremental round that starts later
+    /// reports only the properties changed since (see `changed`).
+    pub created_seq: u64,
+    /// Graph property names updated after creation, with the sequence of their last change.
+    pub changed: Vec<(&'static str, u64)>,
     pub state: Lifecycle,
     /// The user's OneDrive, when provisioned (licensed members only).
     pub drive: Option<usize>,
+}
+
+impl User {
+    /// Records an update of a Graph property (`displayName`, `department`, ...).
+    pub fn mark_changed(&mut self, property: &'static str, seq: u64) {
+        self.changed.retain(|(p, _)| *p != property);
+        self.changed.push((property, seq));
+        self.version = seq;
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,9 +211,12 @@ pub enum PermKind {
         /// Users a specific-people link was shared with.
         recipients: Vec<usize>,
     },
-    /// An external person invited by e-mail who has not accepted yet.
+    /// An external person invited by e-mail; `redeemed_by` is the guest account that accepted
+    /// (the permission then carries both `invitation` and `grantedToV2.user`: permission
+    /// resource, "permission-invite-redeemed" example).
     Invitation {
         email: String,
+        redeemed_by: Option<usize>,
     },
 }
 

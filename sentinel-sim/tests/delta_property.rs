@@ -68,6 +68,22 @@ async fn round(
                 *link = d.to_string();
             }
         }
+        // A deleted folder may come back as its own tombstone only: what was under it is gone
+        // once the round is applied ("only delete a folder locally if it is empty after
+        // syncing all the changes", driveitem-delta).
+        loop {
+            let orphans: Vec<String> = items
+                .iter()
+                .filter(|(_, (_, parent))| parent.as_ref().is_some_and(|p| !items.contains_key(p)))
+                .map(|(id, _)| id.clone())
+                .collect();
+            if orphans.is_empty() {
+                break;
+            }
+            orphans.iter().for_each(|id| {
+                items.remove(id);
+            });
+        }
     }
     links.retain(|d, _| replica.contains_key(d));
 }

@@ -1,0 +1,198 @@
+//! Behaviours of real Graph that a simulator written beside its client would not show: each test
+//! names its source. The client and pipeline side of each is tested in sentinel-graph,
+//! sentinel-store, sentinel-pipeline and the worker (see docs/graph-conformance.md).
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn ids(values: &[Value]) -> HashSet<String> {
+    values
+        .iter()
+        .map(|v| v["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// delta-query-overview ("Tip": `/delta` is a shortcut for `/microsoft.graph.delta`); the SDKs
+/// send `delta()`, `getAllSites()` and `drives/{id}/items/root/delta()`.
+#[tokio::test]
+async fn the_sdk_spellings_of_functions_and_the_root_answer_as_the_canonical_routes() {
+    let s = start(21, |_| {}).await;
+    let drive = s.dump("drives").await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let pairs = [
+        ("/v1.0/users/delta", "/v1.0/users/delta()"),
+        ("/v1.0/users/delta", "/v1.0/users/microsoft.graph.delta()"),
+        ("/v1.0/groups/delta", "/v1.0/groups/microsoft.graph.delta"),
+        ("/v1.0/sites/delta", "/v1.0/sites/delta()"),
+        ("/v1.0/sites/getAllSites", "/v1.0/sites/getAllSites()"),
+    ];
+    for (canonical, spelled) in pairs {
+        let (want, _) = s.follow(canonical, &[]).await;
+        let (got, link) = s.follow(spelled, &[]).await;
+        assert_eq!(ids(&got), ids(&want), "{spelled}");
+        assert!(!want.is_empty(), "{canonical}");
+        if canonical.ends_with("delta") {
+            assert!(link.is_some(), "{spelled} ends with a deltaLink");
+        }
+    }
+    let (want, _) = s
+        .follow(&format!("/v1.0/drives/{drive}/root/delta"), &[])
+        .await;
+    let (got, _) = s
+        .follow(&format!("/v1.0/drives/{drive}/items/root/delta()"), &[])
+        .await;
+    assert_eq!(ids(&got), ids(&want));
+    let root = s.get(&format!("/v1.0/drives/{drive}/root")).await;
+    assert!(root["root"].is_object(), "{root}");
+    // Graph's answer to a path it does not serve (msgraph-sdk-javascript #1178).
+    let unknown = s.get_raw("/v1.0/users/nodelta()", &[]).await;
+    assert_eq!(unknown.status(), 400);
+    let body: Value = unknown.json().await.expect("json");
+    assert_eq!(
+        body["error"]["message"],
+        "Resource not found for the segment 'nodelta()'."
+    );
+    let stats = s.get("/_sim/stats").await;
+    assert!(
+        stats["ru_by_endpoint"]["/v1.0/users/delta"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "an alias is charged as its route: {stats}"
+    );
+}
+
+/// "Updated instances are represented by their id with at least the properties that have been
+/// updated" (delta-query-overview); a group split over pages repeats as its id with members.
+#[tokio::test]
+async fn incremental_directory_rounds_carry_only_what_changed() {
+    let s = start(22, |_| {}).await;
+    let (_, users_link) = s.follow("/v1.0/users/delta", &[]).await;
+    let (_, groups_link) = s
+        .follow("/v1.0/groups/delta?$select=displayName,members", &[])
+        .await;
+    let (user, group) = {
+        let mut t = s.sim.state.write_tenant();
+        let seq = t.next_seq();
+        t.users[5].department = "Research".into();
+        t.users[5].mark_changed("department", seq);
+        let member = sentinel_sim::tenant::MemberRef::User(7);
+        let g = &mut t.groups[1];
+        g.members.retain(|m| m.member != member);
+        g.members.push(sentinel_sim::tenant::MemberEntry {
+            member,
+            seq,
+            removed: false,
+        });
+        g.version = seq;
+        (t.users[5].id.clone(), t.groups[1].id.clone())
+    };
+    let (users, _) = s.follow(&users_link.expect("link"), &[]).await;
+    let u = users
+        .iter()
+        .find(|u| u["id"] == user.as_str())
+        .expect("changed user");
+    assert_eq!(u, &json!({"id": user, "department": "Research"}));
+    let (groups, _) = s.follow(&groups_link.expect("link"), &[]).await;
+    let g = groups
+        .iter()
+        .find(|g| g["id"] == group.as_str())
+        .expect("changed group");
+    let keys: HashSet<&str> = g
+        .as_object()
+        .expect("obj")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, HashSet::from(["id", "members@delta"]), "{g}");
+}
+
+/// Deleting a folder returns the folder's tombstone only (driveitem-delta; sp-dev-docs #5964,
+/// onedrive-api-docs #1927); the older behaviour, a tombstone each, is a mode.
+#[tokio::test]
+async fn a_deleted_folder_comes_back_as_its_own_tombstone_only() {
+    for listed in [false, true] {
+        let s = start(23, |c| c.folder_delete_lists_descendants = listed).await;
+        let (d, folder, doomed) = {
+            let t = s.sim.state.read_tenant();
+            let (d, f) = (0..t.drives.len())
+                .flat_map(|d| (1..t.drives[d].items.len() as u32).map(move |i| (d, i)))
+                .find(|&(d, i)| {
+                    let items = &t.drives[d].items;
+                    items[i as usize].folder && items.iter().any(|c| c.parent == i && !c.deleted)
+                })
+                .expect("a folder with children");
+            let doomed: Vec<String> = (0..t.drives[d].items.len() as u32)
+                .filter(|&c| {
+                    t.item_path(d, c)
+                        .starts_with(&format!("{}/", t.item_path(d, f)))
+                })
+                .map(|c| t.item_id(d, c))
+                .collect();
+            (t.drives[d].id.clone(), t.item_id(d, f), doomed)
+        };
+        let (_, link) = s.follow(&format!("/v1.0/drives/{d}/root/delta"), &[]).await;
+        {
+            let mut t = s.sim.state.write_tenant();
+            let (pd, f) = t.parse_item_id(&folder).expect("item id");
+            sentinel_sim::mutate::delete_subtree(&mut t, pd, f);
+        }
+        let (changes, _) = s.follow(&link.expect("link"), &[]).await;
+        let tombstones: HashSet<String> = changes
+            .iter()
+            .filter(|i| i.get("deleted").is_some())
+            .map(|i| i["id"].as_str().expect("id").to_string())
+            .collect();
+        assert!(tombstones.contains(&folder));
+        assert!(!doomed.is_empty());
+        let listed_descendants = doomed.iter().filter(|c| tombstones.contains(*c)).count();
+        assert_eq!(
+            listed_descendants,
+            if listed { doomed.len() } else { 0 },
+            "folder_delete_lists_descendants = {listed}"
+        );
+    }
+}
+
+/// "Everyone except external users" comes as a siteUser with the claim and a `user` facet holding
+/// a display name only (microsoft-graph-docs-contrib #5962); a redeemed invitation carries both
+/// `invitation` and `grantedToV2.user` (permission resource, "permission-invite-redeemed").
+#[tokio::test]
+async fn everyone_claims_and_redeemed_invitations_look_as_sharepoint_sends_them() {
+    let s = start(24, |c| c.profile = sentinel_sim::Profile::Small).await;
+    let perms: Vec<Value> = s
+        .dump("permissions")
+        .await
+        .into_iter()
+        .map(|p| p["permission"].clone())
+        .collect();
+    let eeeu = perms
+        .iter()
+        .find(|p| {
+            p["grantedToV2"]["siteUser"]["loginName"]
+                .as_str()
+                .is_some_and(|l| l.contains("spo-grid-all-users"))
+        })
+        .expect("an Everyone-except-external-users grant");
+    assert_eq!(
+        eeeu["grantedToV2"]["user"],
+        json!({"displayName": "Everyone except external users"})
+    );
+    let redeemed = perms
+        .iter()
+        .find(|p| p["invitation"].is_object() && p["grantedToV2"]["user"]["id"].is_string())
+        .expect("a redeemed invitation");
+    assert!(redeemed["invitation"]["email"].is_string());
+    assert!(
+        perms
+            .iter()
+            .any(|p| p["invitation"].is_object() && p["grantedToV2"].get("user").is_none()),
+        "and invitations still pending"
+    );
+}
