@@ -319,6 +319,16 @@ pub(crate) fn map_error(status: StatusCode, headers: &HeaderMap, body: &Value) -
         .and_then(Value::as_str)
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("error"))
         .to_string();
+    // An expired directory delta token: "a BadRequest response with the error code
+    // syncStateNotFound" (Microsoft 365 Developer Blog, "Duration of change tracking tokens for
+    // identity and education resources", 2020-07-03); also seen as 410 (microsoft-graph-docs-contrib
+    // #7897). Either way the round starts again from scratch: there is no Location to follow.
+    if status.is_client_error() && code.eq_ignore_ascii_case("syncStateNotFound") {
+        return GraphError::Resync {
+            code,
+            location: None,
+        };
+    }
     match status {
         StatusCode::NOT_FOUND => GraphError::NotFound { code, message },
         StatusCode::GONE => GraphError::Resync {

@@ -156,6 +156,9 @@ pub(crate) fn delta_stream<T: GraphObject>(
                     s.seen.clear();
                     s.current = None;
                     s.repeats = 0;
+                    // A Location we may not follow (outside the Graph root this client sends
+                    // its token to) would fail every later round: start from scratch instead.
+                    let location = location.filter(|l| s.client.resolve(l).is_ok());
                     s.next = Some(location.unwrap_or_else(|| s.scratch.clone()));
                     Ok(DeltaEvent::Resync { code })
                 }

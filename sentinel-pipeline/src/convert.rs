@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
 use sentinel_graph::models::{Drive, DriveItem, Group, IdentitySet, Permission, Site, User};
 use sentinel_graph::models::{scrub_link_secrets, sha256_hex};
@@ -163,7 +163,17 @@ fn identity_grants(set: &IdentitySet, guests: &HashSet<String>) -> Option<GrantR
         is_everyone_except_external: false,
     };
     let login = set.site_user.as_ref().and_then(|s| s.login_name.clone());
-    if let Some(u) = &set.user {
+    // "Everyone" and "Everyone except external users" arrive as a siteUser carrying the claim,
+    // beside a `user` facet with a display name only (microsoft-graph-docs-contrib #5962): the
+    // claim decides. A `user` facet without an id names nobody in the directory.
+    let everyone_claim = login
+        .as_deref()
+        .is_some_and(|l| l.contains(EVERYONE_EXCEPT_EXTERNAL) || l == EVERYONE);
+    if let Some(u) = set
+        .user
+        .as_ref()
+        .filter(|u| u.id.is_some() && !everyone_claim)
+    {
         let mut g = base(
             "user",
             u.id.clone(),
@@ -218,7 +228,9 @@ fn identity_grants(set: &IdentitySet, guests: &HashSet<String>) -> Option<GrantR
         g.is_external = l.to_ascii_lowercase().contains("#ext#") || l.contains("urn%3aspo%3aguest");
         return Some(g);
     }
-    None
+    set.user
+        .as_ref()
+        .map(|u| base("user", None, u.display_name.clone(), u.email.clone(), None))
 }
 
 /// A permission and one grantee row per principal it grants to.
@@ -229,7 +241,21 @@ pub fn permission_row(p: &Permission, guests: &HashSet<String>) -> PermissionRow
         .and_then(|l| l.web_url.as_deref())
         .map(sha256_hex);
     let mut grants = Vec::new();
-    if let Some(inv) = &p.invitation {
+    // A redeemed invitation carries the account that accepted it in `grantedToV2` beside the
+    // `invitation` (permission resource, "permission-invite-redeemed"): the grant is that account's.
+    let redeemed = p.invitation.as_ref().and(
+        p.granted_to_v2
+            .as_ref()
+            .filter(|set| set.user.as_ref().is_some_and(|u| u.id.is_some())),
+    );
+    if let Some(set) = redeemed {
+        grants.extend(identity_grants(set, guests).map(|mut g| {
+            g.email = g
+                .email
+                .or_else(|| p.invitation.as_ref().and_then(|i| i.email.clone()));
+            g
+        }));
+    } else if let Some(inv) = &p.invitation {
         // Invited by e-mail, not yet accepted: no directory identity.
         grants.push(GrantRow {
             grantee_key: format!("invitation:{}", inv.email.clone().unwrap_or_default()),
@@ -272,7 +298,9 @@ pub fn permission_row(p: &Permission, guests: &HashSet<String>) -> PermissionRow
         link_url_sha256: link_hash,
         link_prevents_download: p.link.as_ref().and_then(|l| l.prevents_download),
         has_password: p.has_password,
-        expires_at: time(&p.expiration_date_time),
+        // "DateTime.MinValue indicates there is no expiration set for this permission"
+        // (permission resource, expirationDateTime): every documented example carries it.
+        expires_at: time(&p.expiration_date_time).filter(|t| t.year() > 1),
         invitation_email: p.invitation.as_ref().and_then(|i| i.email.clone()),
         inherited_from_id: p.inherited_from.as_ref().and_then(|r| r.id.clone()),
         raw_json: scrub_link_secrets(&p.raw),

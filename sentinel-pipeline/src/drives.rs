@@ -211,6 +211,9 @@ struct DriveItemsSink {
     /// Items an incremental round wrote (their subtrees' paths and roots are derived again);
     /// `None` once too many to be worth it, or in a full round.
     changed: Option<Vec<String>>,
+    /// Items an incremental round deleted: what is still live under them at the round's end
+    /// goes too (a folder's tombstone may come without its descendants').
+    deleted: Vec<String>,
 }
 
 /// Past this many changed items in a round, the whole drive's tree is derived again.
@@ -251,6 +254,9 @@ impl Sink for DriveItemsSink {
         ctx.store
             .apply_drive_items(&ctx.tenant, &self.drive, &rows, &deleted, None)
             .await?;
+        if self.full_since.is_none() {
+            self.deleted.extend(deleted);
+        }
         Progress::add(&ctx.progress.items, rows.len() as u64);
         // The link is saved last: a run killed before paths and roots are derived repeats the
         // round, and the derivation with it.
@@ -258,6 +264,11 @@ impl Sink for DriveItemsSink {
             if let Some(since) = self.full_since.take() {
                 ctx.store
                     .reconcile_drive_items(&ctx.tenant, &self.drive, since)
+                    .await?;
+            } else {
+                let deleted = std::mem::take(&mut self.deleted);
+                ctx.store
+                    .delete_under_deleted_folders(&ctx.tenant, &self.drive, &deleted)
                     .await?;
             }
             ctx.store
@@ -339,6 +350,7 @@ async fn sync_one_drive(ctx: &Ctx, drive: &str) -> Result<(), PipelineError> {
                 full_since,
                 hierarchical,
                 changed: Some(Vec::new()),
+                deleted: Vec::new(),
             },
         )
         .run()

@@ -267,6 +267,47 @@ impl Store {
         Ok(n)
     }
 
+    /// Soft-deletes what is still live under the folders an incremental round deleted.
+    ///
+    /// Deleting a folder can return only the folder's tombstone, not its descendants
+    /// (driveitem-delta: "only delete a folder locally if it is empty after syncing all the
+    /// changes"; sp-dev-docs #5964, onedrive-api-docs #1927). Called once the round's pages are
+    /// applied, so that items moved out of the folder before it was deleted are not taken.
+    pub async fn delete_under_deleted_folders(
+        &self,
+        tenant: &str,
+        drive_id: &str,
+        deleted: &[String],
+    ) -> Result<u64, StoreError> {
+        if deleted.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await?;
+        let doomed: Vec<String> = sqlx::query_scalar(
+            "WITH RECURSIVE doomed (id) AS ( \
+               SELECT c.id FROM msgraph_drive_items p JOIN msgraph_drive_items c \
+                 ON c.tenant_id = p.tenant_id AND c.drive_id = p.drive_id AND c.parent_id = p.id \
+               WHERE p.tenant_id = $1 AND p.drive_id = $2 AND p.id = ANY($3) AND p.deleted_at IS NOT NULL \
+                 AND c.deleted_at IS NULL \
+             UNION \
+               SELECT c.id FROM doomed d CROSS JOIN LATERAL ( \
+                 SELECT c.id FROM msgraph_drive_items c \
+                 WHERE c.tenant_id = $1 AND c.drive_id = $2 AND c.parent_id = d.id AND c.deleted_at IS NULL OFFSET 0) c \
+             ) SELECT id FROM doomed",
+        )
+        .bind(tenant)
+        .bind(drive_id)
+        .bind(deleted)
+        .fetch_all(&mut *tx)
+        .await?;
+        let n = delete_items(&mut tx, tenant, drive_id, &doomed).await?;
+        if n > 0 {
+            touch(&mut tx, &ITEM_TABLES).await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Derives live items' paths and permission-hierarchy roots from parent ids: every item's
     /// with `changed: None`, else only the subtrees under the `changed` items (what an
     /// incremental round wrote; the rest of the drive is already right).

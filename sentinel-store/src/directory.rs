@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
-use crate::rows::{GroupRow, MemberChange, UserRow, last_wins};
+use crate::rows::{GroupRow, MemberChange, UserRow, in_passes, last_wins};
 use crate::{Store, StoreError};
 
 /// Records that `tables` changed, in the caller's transaction.
@@ -44,80 +44,163 @@ pub(crate) async fn soft_delete_ids(
     Ok(n)
 }
 
-/// Inserts or updates users (undeleting any that come back) in one statement.
+/// The `ON CONFLICT ... DO UPDATE SET` list of a directory table fed by delta rounds.
+///
+/// Graph returns an updated user or group "by their id with at least the properties that have
+/// been updated" (learn.microsoft.com/graph/delta-query-overview), and a group split over pages
+/// comes back as `{"id", "members@delta"}`: an absent property is not a null. So a column takes
+/// the incoming value only when the incoming object carries the property it comes from, and
+/// `raw_json` is the stored object with the incoming properties laid over it.
+fn merge_set(table: &str, columns: &[(&str, &str)]) -> String {
+    let mut set: Vec<String> = columns
+        .iter()
+        .map(|(column, property)| {
+            format!(
+                "{column} = CASE WHEN EXCLUDED.raw_json ? '{property}' THEN EXCLUDED.{column} ELSE {table}.{column} END"
+            )
+        })
+        .collect();
+    set.push(format!("raw_json = {table}.raw_json || EXCLUDED.raw_json"));
+    set.push("synced_at = now()".into());
+    set.push("deleted_at = NULL".into());
+    set.join(", ")
+}
+
+/// Columns of `msgraph_users` and the Graph property each is read from.
+const USER_COLUMNS: &[(&str, &str)] = &[
+    ("display_name", "displayName"),
+    ("user_principal_name", "userPrincipalName"),
+    ("mail", "mail"),
+    ("user_type", "userType"),
+    ("is_guest", "userType"),
+    ("account_enabled", "accountEnabled"),
+    ("department", "department"),
+    ("has_license", "assignedLicenses"),
+    ("created_at", "createdDateTime"),
+];
+
+/// Columns of `msgraph_groups` and the Graph property each is read from.
+const GROUP_COLUMNS: &[(&str, &str)] = &[
+    ("display_name", "displayName"),
+    ("mail", "mail"),
+    ("mail_nickname", "mailNickname"),
+    ("is_unified", "groupTypes"),
+    ("security_enabled", "securityEnabled"),
+    ("visibility", "visibility"),
+    ("created_at", "createdDateTime"),
+];
+
+/// Inserts or updates users (undeleting any that come back), merging partial objects.
 async fn upsert_users(
     tx: &mut Transaction<'_, Postgres>,
     tenant: &str,
     rows: &[UserRow],
 ) -> Result<u64, StoreError> {
-    if rows.is_empty() {
-        return Ok(0);
+    let sql = format!(
+        "INSERT INTO msgraph_users (tenant_id, id, display_name, user_principal_name, mail, user_type, is_guest, \
+           account_enabled, department, has_license, created_at, raw_json, synced_at, deleted_at) \
+         SELECT $1, u.id, u.dn, u.upn, u.mail, u.ut, u.guest, u.enabled, u.dept, u.lic, u.created, u.raw::jsonb, now(), NULL \
+         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::bool[], $9::text[], \
+                     $10::bool[], $11::timestamptz[], $12::text[]) \
+              AS u(id, dn, upn, mail, ut, guest, enabled, dept, lic, created, raw) \
+         ON CONFLICT (tenant_id, id) DO UPDATE SET {}",
+        merge_set("msgraph_users", USER_COLUMNS)
+    );
+    let mut n = 0;
+    // One statement may not touch a row twice: the same user twice in a page is merged in turn.
+    for rows in in_passes(rows, |r| r.id.clone()) {
+        n += sqlx::query(&sql)
+            .bind(tenant)
+            .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|r| r.display_name.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|r| r.user_principal_name.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|r| r.mail.clone()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.user_type.clone()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.is_guest).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.account_enabled).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|r| r.department.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|r| r.has_license).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|r| r.created_at)
+                    .collect::<Vec<Option<DateTime<Utc>>>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|r| r.raw_json.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
     }
-    let rows = last_wins(rows, |r| r.id.clone());
-    let n = sqlx::query(
-            "INSERT INTO msgraph_users (tenant_id, id, display_name, user_principal_name, mail, user_type, is_guest, \
-               account_enabled, department, has_license, created_at, raw_json, synced_at, deleted_at) \
-             SELECT $1, u.id, u.dn, u.upn, u.mail, u.ut, u.guest, u.enabled, u.dept, u.lic, u.created, u.raw::jsonb, now(), NULL \
-             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::bool[], $9::text[], \
-                         $10::bool[], $11::timestamptz[], $12::text[]) \
-                  AS u(id, dn, upn, mail, ut, guest, enabled, dept, lic, created, raw) \
-             ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = EXCLUDED.display_name, \
-               user_principal_name = EXCLUDED.user_principal_name, mail = EXCLUDED.mail, user_type = EXCLUDED.user_type, \
-               is_guest = EXCLUDED.is_guest, account_enabled = EXCLUDED.account_enabled, department = EXCLUDED.department, \
-               has_license = EXCLUDED.has_license, created_at = EXCLUDED.created_at, raw_json = EXCLUDED.raw_json, \
-               synced_at = now(), deleted_at = NULL",
-        )
-        .bind(tenant)
-        .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.display_name.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.user_principal_name.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.mail.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.user_type.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.is_guest).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.account_enabled).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.department.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.has_license).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.created_at).collect::<Vec<Option<DateTime<Utc>>>>())
-        .bind(rows.iter().map(|r| r.raw_json.to_string()).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
     Ok(n)
 }
 
+/// Inserts or updates groups, merging partial objects (see [`merge_set`]).
 async fn upsert_groups(
     tx: &mut Transaction<'_, Postgres>,
     tenant: &str,
     rows: &[GroupRow],
 ) -> Result<u64, StoreError> {
-    if rows.is_empty() {
-        return Ok(0);
+    let sql = format!(
+        "INSERT INTO msgraph_groups (tenant_id, id, display_name, mail, mail_nickname, is_unified, security_enabled, \
+           visibility, created_at, raw_json, synced_at, deleted_at) \
+         SELECT $1, g.id, g.dn, g.mail, g.nick, g.unified, g.sec, g.vis, g.created, g.raw::jsonb, now(), NULL \
+         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::text[], \
+                     $9::timestamptz[], $10::text[]) AS g(id, dn, mail, nick, unified, sec, vis, created, raw) \
+         ON CONFLICT (tenant_id, id) DO UPDATE SET {}",
+        merge_set("msgraph_groups", GROUP_COLUMNS)
+    );
+    let mut n = 0;
+    for rows in in_passes(rows, |r| r.id.clone()) {
+        n += sqlx::query(&sql)
+            .bind(tenant)
+            .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|r| r.display_name.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|r| r.mail.clone()).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|r| r.mail_nickname.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|r| r.is_unified).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.security_enabled).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|r| r.visibility.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|r| r.created_at)
+                    .collect::<Vec<Option<DateTime<Utc>>>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|r| r.raw_json.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
     }
-    let rows = last_wins(rows, |r| r.id.clone());
-    let n = sqlx::query(
-            "INSERT INTO msgraph_groups (tenant_id, id, display_name, mail, mail_nickname, is_unified, security_enabled, \
-               visibility, created_at, raw_json, synced_at, deleted_at) \
-             SELECT $1, g.id, g.dn, g.mail, g.nick, g.unified, g.sec, g.vis, g.created, g.raw::jsonb, now(), NULL \
-             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::text[], \
-                         $9::timestamptz[], $10::text[]) AS g(id, dn, mail, nick, unified, sec, vis, created, raw) \
-             ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = EXCLUDED.display_name, mail = EXCLUDED.mail, \
-               mail_nickname = EXCLUDED.mail_nickname, is_unified = EXCLUDED.is_unified, \
-               security_enabled = EXCLUDED.security_enabled, visibility = EXCLUDED.visibility, \
-               created_at = EXCLUDED.created_at, raw_json = EXCLUDED.raw_json, synced_at = now(), deleted_at = NULL",
-        )
-        .bind(tenant)
-        .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.display_name.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.mail.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.mail_nickname.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.is_unified).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.security_enabled).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.visibility.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.created_at).collect::<Vec<Option<DateTime<Utc>>>>())
-        .bind(rows.iter().map(|r| r.raw_json.to_string()).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
     Ok(n)
 }
 

@@ -164,3 +164,47 @@ pub(crate) fn last_wins<T, K: std::hash::Hash + Eq>(rows: &[T], key: impl Fn(&T)
     }
     out
 }
+
+/// Splits rows into passes that each hold one row per key, in arrival order: applying the
+/// passes in turn applies every row, the later over the earlier (for merges, where the last
+/// occurrence must not simply replace the others). Usually there is one pass.
+pub(crate) fn in_passes<T, K: std::hash::Hash + Eq>(
+    rows: &[T],
+    key: impl Fn(&T) -> K,
+) -> Vec<Vec<&T>> {
+    let mut seen = std::collections::HashMap::with_capacity(rows.len());
+    let mut passes: Vec<Vec<&T>> = Vec::new();
+    for r in rows {
+        let n = seen.entry(key(r)).or_insert(0usize);
+        if passes.len() <= *n {
+            passes.push(Vec::new());
+        }
+        passes[*n].push(r);
+        *n += 1;
+    }
+    passes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_passes;
+
+    #[test]
+    fn passes_hold_each_key_once_in_arrival_order() {
+        let rows = [("a", 1), ("b", 1), ("a", 2), ("a", 3), ("c", 1), ("b", 2)];
+        let passes = in_passes(&rows, |r| r.0);
+        let got: Vec<Vec<(&str, i32)>> = passes
+            .iter()
+            .map(|p| p.iter().map(|r| **r).collect())
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                vec![("a", 1), ("b", 1), ("c", 1)],
+                vec![("a", 2), ("b", 2)],
+                vec![("a", 3)],
+            ]
+        );
+        assert!(in_passes(&[] as &[(&str, i32)], |r| r.0).is_empty());
+    }
+}

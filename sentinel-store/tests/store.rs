@@ -115,6 +115,112 @@ async fn upserts_last_wins_soft_deletes_and_undeletes(pool: PgPool) {
     assert!(deleted.is_none(), "a row that reappears is undeleted");
 }
 
+/// An incremental directory round returns "the id with at least the properties that have been
+/// updated" (learn.microsoft.com/graph/delta-query-overview): absent is not null.
+#[sqlx::test(migrations = false)]
+async fn a_fragment_updates_only_the_properties_it_carries(pool: PgPool) {
+    let store = ready(pool).await;
+    let mut full = user("u1", "Adele Vance");
+    full.mail = Some("adele@x".into());
+    full.department = Some("Retail".into());
+    full.raw_json = json!({"id": "u1", "displayName": "Adele Vance", "mail": "adele@x",
+        "department": "Retail", "userType": "Member", "accountEnabled": true});
+    let fragment = UserRow {
+        id: "u1".into(),
+        display_name: None,
+        user_principal_name: None,
+        mail: None,
+        user_type: None,
+        is_guest: false,
+        account_enabled: None,
+        department: Some("Sales".into()),
+        has_license: None,
+        created_at: None,
+        raw_json: json!({"id": "u1", "department": "Sales"}),
+    };
+    // In one page (the same object twice) and across pages alike.
+    store
+        .apply_users_page(T, &[full.clone(), fragment.clone()], &[], None)
+        .await
+        .expect("page");
+    store
+        .apply_users_page(T, &[fragment], &[], None)
+        .await
+        .expect("later page");
+    let (name, mail, dept, enabled, raw): (Option<String>, Option<String>, Option<String>, Option<bool>, serde_json::Value) =
+        sqlx::query_as("SELECT display_name, mail, department, account_enabled, raw_json FROM msgraph_users WHERE id = 'u1'")
+            .fetch_one(store.pool())
+            .await
+            .expect("row");
+    assert_eq!(name.as_deref(), Some("Adele Vance"));
+    assert_eq!(mail.as_deref(), Some("adele@x"));
+    assert_eq!(
+        dept.as_deref(),
+        Some("Sales"),
+        "the carried property is updated"
+    );
+    assert_eq!(enabled, Some(true));
+    assert_eq!(raw["displayName"], "Adele Vance", "{raw}");
+    assert_eq!(raw["department"], "Sales", "{raw}");
+
+    // An explicit null is a value: it clears the column.
+    let cleared = UserRow {
+        raw_json: json!({"id": "u1", "mail": null}),
+        ..user("u1", "ignored")
+    };
+    let cleared = UserRow {
+        mail: None,
+        display_name: None,
+        ..cleared
+    };
+    store
+        .apply_users_page(T, &[cleared], &[], None)
+        .await
+        .expect("null");
+    let (name, mail): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT display_name, mail FROM msgraph_users WHERE id = 'u1'")
+            .fetch_one(store.pool())
+            .await
+            .expect("row");
+    assert_eq!((name.as_deref(), mail), (Some("Adele Vance"), None));
+
+    // A group split over pages: the second entry is only its id and a slice of members.
+    let group = |raw: serde_json::Value, name: Option<&str>| GroupRow {
+        id: "g1".into(),
+        display_name: name.map(String::from),
+        mail: None,
+        mail_nickname: None,
+        is_unified: raw.get("groupTypes").is_some(),
+        security_enabled: None,
+        visibility: None,
+        created_at: None,
+        raw_json: raw,
+    };
+    store
+        .apply_groups_page(
+            T,
+            &[group(
+                json!({"id": "g1", "displayName": "Sales", "groupTypes": ["Unified"]}),
+                Some("Sales"),
+            )],
+            &[],
+            &[],
+            None,
+        )
+        .await
+        .expect("group");
+    store
+        .apply_groups_page(T, &[group(json!({"id": "g1"}), None)], &[], &[], None)
+        .await
+        .expect("fragment");
+    let (name, unified): (Option<String>, bool) =
+        sqlx::query_as("SELECT display_name, is_unified FROM msgraph_groups WHERE id = 'g1'")
+            .fetch_one(store.pool())
+            .await
+            .expect("row");
+    assert_eq!((name.as_deref(), unified), (Some("Sales"), true));
+}
+
 #[sqlx::test(migrations = false)]
 async fn delta_link_is_stored_only_with_the_last_page(pool: PgPool) {
     let store = ready(pool).await;

@@ -194,12 +194,31 @@ impl Replica {
                                 self.items.insert(it.id.clone(), it);
                             }
                         }
+                        self.drop_orphans();
                         self.links.insert(d.clone(), delta_link);
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// A deleted folder's tombstone may come alone (SharePoint): what was under it is gone too.
+    fn drop_orphans(&mut self) {
+        loop {
+            let orphans: Vec<String> = self
+                .items
+                .values()
+                .filter(|it| it.parent_id().is_some_and(|p| !self.items.contains_key(p)))
+                .map(|it| it.id.clone())
+                .collect();
+            if orphans.is_empty() {
+                return;
+            }
+            for id in orphans {
+                self.items.remove(&id);
+            }
+        }
     }
 
     pub fn view(&self) -> HashMap<String, (String, Option<String>)> {
