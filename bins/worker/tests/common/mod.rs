@@ -108,25 +108,43 @@ pub async fn assert_matches_truth(sim: &RunningSim, db: &TestDb) {
     let p = &db.pool;
     let mut diffs = Vec::new();
     let ids = |v: Vec<Value>, k: &str| v.iter().map(|x| s(x, k)).collect::<BTreeSet<_>>();
+    // Every column a delta round can change: an incremental round sends only what changed, and
+    // a split group repeats as its id with members, so a fragment must never blank the rest.
     diffs.extend(compare(
-        "users",
+        "users (id, name, upn, mail, department, enabled, guest)",
         set1(
             p,
-            "SELECT id FROM msgraph_users WHERE tenant_id = $1 AND deleted_at IS NULL",
+            "SELECT concat_ws('|', id, coalesce(display_name, ''), coalesce(user_principal_name, ''), coalesce(mail, ''), \
+               coalesce(department, ''), coalesce(account_enabled::text, ''), is_guest::text) \
+             FROM msgraph_users WHERE tenant_id = $1 AND deleted_at IS NULL",
             &tenant,
         )
         .await,
-        ids(dump(sim, "users").await, "id"),
+        dump(sim, "users")
+            .await
+            .iter()
+            .map(|u| {
+                let b = |k: &str| u[k].as_bool().map(|b| b.to_string()).unwrap_or_default();
+                [s(u, "id"), s(u, "displayName"), s(u, "userPrincipalName"), s(u, "mail"),
+                 s(u, "department"), b("accountEnabled"), b("guest")]
+                .join("|")
+            })
+            .collect(),
     ));
     diffs.extend(compare(
-        "groups",
+        "groups (id, name, unified)",
         set1(
             p,
-            "SELECT id FROM msgraph_groups WHERE tenant_id = $1 AND deleted_at IS NULL",
+            "SELECT concat_ws('|', id, coalesce(display_name, ''), is_unified::text) FROM msgraph_groups \
+             WHERE tenant_id = $1 AND deleted_at IS NULL",
             &tenant,
         )
         .await,
-        ids(dump(sim, "groups").await, "id"),
+        dump(sim, "groups")
+            .await
+            .iter()
+            .map(|g| format!("{}|{}|{}", s(g, "id"), s(g, "displayName"), g["unified"].as_bool().unwrap_or_default()))
+            .collect(),
     ));
     diffs.extend(compare(
         "sites",
@@ -187,6 +205,37 @@ pub async fn assert_matches_truth(sim: &RunningSim, db: &TestDb) {
         };
         want_grants.insert(key, grantees);
     }
+    // Every grant to a directory user, by id: a redeemed invitation is its guest's grant.
+    let want_user_grants: BTreeSet<String> = truth_perms
+        .iter()
+        .flat_map(|row| {
+            let perm = &row["permission"];
+            let key = format!("{}|{}", s(row, "itemId"), s(perm, "id"));
+            let mut sets: Vec<&Value> = perm["grantedToIdentitiesV2"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .collect();
+            sets.push(&perm["grantedToV2"]);
+            sets.into_iter()
+                .filter_map(|set| set["user"]["id"].as_str())
+                .map(move |user| format!("{key}|{user}"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    diffs.extend(compare(
+        "grants to users (item, permission, user id)",
+        set1(
+            p,
+            "SELECT i.id || '|' || g.permission_id || '|' || g.grantee_id FROM msgraph_drive_items i \
+             JOIN msgraph_drive_item_permission_grants g ON g.tenant_id = i.tenant_id AND g.drive_id = i.drive_id \
+              AND g.item_id = COALESCE(i.permission_root_id, i.id) AND g.deleted_at IS NULL \
+             WHERE i.tenant_id = $1 AND i.deleted_at IS NULL AND g.grantee_type = 'user' AND g.grantee_id IS NOT NULL",
+            &tenant,
+        )
+        .await,
+        want_user_grants,
+    ));
     let got_perms = set1(
         p,
         "SELECT item_id || '|' || permission_id || '|' || coalesce(array_to_string(ARRAY(SELECT unnest(roles) ORDER BY 1), ','), '') \
