@@ -55,6 +55,49 @@ pub struct Manifest {
     pub deleted_items: u64,
 }
 
+/// What no rescan can avoid after the changes made since tenant sequence `since`, for a client
+/// that reads drive delta with `Prefer: deltaExcludeParent` (and, in hierarchical mode, the
+/// sharing `Prefer` values): a delta request per live drive, and a permission read for every
+/// item a round returns that must be read: in hierarchical mode every hierarchy root returned
+/// (folders are never annotated with `sharedChanged`, nor removals), in exhaustive mode every
+/// live item returned.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RescanFloor {
+    pub drives: u64,
+    pub permission_reads: u64,
+}
+
+impl RescanFloor {
+    /// RU: a delta request with a token costs 1, a permission read 5.
+    pub fn ru(&self) -> u64 {
+        self.drives + 5 * self.permission_reads
+    }
+}
+
+pub fn rescan_floor(state: &SimState, since: u64, hierarchical: bool) -> RescanFloor {
+    let t = state.read_tenant();
+    let rules = crate::graph::DeltaRules {
+        hierarchical,
+        show_changes: hierarchical,
+        exclude_parents: true,
+        descendants_listed: state.config.folder_delete_lists_descendants,
+        since,
+    };
+    let mut floor = RescanFloor::default();
+    for d in (0..t.drives.len()).filter(|&d| t.drive_live(d)) {
+        floor.drives += 1;
+        let parents = rules.parents_of_changes(&t, d);
+        for (pos, it) in t.drives[d].items.iter().enumerate() {
+            let returned = rules.changed(&t, d, pos as u32) || parents[pos];
+            let root = it.unique.is_some() || it.parent == NO_PARENT;
+            if returned && !it.deleted && (root || !hierarchical) {
+                floor.permission_reads += 1;
+            }
+        }
+    }
+    floor
+}
+
 pub fn manifest(state: &SimState) -> Manifest {
     let t = state.read_tenant();
     let mut m = Manifest {

@@ -46,6 +46,9 @@ pub const PREFER_HIERARCHICAL: u8 = 1;
 pub const PREFER_SHARING_CHANGES: u8 = 2;
 pub const PREFER_REMOVED_AS_DELETED: u8 = 4;
 pub const PREFER_TRAVERSE_GAPS: u8 = 8;
+/// `Prefer: deltaExcludeParent`: an incremental round leaves out the parents of changed items
+/// (driveitem-delta, microsoft-graph-docs-contrib #9345), though not the root (Graph Explorer #4052).
+pub const PREFER_EXCLUDE_PARENT: u8 = 16;
 
 impl Cursor {
     pub fn encode(&self, key: u64) -> String {
@@ -77,6 +80,7 @@ pub fn parse_prefer(values: &str) -> u8 {
             "deltashowsharingchanges" => PREFER_SHARING_CHANGES,
             "deltashowremovedasdeleted" => PREFER_REMOVED_AS_DELETED,
             "deltatraversepermissiongaps" => PREFER_TRAVERSE_GAPS,
+            "deltaexcludeparent" => PREFER_EXCLUDE_PARENT,
             _ => 0,
         };
     }

@@ -456,6 +456,7 @@ pub(crate) fn new_drive(
         modified_by: owner_user.unwrap_or(0) as u32,
         version: t.seq,
         perm_version: t.seq,
+        access_removed: false,
         deleted: false,
         unique: Some(root_perms),
     };
@@ -548,6 +549,7 @@ pub(crate) fn add_random_item(
         modified_by: author,
         version: t.seq,
         perm_version: t.seq,
+        access_removed: false,
         deleted: false,
         unique: None,
     });

@@ -296,29 +296,42 @@ pub async fn drive_delta(
     let (values, done) = {
         let t = state.read_tenant();
         let len = t.drives[d].items.len() as u32;
-        let hierarchical = cur.prefer & PREFER_HIERARCHICAL != 0;
-        let show_changes = cur.prefer & PREFER_SHARING_CHANGES != 0;
-        let descendants_listed = state.config.folder_delete_lists_descendants;
+        let rules = DeltaRules {
+            hierarchical: cur.prefer & PREFER_HIERARCHICAL != 0,
+            show_changes: cur.prefer & PREFER_SHARING_CHANGES != 0,
+            exclude_parents: cur.prefer & PREFER_EXCLUDE_PARENT != 0,
+            descendants_listed: state.config.folder_delete_lists_descendants,
+            since: cur.since,
+        };
+        let hierarchical = rules.hierarchical;
+        // An incremental round also returns the folders above each change, up to the root.
+        let parents = if cur.full {
+            Vec::new()
+        } else {
+            rules.parents_of_changes(&t, d)
+        };
         let select = cur.select.clone();
         delta_page(&state, &mut cur, len, |c, pos, _| {
             let it = &t.drives[d].items[pos as usize];
-            let perm_seq = if hierarchical {
-                it.perm_version
-            } else {
-                t.effective_perm_version(d, pos)
-            };
+            let perm_seq = rules.perm_seq(&t, d, pos);
             let include = if c.full {
                 !it.deleted
             } else {
-                (it.version > c.since || perm_seq > c.since)
-                    && !(it.deleted && !descendants_listed && deleted_with_parent(&t, d, pos))
+                rules.changed(&t, d, pos) || parents.get(pos as usize).copied().unwrap_or(false)
             };
             if !include {
                 return (Vec::new(), None);
             }
+            // Set on files only, never on folders (msgraph-sdk-java #2548), and not when the
+            // change removed access (onedrive-api-docs #1248).
             let view = ItemView {
                 hierarchical,
-                shared_changed: show_changes && !c.full && perm_seq > c.since && !it.deleted,
+                shared_changed: rules.show_changes
+                    && !c.full
+                    && perm_seq > c.since
+                    && !it.deleted
+                    && !it.folder
+                    && !it.access_removed,
             };
             let mut v = item_json(&t, d, pos, view);
             if let Some(sel) = &select {
@@ -330,6 +343,60 @@ pub async fn drive_delta(
         })
     };
     finish(&state, cur, values, done, token, link)
+}
+
+/// What an incremental drive round returns, by the request's `Prefer` flags and the modes.
+#[derive(Debug, Clone, Copy)]
+pub struct DeltaRules {
+    pub hierarchical: bool,
+    pub show_changes: bool,
+    pub exclude_parents: bool,
+    pub descendants_listed: bool,
+    /// The tenant sequence the round starts after.
+    pub since: u64,
+}
+
+impl DeltaRules {
+    /// The sequence of the last change to what the item's permissions are, as this round sees it.
+    fn perm_seq(&self, t: &Tenant, d: usize, pos: u32) -> u64 {
+        if self.hierarchical {
+            t.drives[d].items[pos as usize].perm_version
+        } else {
+            t.effective_perm_version(d, pos)
+        }
+    }
+
+    /// The item changed since the round's start. A sharing-only change shows only with
+    /// `Prefer: deltashowsharingchanges` (SharePoint dev blog "Scanning permissions",
+    /// techcommunity ba-p/1741127; microsoft-graph-docs #7254).
+    pub fn changed(&self, t: &Tenant, d: usize, pos: u32) -> bool {
+        let it = &t.drives[d].items[pos as usize];
+        let changed =
+            it.version > self.since || (self.show_changes && self.perm_seq(t, d, pos) > self.since);
+        changed && !(it.deleted && !self.descendants_listed && deleted_with_parent(t, d, pos))
+    }
+
+    /// Positions returned as the parents of changed items: every live ancestor up to the root
+    /// (scan guidance; msgraph-sdk-java #2548 shows root, folder, sub-folder, file), or the root
+    /// alone with `Prefer: deltaExcludeParent` (Graph Explorer #4052).
+    pub fn parents_of_changes(&self, t: &Tenant, d: usize) -> Vec<bool> {
+        let items = &t.drives[d].items;
+        let mut parents = vec![false; items.len()];
+        for pos in 0..items.len() as u32 {
+            if !self.changed(t, d, pos) {
+                continue;
+            }
+            let mut up = items[pos as usize].parent;
+            while up != NO_PARENT && !parents[up as usize] {
+                let p = &items[up as usize];
+                if !p.deleted && (!self.exclude_parents || p.parent == NO_PARENT) {
+                    parents[up as usize] = true;
+                }
+                up = p.parent;
+            }
+        }
+        parents
+    }
 }
 
 /// Whether an item was deleted in the same operation as its parent folder: SharePoint then

@@ -180,6 +180,7 @@ fn apply_one(t: &mut Tenant, rng: &mut ChaCha8Rng, kind: &str, now: i64) -> bool
                 if let Some(&k) = links.choose(rng) {
                     perms.remove(k);
                     item.perm_version = seq;
+                    item.access_removed = true;
                     return true;
                 }
             }
@@ -204,6 +205,7 @@ fn apply_one(t: &mut Tenant, rng: &mut ChaCha8Rng, kind: &str, now: i64) -> bool
             let item = &mut t.drives[d].items[i as usize];
             item.unique = None;
             item.perm_version = seq;
+            item.access_removed = true;
             true
         }
         "add_member" | "remove_member" => change_membership(t, rng, kind == "add_member"),
@@ -377,6 +379,7 @@ pub fn break_inheritance(t: &mut Tenant, _rng: &mut ChaCha8Rng, d: usize, i: u32
     let it = &mut t.drives[d].items[i as usize];
     it.unique = Some(copy);
     it.perm_version = seq;
+    it.access_removed = false;
 }
 
 fn set_perm(t: &mut Tenant, d: usize, i: u32, p: PermIdx) {
@@ -389,6 +392,7 @@ fn set_perm(t: &mut Tenant, d: usize, i: u32, p: PermIdx) {
         list.push(p);
     }
     it.perm_version = seq;
+    it.access_removed = false;
 }
 
 /// Creates a sharing link on an item (breaking inheritance first, as SharePoint does).

@@ -140,6 +140,9 @@ pub struct Item {
     pub version: u64,
     /// Sequence of the last change to the item's own permissions or inheritance.
     pub perm_version: u64,
+    /// That last change removed access (a link deleted, inheritance restored): Graph does not
+    /// annotate such changes with `sharedChanged` (onedrive-api-docs #1248).
+    pub access_removed: bool,
     pub deleted: bool,
     /// `Some` when the item has unique permissions (the root of a permission hierarchy).
     pub unique: Option<Vec<PermIdx>>,

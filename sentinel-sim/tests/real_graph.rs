@@ -196,3 +196,133 @@ async fn everyone_claims_and_redeemed_invitations_look_as_sharepoint_sends_them(
         "and invitations still pending"
     );
 }
+
+const SHARING_PREFER: &str = "hierarchicalsharing, deltashowremovedasdeleted, deltatraversepermissiongaps, deltashowsharingchanges";
+
+/// A file and a folder, each under a folder below the root (so each has a parent besides the root).
+fn deep_file_and_folder(s: &Sim) -> (usize, u32, u32) {
+    let t = s.sim.state.read_tenant();
+    for d in 0..t.drives.len() {
+        let items = &t.drives[d].items;
+        let depth = |mut i: u32| {
+            let mut n = 0;
+            while items[i as usize].parent != sentinel_sim::tenant::NO_PARENT {
+                i = items[i as usize].parent;
+                n += 1;
+            }
+            n
+        };
+        let file = (1..items.len() as u32).find(|&i| !items[i as usize].folder && depth(i) >= 2);
+        let folder = (1..items.len() as u32).find(|&i| items[i as usize].folder && depth(i) >= 2);
+        if let (Some(file), Some(folder)) = (file, folder) {
+            return (d, file, folder);
+        }
+    }
+    panic!("no drive with a deep file and folder");
+}
+
+fn by_id(values: &[Value], id: &str) -> Option<Value> {
+    values.iter().find(|v| v["id"] == id).cloned()
+}
+
+/// Sharing-only changes come back only with `Prefer: deltashowsharingchanges` (SharePoint dev blog
+/// "Scanning permissions", microsoft-graph-docs #7254); `sharedChanged` is set on files, not on
+/// folders (msgraph-sdk-java #2548), and not when access is removed (onedrive-api-docs #1248).
+#[tokio::test]
+async fn sharing_only_changes_need_the_prefer_headers_and_are_annotated_on_files_only() {
+    let s = start(25, |c| c.profile = sentinel_sim::Profile::Small).await;
+    let (d, file, folder) = deep_file_and_folder(&s);
+    let drive = s.sim.state.read_tenant().drives[d].id.clone();
+    let start_path = format!("/v1.0/drives/{drive}/root/delta");
+    let (_, plain) = s.follow(&start_path, &[]).await;
+    let (_, preferred) = s.follow(&start_path, &[("Prefer", SHARING_PREFER)]).await;
+    let (file_id, folder_id) = {
+        let mut t = s.sim.state.write_tenant();
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+        sentinel_sim::mutate::share(&mut t, &mut rng, d, file);
+        sentinel_sim::mutate::share(&mut t, &mut rng, d, folder);
+        (t.item_id(d, file), t.item_id(d, folder))
+    };
+    let (without, _) = s.follow(&plain.expect("link"), &[]).await;
+    assert!(
+        by_id(&without, &file_id).is_none(),
+        "no Prefer: the share is invisible"
+    );
+    assert!(by_id(&without, &folder_id).is_none());
+    let (with, next) = s
+        .follow(&preferred.expect("link"), &[("Prefer", SHARING_PREFER)])
+        .await;
+    let f = by_id(&with, &file_id).expect("the shared file comes back");
+    assert_eq!(f["@microsoft.graph.sharedChanged"], "True", "{f}");
+    let g = by_id(&with, &folder_id).expect("the shared folder comes back");
+    assert!(
+        g.get("@microsoft.graph.sharedChanged").is_none(),
+        "never on folders: {g}"
+    );
+    assert!(
+        g["shared"].is_object(),
+        "a root carries its sharing facet: {g}"
+    );
+
+    // Removing the link: the file comes back, without the annotation.
+    {
+        let mut t = s.sim.state.write_tenant();
+        let seq = t.next_seq();
+        let it = &mut t.drives[d].items[file as usize];
+        it.unique.as_mut().expect("unique").pop();
+        it.perm_version = seq;
+        it.access_removed = true;
+    }
+    let (after, _) = s
+        .follow(&next.expect("link"), &[("Prefer", SHARING_PREFER)])
+        .await;
+    let f = by_id(&after, &file_id).expect("the file comes back");
+    assert!(f.get("@microsoft.graph.sharedChanged").is_none(), "{f}");
+}
+
+/// An incremental round returns the folders above each change up to the root (scan guidance;
+/// msgraph-sdk-java #2548), or the root alone with `Prefer: deltaExcludeParent` (driveitem-delta;
+/// Graph Explorer #4052).
+#[tokio::test]
+async fn an_incremental_round_returns_the_parents_of_each_change() {
+    let s = start(26, |c| c.profile = sentinel_sim::Profile::Small).await;
+    let (d, file, _) = deep_file_and_folder(&s);
+    let (drive, ancestors, root) = {
+        let t = s.sim.state.read_tenant();
+        let items = &t.drives[d].items;
+        let mut up = Vec::new();
+        let mut i = items[file as usize].parent;
+        while i != sentinel_sim::tenant::NO_PARENT {
+            up.push(t.item_id(d, i));
+            i = items[i as usize].parent;
+        }
+        (t.drives[d].id.clone(), up, t.item_id(d, 0))
+    };
+    let start_path = format!("/v1.0/drives/{drive}/root/delta");
+    let (_, link) = s.follow(&start_path, &[]).await;
+    let (_, excluding) = s
+        .follow(&start_path, &[("Prefer", "deltaExcludeParent")])
+        .await;
+    let file_id = {
+        let mut t = s.sim.state.write_tenant();
+        let seq = t.next_seq();
+        let it = &mut t.drives[d].items[file as usize];
+        it.size += 1;
+        it.version = seq;
+        t.item_id(d, file)
+    };
+    let (changes, _) = s.follow(&link.expect("link"), &[]).await;
+    let got = ids(&changes);
+    assert!(got.contains(&file_id));
+    assert!(ancestors.len() >= 2);
+    for a in &ancestors {
+        assert!(got.contains(a), "parent {a} comes with the change");
+    }
+    let (changes, _) = s
+        .follow(
+            &excluding.expect("link"),
+            &[("Prefer", "deltaExcludeParent")],
+        )
+        .await;
+    assert_eq!(ids(&changes), HashSet::from([file_id, root]));
+}
