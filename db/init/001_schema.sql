@@ -120,6 +120,9 @@ CREATE INDEX IF NOT EXISTS msgraph_drive_items_perm_root ON msgraph_drive_items 
 CREATE INDEX IF NOT EXISTS msgraph_drive_items_root ON msgraph_drive_items (tenant_id, drive_id) WHERE is_root;
 CREATE INDEX IF NOT EXISTS msgraph_drive_items_perm_due ON msgraph_drive_items (tenant_id, drive_id)
     WHERE deleted_at IS NULL AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at);
+-- The permission sweep: items whose permissions were read longest ago first.
+CREATE INDEX IF NOT EXISTS msgraph_drive_items_perm_age ON msgraph_drive_items (tenant_id, permissions_last_synced_at, drive_id, id)
+    WHERE deleted_at IS NULL;
 
 -- One row per permission of an item. Sharing-link URLs are bearer secrets: only their hash is kept.
 CREATE TABLE IF NOT EXISTS msgraph_drive_item_permissions (

@@ -17,6 +17,9 @@ pub struct DriveDeltaOptions {
     /// `Prefer: deltashowremovedasdeleted, deltatraversepermissiongaps, deltashowsharingchanges`:
     /// items that changed because of sharing carry `@microsoft.graph.sharedChanged`.
     pub show_sharing_changes: bool,
+    /// `Prefer: deltaExcludeParent`: an incremental round leaves out the parent folders of each
+    /// change (driveitem-delta; the root may still come, Graph Explorer #4052).
+    pub exclude_parents: bool,
     /// `$top` of the first request (Graph may ignore it on later rounds).
     pub top: Option<u32>,
     /// `$select` of the first request; the tokens carry it to later pages.
@@ -35,6 +38,9 @@ impl DriveDeltaOptions {
                 "deltatraversepermissiongaps",
                 "deltashowsharingchanges",
             ]);
+        }
+        if self.exclude_parents {
+            v.push("deltaExcludeParent");
         }
         (!v.is_empty()).then(|| v.join(", "))
     }

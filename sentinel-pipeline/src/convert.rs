@@ -104,6 +104,10 @@ pub fn drive_row(d: &Drive, site_id: Option<&str>, owner_user_id: Option<&str>) 
 /// `hierarchical`: the delta asked for `Prefer: hierarchicalsharing`, so a `shared` facet marks a
 /// permission-hierarchy root. `full_round`: a scratch or resync round, after which every
 /// item's permissions are re-read (changes during the gap were not reported).
+///
+/// In hierarchical mode every root a round returns is due a read, annotated or not:
+/// `@microsoft.graph.sharedChanged` is set on files only, never on folders (msgraph-sdk-java
+/// #2548), and not when direct access is removed (onedrive-api-docs #1248).
 pub fn drive_item_row(i: &DriveItem, hierarchical: bool, full_round: bool) -> DriveItemRow {
     let raw_json = i.raw.to_string();
     let id_of = |s: &Option<IdentitySet>| {
@@ -111,6 +115,7 @@ pub fn drive_item_row(i: &DriveItem, hierarchical: bool, full_round: bool) -> Dr
             .and_then(|s| s.user.as_ref())
             .and_then(|u| u.id.clone())
     };
+    let is_permission_root = i.is_root() || (hierarchical && i.shared.is_some());
     DriveItemRow {
         id: i.id.clone(),
         parent_id: i.parent_id().map(String::from),
@@ -134,8 +139,8 @@ pub fn drive_item_row(i: &DriveItem, hierarchical: bool, full_round: bool) -> Dr
         created_by_id: id_of(&i.created_by),
         modified_by_id: id_of(&i.last_modified_by),
         shared_scope: i.shared.as_ref().and_then(|s| s.scope.clone()),
-        is_permission_root: i.is_root() || (hierarchical && i.shared.is_some()),
-        sharing_changed: full_round || !hierarchical || i.sharing_changed(),
+        is_permission_root,
+        sharing_changed: full_round || !hierarchical || is_permission_root || i.sharing_changed(),
         raw_json,
     }
 }

@@ -279,9 +279,16 @@ impl Sink for DriveItemsSink {
                     self.changed.as_deref(),
                 )
                 .await?;
+            // The other mode's link, if any, is now older than what the items say: a round in
+            // that mode must start from scratch (its roots and paths were derived otherwise).
             let partition = sentinel_store::drive_partition(&ctx.tenant, &self.drive);
             ctx.store
-                .save_delta_link(items_resource(ctx), &partition, &link)
+                .save_delta_link_superseding(
+                    items_resource(ctx.config.permission_mode),
+                    items_resource(ctx.config.permission_mode.other()),
+                    &partition,
+                    &link,
+                )
                 .await?;
         }
         Ok(())
@@ -290,8 +297,8 @@ impl Sink for DriveItemsSink {
 
 /// Delta state is kept per permission mode: a link carries its round's `Prefer` flags, so
 /// switching modes must start a full round.
-fn items_resource(ctx: &Ctx) -> &'static str {
-    match ctx.config.permission_mode {
+fn items_resource(mode: PermissionMode) -> &'static str {
+    match mode {
         PermissionMode::Exhaustive => "drive_items:exhaustive",
         PermissionMode::Hierarchical => "drive_items:hierarchical",
     }
@@ -302,7 +309,7 @@ async fn sync_one_drive(ctx: &Ctx, drive: &str) -> Result<(), PipelineError> {
     let partition = sentinel_store::drive_partition(&ctx.tenant, drive);
     let (start, full_since) = match ctx
         .store
-        .delta_link(items_resource(ctx), &partition)
+        .delta_link(items_resource(ctx.config.permission_mode), &partition)
         .await?
     {
         Some(link) => (DeltaStart::Link(link), None),
@@ -312,6 +319,8 @@ async fn sync_one_drive(ctx: &Ctx, drive: &str) -> Result<(), PipelineError> {
     let options = DriveDeltaOptions {
         hierarchical_sharing: hierarchical,
         show_sharing_changes: hierarchical,
+        // Parents of each change would only be re-read (roots) and re-derived for nothing.
+        exclude_parents: true,
         top: Some(1000),
         select: None,
     };

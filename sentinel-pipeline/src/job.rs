@@ -64,6 +64,14 @@ pub enum PermissionMode {
 }
 
 impl PermissionMode {
+    /// The other mode.
+    pub fn other(self) -> PermissionMode {
+        match self {
+            PermissionMode::Exhaustive => PermissionMode::Hierarchical,
+            PermissionMode::Hierarchical => PermissionMode::Exhaustive,
+        }
+    }
+
     pub fn parse(s: &str) -> Result<PermissionMode, String> {
         match s {
             "exhaustive" => Ok(PermissionMode::Exhaustive),
@@ -98,6 +106,11 @@ pub struct GraphIngestConfig {
     /// Hours between full drive listings (every site's libraries, every user's OneDrive).
     /// In between, only sites and users the delta rounds reported are listed. 0: every run.
     pub full_listing_hours: u64,
+    /// Items whose permissions were read longer ago than this are read again, the oldest first
+    /// (resumable, like every permission read). Without `Prefer: deltashowsharingchanges`
+    /// (exhaustive mode) delta reports no sharing-only change: this sweep is how one is seen.
+    /// `None`: 24 hours in exhaustive mode, off in hierarchical mode; `Some(0)`: off.
+    pub permission_max_age_hours: Option<u64>,
 }
 
 impl Default for GraphIngestConfig {
@@ -114,6 +127,7 @@ impl Default for GraphIngestConfig {
             batch_size: 200,
             time_budget_secs: None,
             full_listing_hours: 24,
+            permission_max_age_hours: None,
         }
     }
 }
@@ -135,10 +149,22 @@ impl GraphIngestConfig {
         if self.full_listing_hours > 24 * 365 {
             return bad("full_listing_hours must be at most a year (8760)");
         }
+        if self.permission_max_age_hours.is_some_and(|h| h > 24 * 365) {
+            return bad("permission_max_age_hours must be at most a year (8760)");
+        }
         if self.request_rate_cap.is_some_and(|c| c < 10) {
             return bad("request_rate_cap must be at least 10 RU per minute");
         }
         Ok(())
+    }
+
+    /// The permission sweep's age in hours, if the sweep is on (see `permission_max_age_hours`).
+    pub fn permission_sweep_hours(&self) -> Option<u64> {
+        let default = match self.permission_mode {
+            PermissionMode::Exhaustive => Some(24),
+            PermissionMode::Hierarchical => None,
+        };
+        self.permission_max_age_hours.or(default).filter(|&h| h > 0)
     }
 
     /// Applies the job's rate cap to a client configuration.

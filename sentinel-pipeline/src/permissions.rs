@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
 use sentinel_graph::models::{GraphObject, Permission};
 use sentinel_graph::{BatchRequest, GraphError};
-use sentinel_store::{DueItem, ItemPermissions};
+use sentinel_store::{DueItem, ItemPermissions, SweptItem};
 use serde_json::Value;
 
 use crate::PipelineError;
@@ -18,36 +19,60 @@ use crate::job::{Ctx, PermissionMode};
 use crate::progress::Progress;
 use crate::stage::{Emitter, Pipeline, Sink, Source, Transform};
 
+/// Items due a read: first those never read or changed since, then (with a sweep) those read
+/// before `sweep_before`, the longest ago first.
 struct DueSource {
     ctx: Ctx,
     roots_only: bool,
+    sweep_before: Option<DateTime<Utc>>,
     deadline: Option<Instant>,
     out_of_time: Arc<AtomicBool>,
+}
+
+impl DueSource {
+    /// Whether the run may read another page (false once stopped by its time budget).
+    fn may_continue(&self) -> Result<bool, PipelineError> {
+        self.ctx.check_stop()?;
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.out_of_time.store(true, Ordering::SeqCst);
+            return Ok(false);
+        }
+        Ok(true)
+    }
 }
 
 #[async_trait::async_trait]
 impl Source for DueSource {
     type Item = Vec<DueItem>;
     async fn produce(self: Box<Self>, out: Emitter<Vec<DueItem>>) -> Result<(), PipelineError> {
+        let (store, tenant) = (&self.ctx.store, &self.ctx.tenant);
+        let limit = self.ctx.config.batch_size.max(1) as i64;
         let mut after: Option<DueItem> = None;
-        loop {
-            self.ctx.check_stop()?;
-            if self.deadline.is_some_and(|d| Instant::now() >= d) {
-                self.out_of_time.store(true, Ordering::SeqCst);
-                return Ok(());
-            }
-            let limit = self.ctx.config.batch_size.max(1) as i64;
-            let page = self
-                .ctx
-                .store
-                .items_due_for_permissions(&self.ctx.tenant, self.roots_only, after.as_ref(), limit)
+        while self.may_continue()? {
+            let page = store
+                .items_due_for_permissions(tenant, self.roots_only, after.as_ref(), limit)
                 .await?;
             let Some(last) = page.last().cloned() else {
-                return Ok(());
+                break;
             };
             out.emit(page).await?;
             after = Some(last);
         }
+        let Some(before) = self.sweep_before else {
+            return Ok(());
+        };
+        let mut after: Option<SweptItem> = None;
+        while self.may_continue()? {
+            let page = store
+                .items_due_for_sweep(tenant, self.roots_only, before, after.as_ref(), limit)
+                .await?;
+            let Some(last) = page.last().cloned() else {
+                return Ok(());
+            };
+            out.emit(page.into_iter().map(|s| s.item).collect()).await?;
+            after = Some(last);
+        }
+        Ok(())
     }
 }
 
@@ -173,10 +198,20 @@ pub(crate) async fn sync_permissions(ctx: &Ctx) -> Result<(), PipelineError> {
     ctx.progress.set_phase("permissions");
     let roots_only = ctx.config.permission_mode == PermissionMode::Hierarchical;
     ctx.store.analyze_content().await?;
-    let due = ctx
+    let sweep_before = match ctx.config.permission_sweep_hours() {
+        Some(h) => Some(ctx.store.now().await? - chrono::Duration::hours(h as i64)),
+        None => None,
+    };
+    let mut due = ctx
         .store
         .count_items_due_for_permissions(&ctx.tenant, roots_only)
         .await?;
+    if let Some(before) = sweep_before {
+        due += ctx
+            .store
+            .count_items_due_for_sweep(&ctx.tenant, roots_only, before)
+            .await?;
+    }
     ctx.progress
         .permission_items_due
         .store(due.max(0) as u64, Ordering::Relaxed);
@@ -196,6 +231,7 @@ pub(crate) async fn sync_permissions(ctx: &Ctx) -> Result<(), PipelineError> {
         DueSource {
             ctx: ctx.clone(),
             roots_only,
+            sweep_before,
             deadline,
             out_of_time: out_of_time.clone(),
         },
@@ -211,10 +247,16 @@ pub(crate) async fn sync_permissions(ctx: &Ctx) -> Result<(), PipelineError> {
     .run()
     .await?;
     if out_of_time.load(Ordering::SeqCst) {
-        let left = ctx
+        let mut left = ctx
             .store
             .count_items_due_for_permissions(&ctx.tenant, roots_only)
             .await?;
+        if let Some(before) = sweep_before {
+            left += ctx
+                .store
+                .count_items_due_for_sweep(&ctx.tenant, roots_only, before)
+                .await?;
+        }
         if left > 0 {
             return Err(PipelineError::Incomplete(format!(
                 "time budget reached with {left} items' permissions still due (the next run resumes there)"

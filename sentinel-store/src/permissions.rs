@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::directory::touch;
-use crate::rows::{DueItem, ItemPermissions};
+use crate::rows::{DueItem, ItemPermissions, SweptItem};
 use crate::{Store, StoreError};
 
 impl Store {
@@ -235,6 +235,72 @@ impl Store {
         )
         .bind(tenant)
         .bind(roots_only)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// The permission sweep: live items whose permissions were last read before `read_before`,
+    /// the longest ago first. Delta says nothing of a sharing-only change without
+    /// `Prefer: deltashowsharingchanges` (which needs Sites.FullControl.All): re-reading by age
+    /// is then the only way to see it. Pages by key: pass the last item of the previous page
+    /// with the time its permissions were read as `after`. Items read meanwhile leave the sweep.
+    pub async fn items_due_for_sweep(
+        &self,
+        tenant: &str,
+        roots_only: bool,
+        read_before: DateTime<Utc>,
+        after: Option<&SweptItem>,
+        limit: i64,
+    ) -> Result<Vec<SweptItem>, StoreError> {
+        let (after_read, after_drive, after_item) = after
+            .map(|a| {
+                (
+                    Some(a.read_at),
+                    a.item.drive_id.as_str(),
+                    a.item.item_id.as_str(),
+                )
+            })
+            .unwrap_or((None, "", ""));
+        let rows: Vec<(DateTime<Utc>, String, String)> = sqlx::query_as(
+            "SELECT permissions_last_synced_at, drive_id, id FROM msgraph_drive_items \
+             WHERE tenant_id = $1 AND deleted_at IS NULL AND permissions_last_synced_at < $3 \
+               AND (NOT $2 OR COALESCE(permission_root_id, id) = id) \
+               AND ($4::timestamptz IS NULL OR (permissions_last_synced_at, drive_id, id) > ($4, $5, $6)) \
+             ORDER BY permissions_last_synced_at, drive_id, id LIMIT $7",
+        )
+        .bind(tenant)
+        .bind(roots_only)
+        .bind(read_before)
+        .bind(after_read)
+        .bind(after_drive)
+        .bind(after_item)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(read_at, drive_id, item_id)| SweptItem {
+                read_at,
+                item: DueItem { drive_id, item_id },
+            })
+            .collect())
+    }
+
+    /// How many items the sweep would read (see [`Store::items_due_for_sweep`]).
+    pub async fn count_items_due_for_sweep(
+        &self,
+        tenant: &str,
+        roots_only: bool,
+        read_before: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM msgraph_drive_items \
+             WHERE tenant_id = $1 AND deleted_at IS NULL AND permissions_last_synced_at < $3 \
+               AND (NOT $2 OR COALESCE(permission_root_id, id) = id)",
+        )
+        .bind(tenant)
+        .bind(roots_only)
+        .bind(read_before)
         .fetch_one(&self.pool)
         .await?)
     }

@@ -148,6 +148,13 @@ pub struct DueItem {
     pub item_id: String,
 }
 
+/// An item of the permission sweep, with when its permissions were last read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweptItem {
+    pub read_at: DateTime<Utc>,
+    pub item: DueItem,
+}
+
 /// Keeps the last row for each key, in first-seen order (Graph: the last occurrence wins;
 /// Postgres: one `ON CONFLICT` statement may not touch a row twice).
 pub(crate) fn last_wins<T, K: std::hash::Hash + Eq>(rows: &[T], key: impl Fn(&T) -> K) -> Vec<&T> {

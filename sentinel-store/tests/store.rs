@@ -588,3 +588,96 @@ async fn audit_events_are_recorded(pool: PgPool) {
         .expect("q");
     assert_eq!(action, "job.run_now");
 }
+
+/// A folder's tombstone may come without its descendants' ("only delete a folder locally if it
+/// is empty after syncing all the changes", driveitem-delta).
+#[sqlx::test(migrations = false)]
+async fn what_is_still_under_a_deleted_folder_goes_with_it(pool: PgPool) {
+    let store = ready(pool).await;
+    let rows = [
+        item("root", None, "root", true),
+        item("f", Some("root"), "F", true),
+        item("sub", Some("f"), "Sub", true),
+        item("deep", Some("sub"), "deep.txt", false),
+        item("moved", Some("f"), "moved.txt", false),
+        item("other", Some("root"), "other.txt", false),
+    ];
+    apply_and_derive(&store, "d1", &rows, None).await;
+    // The round moves one file out of the folder, then deletes the folder alone.
+    let moved = item("moved", Some("root"), "moved.txt", false);
+    store
+        .apply_drive_items(T, "d1", &[moved], &["f".to_string()], None)
+        .await
+        .expect("page");
+    let n = store
+        .delete_under_deleted_folders(T, "d1", &["f".to_string(), "nothing".to_string()])
+        .await
+        .expect("subtree");
+    assert_eq!(n, 2, "sub and deep");
+    let live: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM msgraph_drive_items WHERE deleted_at IS NULL ORDER BY id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("q");
+    assert_eq!(live, ["moved", "other", "root"]);
+}
+
+/// The exhaustive mode's sweep: items read before the cutoff, the longest ago first, page by
+/// page; an item read meanwhile leaves it.
+#[sqlx::test(migrations = false)]
+async fn the_permission_sweep_reads_the_oldest_first(pool: PgPool) {
+    let store = ready(pool).await;
+    let rows: Vec<DriveItemRow> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|id| item(id, (*id != "a").then_some("a"), id, *id == "a"))
+        .collect();
+    apply_and_derive(&store, "d1", &rows, None).await;
+    for (id, hours) in [("a", 30), ("b", 50), ("c", 40), ("d", 1)] {
+        sqlx::query(&format!(
+            "UPDATE msgraph_drive_items SET permissions_last_synced_at = now() - interval '{hours} hours' WHERE id = $1"
+        ))
+        .bind(id)
+        .execute(store.pool())
+        .await
+        .expect("age");
+    }
+    let cutoff = store.now().await.expect("now") - chrono::Duration::hours(24);
+    assert_eq!(
+        store
+            .count_items_due_for_sweep(T, false, cutoff)
+            .await
+            .expect("count"),
+        3
+    );
+    let first = store
+        .items_due_for_sweep(T, false, cutoff, None, 2)
+        .await
+        .expect("page");
+    let ids: Vec<&str> = first.iter().map(|s| s.item.item_id.as_str()).collect();
+    assert_eq!(ids, ["b", "c"], "oldest first");
+    let rest = store
+        .items_due_for_sweep(T, false, cutoff, first.last(), 2)
+        .await
+        .expect("page");
+    let ids: Vec<&str> = rest.iter().map(|s| s.item.item_id.as_str()).collect();
+    assert_eq!(ids, ["a"]);
+    store
+        .replace_item_permissions(
+            T,
+            &[ItemPermissions {
+                drive_id: "d1".into(),
+                item_id: "a".into(),
+                permissions: vec![],
+            }],
+        )
+        .await
+        .expect("read");
+    assert_eq!(
+        store
+            .count_items_due_for_sweep(T, false, cutoff)
+            .await
+            .expect("count"),
+        2
+    );
+}

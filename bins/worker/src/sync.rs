@@ -35,6 +35,11 @@ pub struct SyncArgs {
     /// in between only new or changed sites and users are listed. 0: list everything every run.
     #[arg(long, default_value_t = 24)]
     full_listing_hours: u64,
+    /// Read again the permissions of items read longer ago than this many hours, the oldest
+    /// first (default: 24 in exhaustive mode, where delta reports no sharing-only change; off
+    /// in hierarchical mode). 0: off.
+    #[arg(long)]
+    permission_max_age_hours: Option<u64>,
     /// Spend at most this many RU per minute.
     #[arg(long)]
     rate_cap: Option<u32>,
@@ -68,6 +73,7 @@ impl SyncArgs {
             batch_size: self.batch_size,
             time_budget_secs: self.time_budget_secs,
             full_listing_hours: self.full_listing_hours,
+            permission_max_age_hours: self.permission_max_age_hours,
         }
     }
 }

@@ -19,6 +19,12 @@ async fn full_cycle(mode: &str, seed: u64) {
 
     control(&sim, "/_sim/mutate", json!({"count": 300})).await;
     assert_synced(&sync(&sim, &db, &args).await).await;
+    if mode == "exhaustive" {
+        // Without Prefer: deltashowsharingchanges delta reports no sharing-only change: the
+        // sweep re-reads permissions once they are older than a day.
+        a_day_passes(&db).await;
+        assert_synced(&sync(&sim, &db, &args).await).await;
+    }
     assert_matches_truth(&sim, &db).await;
 
     // Every stored delta token is now stale: each round resyncs from scratch and reconciles.
@@ -57,6 +63,8 @@ async fn killed_syncs_resume_to_ground_truth() {
         let _ = child.wait();
         control(&sim, "/_sim/mutate", json!({"count": 40})).await;
     }
+    assert_synced(&sync(&sim, &db, &["--permissions", "exhaustive"]).await).await;
+    a_day_passes(&db).await;
     assert_synced(&sync(&sim, &db, &["--permissions", "exhaustive"]).await).await;
     assert_matches_truth(&sim, &db).await;
     db.drop_db().await;

@@ -71,6 +71,16 @@ pub async fn control(sim: &RunningSim, path: &str, body: Value) {
     assert!(r.status().is_success(), "{path}");
 }
 
+/// Every permission read so far becomes a day older (for the exhaustive mode's sweep).
+pub async fn a_day_passes(db: &TestDb) {
+    sqlx::query(
+        "UPDATE msgraph_drive_items SET permissions_last_synced_at = permissions_last_synced_at - interval '25 hours'",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("age the permission reads");
+}
+
 fn s(v: &Value, k: &str) -> String {
     v[k].as_str().unwrap_or_default().to_string()
 }
