@@ -34,7 +34,9 @@ pub struct Claims {
     pub tid: String,
     pub sub: String,
     pub oid: String,
-    pub azp: String,
+    /// v2 tokens only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azp: Option<String>,
     pub appid: String,
     pub iat: u64,
     pub nbf: u64,
@@ -78,7 +80,8 @@ pub fn issuer(base: &str, tenant_id: &str) -> String {
     format!("{base}/{tenant_id}/v2.0")
 }
 
-fn sign(claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+/// Signs claims with the simulator's key (tests forge tokens with it: right key, wrong claims).
+pub fn sign(claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
     let key = EncodingKey::from_rsa_pem(SIGNING_KEY_PEM)?;
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(KEY_ID.to_string());
@@ -224,7 +227,14 @@ pub async fn token(
                 )
             } else if scope == format!("api://{app}/.default") || scope == format!("{app}/.default")
             {
-                (app.clone(), vec![ROLE_WORKER_CALLER.to_string()])
+                // v1 (the default for an app registration): the audience is the resource as
+                // requested, the App ID URI for `api://` scopes.
+                let aud = if state.config.api_token_version == 1 {
+                    scope.trim_end_matches("/.default").to_string()
+                } else {
+                    app.clone()
+                };
+                (aud, vec![ROLE_WORKER_CALLER.to_string()])
             } else {
                 return oauth_error(
                     StatusCode::BAD_REQUEST,
@@ -234,18 +244,25 @@ pub async fn token(
                     ),
                 );
             };
+            // Tokens for our own API are v1 unless the app manifest sets
+            // `requestedAccessTokenVersion: 2` (Entra "Access tokens": token formats).
+            let v1 = aud != GRAPH_AUDIENCE && state.config.api_token_version == 1;
             let claims = Claims {
-                iss: issuer(&base, &tid),
+                iss: if v1 {
+                    format!("https://sts.windows.net/{tid}/")
+                } else {
+                    issuer(&base, &tid)
+                },
                 aud,
                 tid: tid.clone(),
                 sub: app.clone(),
                 oid: app.clone(),
-                azp: app.clone(),
+                azp: (!v1).then(|| app.clone()),
                 appid: app.clone(),
                 iat: now,
                 nbf: now,
                 exp: now + lifetime,
-                ver: "2.0".into(),
+                ver: if v1 { "1.0" } else { "2.0" }.into(),
                 roles,
                 nonce: None,
                 preferred_username: None,
@@ -309,7 +326,7 @@ pub async fn token(
                 tid: tid.clone(),
                 sub: oid.clone(),
                 oid: oid.clone(),
-                azp: app.clone(),
+                azp: Some(app.clone()),
                 appid: app.clone(),
                 iat: now,
                 nbf: now,
@@ -569,7 +586,7 @@ mod tests {
             tid: "t".into(),
             sub: "s".into(),
             oid: "o".into(),
-            azp: "a".into(),
+            azp: Some("a".into()),
             appid: "a".into(),
             iat: now,
             nbf: now,

@@ -58,6 +58,10 @@ struct Args {
     /// folder's, as SharePoint does).
     #[arg(long)]
     folder_delete_lists_descendants: bool,
+    /// Version of tokens issued for the app's own API: 1 (an app manifest's default) or 2
+    /// (`requestedAccessTokenVersion: 2`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    api_token_version: u8,
 }
 
 #[tokio::main]
@@ -100,6 +104,7 @@ async fn main() -> ExitCode {
         public_url: args.public_url,
         directory_expiry_gone: args.directory_expiry_gone,
         folder_delete_lists_descendants: args.folder_delete_lists_descendants,
+        api_token_version: args.api_token_version,
     };
     let sim = match sentinel_sim::spawn(config, args.addr).await {
         Ok(s) => s,

@@ -50,6 +50,10 @@ pub struct SimConfig {
     /// A deleted folder's descendants get tombstones of their own in incremental drive rounds
     /// (the older behaviour); by default only the folder's tombstone comes, as on SharePoint.
     pub folder_delete_lists_descendants: bool,
+    /// Version of the access tokens issued for our own API (`api://{client-id}/.default`):
+    /// 1, as for an app registration whose manifest leaves `requestedAccessTokenVersion` unset,
+    /// or 2 when it is set to 2 (Entra "Access tokens").
+    pub api_token_version: u8,
 }
 
 impl Default for SimConfig {
@@ -69,6 +73,7 @@ impl Default for SimConfig {
             public_url: None,
             directory_expiry_gone: false,
             folder_delete_lists_descendants: false,
+            api_token_version: 1,
         }
     }
 }

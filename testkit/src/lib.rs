@@ -58,12 +58,22 @@ impl TestDb {
 
 /// A simulated tenant with a budget no test reaches (tests that want throttling set their own).
 pub async fn spawn_sim(profile: Profile, seed: u64) -> RunningSim {
-    let config = SimConfig {
+    spawn_sim_with(profile, seed, |_| {}).await
+}
+
+/// [`spawn_sim`] with some of the simulator's modes changed.
+pub async fn spawn_sim_with(
+    profile: Profile,
+    seed: u64,
+    tweak: impl FnOnce(&mut SimConfig),
+) -> RunningSim {
+    let mut config = SimConfig {
         profile,
         seed,
         ru_per_minute: 10_000_000,
         ..SimConfig::default()
     };
+    tweak(&mut config);
     sentinel_sim::spawn(config, "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("sim")

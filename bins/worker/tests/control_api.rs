@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use sentinel_graph::identity::TokenValidator;
 use sentinel_sim::Profile;
+use sentinel_testkit::spawn_sim_with;
 use sentinel_worker::api::{ApiState, router};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -153,17 +154,15 @@ async fn only_valid_tokens_for_our_app_reach_the_control_api() {
     let (s, b) = api.call("GET", "/jobs/status", Some(&unsigned), None).await;
     assert_eq!(s, 401, "unsigned: {b}");
 
-    // The same token checked against another issuer (the authority reached by another name).
-    let mut other = TokenValidator::new(
-        &sim.url().replace("127.0.0.1", "localhost"),
-        &tid,
-        &client_id,
-    );
-    other.leeway_secs = 0;
-    let other_api = serve_api(&db, other).await;
-    let (s, b) = other_api
-        .call("GET", "/jobs/status", Some(&good), None)
-        .await;
+    // A token signed by the right key for the right tenant but from another issuer.
+    let mut forged: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("b64")).expect("claims");
+    forged["iss"] = json!(format!("https://sts.example.net/{tid}/"));
+    let forged = sentinel_sim::entra::sign(
+        &serde_json::from_value::<sentinel_sim::entra::Claims>(forged).expect("claims"),
+    )
+    .expect("sign");
+    let (s, b) = api.call("GET", "/jobs/status", Some(&forged), None).await;
     assert_eq!(
         (s, b["error"].as_str().is_some_and(|e| e.contains("Issuer"))),
         (401, true),
@@ -182,6 +181,42 @@ async fn only_valid_tokens_for_our_app_reach_the_control_api() {
         (401, true),
         "expired: {b}"
     );
+    db.drop_db().await;
+}
+
+/// Tokens for an app's own API are v1 (`iss` `https://sts.windows.net/{tid}/`, `aud`
+/// `api://{client}`) unless the manifest sets `requestedAccessTokenVersion: 2` (Entra "Access
+/// tokens"); the tenant may be configured by its domain. The worker takes all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_and_v2_tokens_of_our_app_are_accepted_with_the_tenant_by_id_or_domain() {
+    let db = create_db().await;
+    sentinel_store::Store::from_pool(db.pool.clone())
+        .migrate()
+        .await
+        .expect("migrate");
+    for version in [1u8, 2] {
+        let sim = spawn_sim_with(Profile::Tiny, 203, |c| c.api_token_version = version).await;
+        let (tid, domain) = {
+            let t = sim.state.read_tenant();
+            (t.tenant_id.clone(), t.domain.clone())
+        };
+        let client_id = sim.state.config.client_id.clone();
+        let t = token(&sim, &format!("api://{client_id}/.default")).await;
+        let parts: Vec<&str> = t.split('.').collect();
+        let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("b64"))
+            .expect("claims");
+        let want_iss = if version == 1 {
+            format!("https://sts.windows.net/{tid}/")
+        } else {
+            format!("{}/{tid}/v2.0", sim.url())
+        };
+        assert_eq!(claims["iss"], want_iss.as_str(), "v{version}: {claims}");
+        for tenant in [tid.as_str(), domain.as_str()] {
+            let api = serve_api(&db, TokenValidator::new(&sim.url(), tenant, &client_id)).await;
+            let (s, b) = api.call("GET", "/jobs/status", Some(&t), None).await;
+            assert_eq!(s, 200, "v{version} token, tenant given as {tenant}: {b}");
+        }
+    }
     db.drop_db().await;
 }
 
