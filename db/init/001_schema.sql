@@ -61,6 +61,10 @@ CREATE TABLE IF NOT EXISTS msgraph_sites (
     deleted_at    timestamptz,
     PRIMARY KEY (tenant_id, id)
 );
+-- A site Graph refused to read (403, e.g. locked with NoAccess): scans skip it and keep its
+-- libraries as last read, until a listing of its libraries succeeds again.
+ALTER TABLE msgraph_sites ADD COLUMN IF NOT EXISTS skipped_reason text;
+ALTER TABLE msgraph_sites ADD COLUMN IF NOT EXISTS skipped_since timestamptz;
 
 -- Document libraries (site_id set) and OneDrives (owner_user_id set, site_id NULL).
 CREATE TABLE IF NOT EXISTS msgraph_drives (

@@ -338,7 +338,8 @@ pub(crate) fn map_error(status: StatusCode, headers: &HeaderMap, body: &Value) -
                 .and_then(|v| v.to_str().ok())
                 .map(String::from),
         },
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+        StatusCode::FORBIDDEN => GraphError::Forbidden { code, message },
+        StatusCode::UNAUTHORIZED => {
             GraphError::Auth(format!("{} {code}: {message}", status.as_u16()))
         }
         _ => GraphError::Api {

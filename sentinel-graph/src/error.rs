@@ -16,6 +16,10 @@ pub enum GraphError {
     /// Entra refused to issue a token, or Graph refused the token after a refresh.
     #[error("authentication failed: {0}")]
     Auth(String),
+    /// 403: the app may not read this resource, e.g. a site locked with NoAccess answers
+    /// `accessDenied` (SharePoint "Lock and unlock sites").
+    #[error("forbidden ({code}): {message}")]
+    Forbidden { code: String, message: String },
     /// 404: the resource does not exist (or is not visible to the app).
     #[error("not found ({code}): {message}")]
     NotFound { code: String, message: String },

@@ -56,8 +56,15 @@ pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
         _ => None,
     };
     let mut listed = Listed::default();
+    let mut readable_sites = Vec::new();
     let mut failures = 0u64;
-    let sites = ctx.store.live_site_ids(&ctx.tenant, since).await?;
+    let mut sites = ctx.store.live_site_ids(&ctx.tenant, since).await?;
+    if since.is_some() {
+        // A skipped site is tried on every run, changed or not.
+        sites.extend(ctx.store.skipped_site_ids(&ctx.tenant).await?);
+        sites.sort_unstable();
+        sites.dedup();
+    }
     let mut listings = futures::stream::iter(sites.into_iter().map(|site| {
         let client = ctx.client.clone();
         async move { (client.site_drives(&site).await, site) }
@@ -71,9 +78,19 @@ pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
                     .map(|d| drive_row(d, Some(&site), None))
                     .collect();
                 listed.store(ctx, rows).await?;
+                readable_sites.push(site);
             }
             // The site went away since the sites round: its drives go with it.
             Err(GraphError::NotFound { .. }) => {}
+            // A site locked with NoAccess answers 403 accessDenied (SharePoint "Lock and unlock
+            // sites"): skipped and said so, neither a failure of the run nor a reason to
+            // delete its libraries.
+            Err(GraphError::Forbidden { code, message }) => {
+                let reason = format!("403 {code}: {message}");
+                tracing::warn!(%site, %reason, "site skipped: Graph refused to read it");
+                ctx.store.skip_site(&ctx.tenant, &site, &reason).await?;
+                ctx.progress.skip_site(&site, &reason);
+            }
             Err(e) => {
                 tracing::warn!(%site, error = %e, "listing a site's drives failed");
                 failures += 1;
@@ -112,6 +129,9 @@ pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
         }
         listed.store(ctx, rows).await?;
     }
+    ctx.store
+        .clear_site_skips(&ctx.tenant, &readable_sites)
+        .await?;
     if failures > 0 {
         ctx.progress.fail("drives", failures);
         return Ok(());
@@ -128,10 +148,11 @@ pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
     let listed = listed.0;
     let gone: Vec<String> = ctx
         .store
-        .live_drive_ids(&ctx.tenant)
+        .live_drives(&ctx.tenant)
         .await?
         .into_iter()
-        .filter(|d| !listed.contains(d))
+        .filter(|d| !d.site_skipped && !listed.contains(&d.id))
+        .map(|d| d.id)
         .collect();
     if !gone.is_empty() {
         tracing::info!(
@@ -173,7 +194,7 @@ pub(crate) async fn sync_drive_items(ctx: &Ctx) -> Result<(), PipelineError> {
         .live_drives(&ctx.tenant)
         .await?
         .into_iter()
-        .filter(|d| selected(ctx, d))
+        .filter(|d| !d.site_skipped && selected(ctx, d))
         .collect();
     let mut rounds = futures::stream::iter(drives.into_iter().map(|d| {
         let ctx = ctx.clone();

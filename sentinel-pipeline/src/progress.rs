@@ -20,6 +20,8 @@ pub struct Progress {
     /// Permission reads still due when the permissions phase last looked.
     pub permission_items_due: AtomicU64,
     failures: Mutex<BTreeMap<String, u64>>,
+    /// Sites Graph refused to read (403: e.g. locked), by id, with the reason.
+    skipped_sites: Mutex<BTreeMap<String, String>>,
 }
 
 /// A snapshot, as stored in `job_runs.progress`.
@@ -35,6 +37,9 @@ pub struct ProgressSnapshot {
     pub permission_items: u64,
     pub permission_items_due: u64,
     pub failures: BTreeMap<String, u64>,
+    /// Sites skipped because Graph refused to read them, by id, with the reason: they do not
+    /// fail the run, and their libraries are kept as last read.
+    pub skipped_sites: BTreeMap<String, String>,
     pub ru_spent: u64,
     pub requests: u64,
     pub throttled: u64,
@@ -61,6 +66,13 @@ impl Progress {
         }
     }
 
+    pub fn skip_site(&self, site: &str, reason: &str) {
+        self.skipped_sites
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(site.to_string(), reason.to_string());
+    }
+
     pub fn failures(&self) -> BTreeMap<String, u64> {
         self.failures
             .lock()
@@ -82,6 +94,11 @@ impl Progress {
             permission_items: g(&self.permission_items),
             permission_items_due: g(&self.permission_items_due),
             failures: self.failures(),
+            skipped_sites: self
+                .skipped_sites
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             ru_spent: s.ru_spent,
             requests: s.requests,
             throttled: s.throttled,

@@ -306,6 +306,31 @@ pub async fn mutate(State(state): State<Arc<SimState>>, body: Bytes) -> Response
     Json(report).into_response()
 }
 
+/// `{"siteId": "...", "locked": true}`: locks a site with NoAccess, or unlocks it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SiteLock {
+    site_id: String,
+    locked: bool,
+}
+
+pub async fn lock_site(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    let req: SiteLock = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return bad_request(&format!(
+                "expected {{\"siteId\": \"...\", \"locked\": true|false}}: {e}"
+            ));
+        }
+    };
+    let mut t = state.write_tenant();
+    let Some(&s) = t.site_index.get(&req.site_id) else {
+        return bad_request(&format!("no site '{}'", req.site_id));
+    };
+    t.sites[s].locked = req.locked;
+    Json(json!({"siteId": req.site_id, "locked": req.locked})).into_response()
+}
+
 pub async fn expire_tokens(State(state): State<Arc<SimState>>) -> Response {
     let epoch = state.epoch.fetch_add(1, Ordering::SeqCst) + 1;
     Json(json!({"epoch": epoch})).into_response()

@@ -360,6 +360,7 @@ fn gen_sites(t: &mut Tenant, rng: &mut ChaCha8Rng, count: usize) {
             created: ts(rng),
             version: t.seq,
             deleted: false,
+            locked: false,
             drives: Vec::new(),
             site_group_ids: [
                 site_group_id(s, 0),

@@ -264,8 +264,9 @@ pub async fn drive_delta(
         );
     }
     let base = base_url(&state, &headers);
-    let Some(d) = live_drive(&state, &drive_id) else {
-        return not_found("drive");
+    let d = match live_drive(&state, &drive_id) {
+        Ok(d) => d,
+        Err(r) => return r,
     };
     let top = match top_of(&q, 200, 1000) {
         Ok(t) => t,
@@ -636,29 +637,50 @@ pub async fn get_all_sites(
     page_response(values, next, None)
 }
 
-fn live_site(state: &SimState, id: &str) -> Option<usize> {
+/// A site locked with NoAccess (SharePoint "Lock and unlock sites"): Graph answers 403.
+fn access_denied() -> Response {
+    graph_error(
+        StatusCode::FORBIDDEN,
+        "accessDenied",
+        "Access denied. You do not have permission to perform this action or access this resource.",
+    )
+}
+
+fn live_site(state: &SimState, id: &str) -> Result<usize, Response> {
     let t = state.read_tenant();
-    t.site_index
+    match t
+        .site_index
         .get(id)
         .copied()
         .filter(|&s| !t.sites[s].deleted)
+    {
+        None => Err(not_found("site")),
+        Some(s) if t.sites[s].locked => Err(access_denied()),
+        Some(s) => Ok(s),
+    }
 }
 
-fn live_drive(state: &SimState, id: &str) -> Option<usize> {
+fn live_drive(state: &SimState, id: &str) -> Result<usize, Response> {
     let t = state.read_tenant();
-    t.drive_index.get(id).copied().filter(|&d| t.drive_live(d))
+    match t.drive_index.get(id).copied().filter(|&d| t.drive_live(d)) {
+        None => Err(not_found("drive")),
+        Some(d) if t.drives[d].site.is_some_and(|s| t.sites[s].locked) => Err(access_denied()),
+        Some(d) => Ok(d),
+    }
 }
 
 pub async fn get_site(State(state): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
-    let Some(s) = live_site(&state, &id) else {
-        return not_found("site");
+    let s = match live_site(&state, &id) {
+        Ok(s) => s,
+        Err(r) => return r,
     };
     Json(site_json(&state.read_tenant(), s)).into_response()
 }
 
 pub async fn site_drives(State(state): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
-    let Some(s) = live_site(&state, &id) else {
-        return not_found("site");
+    let s = match live_site(&state, &id) {
+        Ok(s) => s,
+        Err(r) => return r,
     };
     let t = state.read_tenant();
     let drives = t.sites[s]
@@ -674,8 +696,9 @@ pub async fn site_permissions(
     State(state): State<Arc<SimState>>,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(s) = live_site(&state, &id) else {
-        return not_found("site");
+    let s = match live_site(&state, &id) {
+        Ok(s) => s,
+        Err(r) => return r,
     };
     let t = state.read_tenant();
     let perms = t.sites[s]
@@ -706,21 +729,26 @@ pub async fn user_drive(State(state): State<Arc<SimState>>, Path(id): Path<Strin
 }
 
 pub async fn get_drive(State(state): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
-    let Some(d) = live_drive(&state, &id) else {
-        return not_found("drive");
+    let d = match live_drive(&state, &id) {
+        Ok(d) => d,
+        Err(r) => return r,
     };
     Json(drive_json(&state.read_tenant(), d)).into_response()
 }
 
-fn live_item(state: &SimState, drive_id: &str, item_id: &str) -> Option<(usize, u32)> {
+fn live_item(state: &SimState, drive_id: &str, item_id: &str) -> Result<(usize, u32), Response> {
     let d = live_drive(state, drive_id)?;
     let t = state.read_tenant();
     let (pd, i) = if item_id == "root" {
         (d, 0)
     } else {
-        t.parse_item_id(item_id)?
+        t.parse_item_id(item_id).ok_or_else(|| not_found("item"))?
     };
-    (pd == d && !t.drives[d].items[i as usize].deleted).then_some((d, i))
+    if pd == d && !t.drives[d].items[i as usize].deleted {
+        Ok((d, i))
+    } else {
+        Err(not_found("item"))
+    }
 }
 
 pub async fn get_item(
@@ -728,8 +756,9 @@ pub async fn get_item(
     Path((drive_id, item_id)): Path<(String, String)>,
     Query(q): Params,
 ) -> Response {
-    let Some((d, i)) = live_item(&state, &drive_id, &item_id) else {
-        return not_found("item");
+    let (d, i) = match live_item(&state, &drive_id, &item_id) {
+        Ok(found) => found,
+        Err(r) => return r,
     };
     let t = state.read_tenant();
     let mut v = apply_select(
@@ -753,8 +782,9 @@ pub async fn item_permissions(
     headers: HeaderMap,
     Query(q): Params,
 ) -> Response {
-    let Some((d, i)) = live_item(&state, &drive_id, &item_id) else {
-        return not_found("item");
+    let (d, i) = match live_item(&state, &drive_id, &item_id) {
+        Ok(found) => found,
+        Err(r) => return r,
     };
     let t = state.read_tenant();
     let perms = t.effective_perms(d, i);

@@ -91,6 +91,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/_sim/dump/{kind}", get(control::dump))
         .route("/_sim/mutate", post(control::mutate))
         .route("/_sim/expire-tokens", post(control::expire_tokens))
+        .route("/_sim/lock-site", post(control::lock_site))
         .route(
             "/_sim/faults",
             get(control::get_faults).post(control::set_faults),

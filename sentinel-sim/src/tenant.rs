@@ -102,6 +102,9 @@ pub struct Site {
     pub created: i64,
     pub version: u64,
     pub deleted: bool,
+    /// Locked with NoAccess: the site and its libraries answer 403 `accessDenied` (SharePoint
+    /// "Lock and unlock sites"); the site is still listed.
+    pub locked: bool,
     pub drives: Vec<usize>,
     /// SharePoint site group ids for Owners, Members, Visitors.
     pub site_group_ids: [u32; 3],

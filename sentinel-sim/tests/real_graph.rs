@@ -326,3 +326,41 @@ async fn an_incremental_round_returns_the_parents_of_each_change() {
         .await;
     assert_eq!(ids(&changes), HashSet::from([file_id, root]));
 }
+
+/// A site locked with NoAccess answers 403 `accessDenied`, itself and its libraries, while the
+/// site listings still name it (SharePoint "Lock and unlock sites", manage-lock-status).
+#[tokio::test]
+async fn a_locked_site_answers_403_access_denied_and_is_still_listed() {
+    let s = start(27, |_| {}).await;
+    let (site, drive) = {
+        let t = s.sim.state.read_tenant();
+        let site = (0..t.sites.len())
+            .find(|&i| !t.sites[i].drives.is_empty())
+            .expect("site");
+        (
+            t.sites[site].id.clone(),
+            t.drives[t.sites[site].drives[0]].id.clone(),
+        )
+    };
+    let r = s
+        .post("/_sim/lock-site", json!({"siteId": site, "locked": true}))
+        .await;
+    assert_eq!(r.status(), 200);
+    for path in [
+        format!("/v1.0/sites/{site}"),
+        format!("/v1.0/sites/{site}/drives"),
+        format!("/v1.0/drives/{drive}/root/delta"),
+        format!("/v1.0/drives/{drive}/items/root/permissions"),
+    ] {
+        let r = s.get_raw(&path, &[]).await;
+        assert_eq!(r.status(), 403, "{path}");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "accessDenied", "{path}");
+    }
+    let (sites, _) = s.follow("/v1.0/sites/getAllSites", &[]).await;
+    assert!(ids(&sites).contains(&site), "still listed");
+    let bad = s
+        .post("/_sim/lock-site", json!({"siteId": "nope", "locked": true}))
+        .await;
+    assert_eq!(bad.status(), 400);
+}

@@ -148,9 +148,58 @@ impl Store {
     }
 
     /// The tenant's live drives with their sites' names and URLs.
+    /// Records that Graph refused to read a site (`reason`: status and code); the first time
+    /// is kept. Scans skip the site's libraries and keep them as last read.
+    pub async fn skip_site(
+        &self,
+        tenant: &str,
+        site_id: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE msgraph_sites SET skipped_reason = $3, skipped_since = COALESCE(skipped_since, now()) \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(site_id)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Live sites that scans skip (tried again on every run: a lock is lifted any time).
+    pub async fn skipped_site_ids(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM msgraph_sites WHERE tenant_id = $1 AND deleted_at IS NULL \
+             AND skipped_reason IS NOT NULL ORDER BY id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Sites read again after being skipped: scanned as any other from now on.
+    pub async fn clear_site_skips(
+        &self,
+        tenant: &str,
+        site_ids: &[String],
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE msgraph_sites SET skipped_reason = NULL, skipped_since = NULL \
+             WHERE tenant_id = $1 AND id = ANY($2) AND skipped_reason IS NOT NULL",
+        )
+        .bind(tenant)
+        .bind(site_ids)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     pub async fn live_drives(&self, tenant: &str) -> Result<Vec<crate::DriveRef>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT d.id, d.name, d.site_id, s.display_name AS site_name, s.web_url AS site_url, d.owner_user_id \
+            "SELECT d.id, d.name, d.site_id, s.display_name AS site_name, s.web_url AS site_url, d.owner_user_id, \
+                    s.skipped_reason IS NOT NULL AS site_skipped \
              FROM msgraph_drives d LEFT JOIN msgraph_sites s ON s.tenant_id = d.tenant_id AND s.id = d.site_id \
              WHERE d.tenant_id = $1 AND d.deleted_at IS NULL ORDER BY d.id",
         )

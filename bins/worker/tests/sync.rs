@@ -149,3 +149,74 @@ fn assert_needs_database_url(command: &str) {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("DATABASE_URL"), "{err}");
 }
+
+/// A site locked with NoAccess answers 403 accessDenied (SharePoint "Lock and unlock sites"):
+/// the scan succeeds and says which site it skipped and why, keeps the site's libraries as last
+/// read (even a full listing deletes none of them), and reads the site again once unlocked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_site_is_skipped_with_its_reason_and_read_again_once_unlocked() {
+    let sim = spawn_sim(Profile::Tiny, 105).await;
+    let db = create_db().await;
+    let args = ["--permissions", "hierarchical", "--full-listing-hours", "0"];
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    let site = dump(&sim, "sites").await[0]["id"]
+        .as_str()
+        .expect("site")
+        .to_string();
+    let site_drives = |db: &TestDb| {
+        let (pool, site) = (db.pool.clone(), site.clone());
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM msgraph_drives WHERE site_id = $1 AND deleted_at IS NULL",
+            )
+            .bind(site)
+            .fetch_one(&pool)
+            .await
+            .expect("drives")
+        }
+    };
+    let before = site_drives(&db).await;
+    assert!(before > 0);
+
+    control(
+        &sim,
+        "/_sim/lock-site",
+        json!({"siteId": site, "locked": true}),
+    )
+    .await;
+    control(&sim, "/_sim/mutate", json!({"count": 30})).await;
+    let out = sync(&sim, &db, &args).await;
+    assert_synced(&out).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let progress: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .expect("the run's progress as JSON");
+    let reason = progress["skipped_sites"][&site]
+        .as_str()
+        .unwrap_or_else(|| panic!("the run names the skipped site: {progress}"));
+    assert!(reason.starts_with("403 accessDenied"), "{reason}");
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT skipped_reason FROM msgraph_sites WHERE id = $1")
+            .bind(&site)
+            .fetch_one(&db.pool)
+            .await
+            .expect("site");
+    assert_eq!(stored.as_deref(), Some(reason));
+    assert_eq!(site_drives(&db).await, before, "its libraries are kept");
+
+    control(
+        &sim,
+        "/_sim/lock-site",
+        json!({"siteId": site, "locked": false}),
+    )
+    .await;
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    assert_matches_truth(&sim, &db).await;
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT skipped_reason FROM msgraph_sites WHERE id = $1")
+            .bind(&site)
+            .fetch_one(&db.pool)
+            .await
+            .expect("site");
+    assert_eq!(stored, None, "read again once unlocked");
+    db.drop_db().await;
+}

@@ -15,6 +15,9 @@ pub struct SiteSummary {
     pub web_url: Option<String>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub synced_at: DateTime<Utc>,
+    /// Why scans skip the site (Graph refused to read it), and since when.
+    pub skipped_reason: Option<String>,
+    pub skipped_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -125,7 +128,8 @@ impl Store {
         site_id: &str,
     ) -> Result<Option<SiteSummary>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id AS site_id, display_name, web_url, deleted_at, synced_at FROM msgraph_sites WHERE tenant_id = $1 AND id = $2",
+            "SELECT id AS site_id, display_name, web_url, deleted_at, synced_at, skipped_reason, skipped_since \
+             FROM msgraph_sites WHERE tenant_id = $1 AND id = $2",
         )
         .bind(tenant)
         .bind(site_id)
