@@ -458,6 +458,7 @@ pub(crate) fn new_drive(
         version: t.seq,
         perm_version: t.seq,
         access_removed: false,
+        version_before_delete: 0,
         deleted: false,
         unique: Some(root_perms),
     };
@@ -551,6 +552,7 @@ pub(crate) fn add_random_item(
         version: t.seq,
         perm_version: t.seq,
         access_removed: false,
+        version_before_delete: 0,
         deleted: false,
         unique: None,
     });

@@ -374,7 +374,11 @@ impl DeltaRules {
         let it = &t.drives[d].items[pos as usize];
         let changed =
             it.version > self.since || (self.show_changes && self.perm_seq(t, d, pos) > self.since);
-        changed && !(it.deleted && !self.descendants_listed && deleted_with_parent(t, d, pos))
+        changed
+            && !(it.deleted
+                && !self.descendants_listed
+                && it.version_before_delete <= self.since
+                && deleted_with_parent(t, d, pos))
     }
 
     /// Positions returned as the parents of changed items: every live ancestor up to the root

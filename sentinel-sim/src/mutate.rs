@@ -337,6 +337,7 @@ pub fn delete_subtree(t: &mut Tenant, d: usize, root: u32) {
     for (i, it) in items.iter_mut().enumerate() {
         if doomed[i] && !it.deleted {
             it.deleted = true;
+            it.version_before_delete = it.version;
             it.version = seq;
         }
     }

@@ -146,6 +146,9 @@ pub struct Item {
     /// That last change removed access (a link deleted, inheritance restored): Graph does not
     /// annotate such changes with `sharedChanged` (onedrive-api-docs #1248).
     pub access_removed: bool,
+    /// `version` before the item was deleted: a descendant deleted with its folder is left out
+    /// of a round only if the client already knew it there (it did not change since).
+    pub version_before_delete: u64,
     pub deleted: bool,
     /// `Some` when the item has unique permissions (the root of a permission hierarchy).
     pub unique: Option<Vec<PermIdx>>,
