@@ -23,6 +23,11 @@ pub struct GraphConfig {
     pub user_agent: String,
     /// SharePoint/OneDrive RU budget per minute the client paces itself to.
     pub ru_per_minute: u32,
+    /// SharePoint/OneDrive RU budget per 24 hours; `None`: 960 minutes of `ru_per_minute`, as
+    /// in every documented band (1,250/min with 1.2M/24 h up to 6,250/min with 6M/24 h: "Avoid
+    /// getting throttled or blocked in SharePoint Online"). Pacing to the minute alone spends a
+    /// day's budget in about 16 hours.
+    pub ru_per_day: Option<u32>,
     /// Directory RU budget per 10 seconds the client paces itself to.
     pub directory_ru_per_10s: u32,
     /// Budget seconds per real second. Always 1 against Graph; a simulated tenant can
@@ -59,6 +64,7 @@ impl GraphConfig {
                 env!("CARGO_PKG_VERSION")
             ),
             ru_per_minute: 1_250,
+            ru_per_day: None,
             directory_ru_per_10s: 3_500,
             budget_time_scale: 1.0,
             max_concurrency: 8,
@@ -96,6 +102,9 @@ impl GraphConfig {
         if let Some(v) = get("GRAPH_RU_PER_MINUTE").filter(|v| !v.is_empty()) {
             c.ru_per_minute = parse_num("GRAPH_RU_PER_MINUTE", &v)?;
         }
+        if let Some(v) = get("GRAPH_RU_PER_DAY").filter(|v| !v.is_empty()) {
+            c.ru_per_day = Some(parse_num("GRAPH_RU_PER_DAY", &v)?);
+        }
         if let Some(v) = get("GRAPH_MAX_CONCURRENCY").filter(|v| !v.is_empty()) {
             c.max_concurrency = parse_num::<u32>("GRAPH_MAX_CONCURRENCY", &v)? as usize;
         }
@@ -110,10 +119,21 @@ impl GraphConfig {
         Ok(c)
     }
 
+    /// The SharePoint/OneDrive budget per 24 hours in force (see `ru_per_day`).
+    pub fn daily_budget(&self) -> u32 {
+        self.ru_per_day
+            .unwrap_or_else(|| self.ru_per_minute.saturating_mul(960))
+    }
+
     pub fn validate(&self) -> Result<(), GraphError> {
         if self.ru_per_minute < 10 {
             return Err(GraphError::Config(
                 "ru_per_minute must be at least 10".into(),
+            ));
+        }
+        if self.ru_per_day.is_some_and(|d| d < self.ru_per_minute) {
+            return Err(GraphError::Config(
+                "ru_per_day must be at least ru_per_minute".into(),
             ));
         }
         if self.directory_ru_per_10s < 10 {

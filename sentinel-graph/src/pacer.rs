@@ -1,6 +1,7 @@
 //! Pacing: spend RU no faster than the budget allows, and stop every request of the
 //! tenant while Graph has asked us to back off.
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,9 +60,69 @@ impl Limited {
     }
 }
 
+/// A budget over a long sliding window (SharePoint's 24 hours), kept as Graph keeps it: the
+/// RU spent in the last window, summed in buckets of 1/1440 of it; a request waits until the
+/// window has slid far enough for its cost to fit. `governor` (GCRA) cannot express this: its
+/// worst window spends burst + rate × window, so a day's budget at once would allow two in
+/// some 24 hours, and a small burst would hold a first scan to 1/1440 of the day per minute.
+#[derive(Debug)]
+struct SlidingWindow {
+    window: Duration,
+    cap: u64,
+    /// (time of the newest spend in the bucket, RU in it), oldest first; and their sum.
+    spent: tokio::sync::Mutex<(VecDeque<(Instant, u64)>, u64)>,
+}
+
+impl SlidingWindow {
+    fn new(budget: u32, window: Duration) -> SlidingWindow {
+        SlidingWindow {
+            window,
+            cap: ((budget as f64) * PACE_SHARE) as u64,
+            spent: tokio::sync::Mutex::new((VecDeque::new(), 0)),
+        }
+    }
+
+    /// Takes `cost` RU, in turn (the lock is the queue), once the window has room for it.
+    async fn take(&self, cost: u32) {
+        let cost = cost as u64;
+        let bucket = self.window / 1440;
+        let mut spent = self.spent.lock().await;
+        loop {
+            let now = Instant::now();
+            while let Some(&(t, c)) = spent.0.front() {
+                if t + self.window > now {
+                    break;
+                }
+                spent.0.pop_front();
+                spent.1 -= c;
+            }
+            let oldest = spent.0.front().map(|&(t, _)| t);
+            match oldest {
+                Some(t) if spent.1 + cost > self.cap => {
+                    tokio::time::sleep_until(t + self.window).await;
+                }
+                _ => {
+                    // A spend joins the newest bucket while it is young, which then expires
+                    // with its newest spend: never earlier than Graph forgets any of them.
+                    match spent.0.back_mut() {
+                        Some((t, c)) if now.duration_since(*t) < bucket => {
+                            *t = now;
+                            *c += cost;
+                        }
+                        _ => spent.0.push_back((now, cost)),
+                    }
+                    spent.1 += cost;
+                    return;
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Pacer {
     sharepoint: Limited,
+    sharepoint_day: SlidingWindow,
     directory: Limited,
     paused_until: Mutex<Option<Instant>>,
     pub counters: Counters,
@@ -98,6 +159,10 @@ impl Pacer {
                 config.ru_per_minute,
                 Duration::from_secs_f64(60.0 / config.budget_time_scale),
             ),
+            sharepoint_day: SlidingWindow::new(
+                config.daily_budget(),
+                Duration::from_secs_f64(86_400.0 / config.budget_time_scale),
+            ),
             directory: limiter(
                 config.directory_ru_per_10s,
                 Duration::from_secs_f64(10.0 / config.budget_time_scale),
@@ -118,11 +183,13 @@ impl Pacer {
     /// Waits out any pause, then for `cost` RU of the budget; counts the request.
     pub async fn acquire(&self, budget: Budget, cost: u32) {
         self.wait_pause().await;
-        let limiter = match budget {
-            Budget::Sharepoint => &self.sharepoint,
-            Budget::Directory => &self.directory,
-        };
-        limiter.take(cost).await;
+        match budget {
+            Budget::Sharepoint => {
+                self.sharepoint_day.take(cost).await;
+                self.sharepoint.take(cost).await;
+            }
+            Budget::Directory => self.directory.take(cost).await,
+        }
         // A pause may have started while this request waited for budget.
         self.wait_pause().await;
         self.counters

@@ -349,3 +349,64 @@ async fn a_client_paced_to_the_budget_is_not_throttled() {
     };
     assert!(spend_three_windows(&t, budget).await > 0);
 }
+
+/// SharePoint budgets hold per minute and per 24 hours ("Avoid getting throttled or blocked in
+/// SharePoint Online": 1,250 RU/min and 1.2M RU/24 h in the smallest band). A client pacing to
+/// both is never throttled; one pacing to the minute alone runs into the day's budget.
+#[tokio::test]
+async fn a_client_paced_to_the_daily_budget_is_not_throttled() {
+    // A budget day lasts 10 s (time compressed 8,640x) and holds 300 RU; its minute holds as
+    // much, so only the day binds.
+    let day = 300;
+    let scaled = |c: &mut sentinel_sim::SimConfig| {
+        c.ru_per_minute = day;
+        c.ru_per_day = Some(day);
+        c.time_scale = 8_640.0;
+    };
+    let t = spawn_tenant(33, scaled).await;
+    let t = TestTenant {
+        client: client_for(&t.sim, |c| {
+            c.ru_per_minute = day;
+            c.ru_per_day = Some(day);
+            c.budget_time_scale = 8_640.0;
+            c.max_concurrency = 16;
+        }),
+        ..t
+    };
+    let started = std::time::Instant::now();
+    assert_eq!(spend(&t, 2 * day as usize).await, 0);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(9),
+        "two days' budget takes at least a day: {:?}",
+        started.elapsed()
+    );
+
+    // Paced to the minute alone (the day taken as 960 minutes), the client collides.
+    let t = spawn_tenant(33, scaled).await;
+    let t = TestTenant {
+        client: client_for(&t.sim, |c| {
+            c.ru_per_minute = day;
+            c.budget_time_scale = 8_640.0;
+            c.max_concurrency = 16;
+            c.max_throttle_wait = std::time::Duration::from_secs(60);
+        }),
+        ..t
+    };
+    assert!(spend(&t, 2 * day as usize).await > 0);
+}
+
+/// Spends `n` RU (`drive` GETs, 1 RU each) with 16 callers at once; returns the 429s and 503s.
+async fn spend(t: &TestTenant, n: usize) -> u64 {
+    let drives = t.drive_ids().await;
+    let calls = (0..n).map(|k| t.client.drive(&drives[k % drives.len()]));
+    let results = futures::stream::iter(calls)
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    for r in results {
+        r.expect("every call succeeds");
+    }
+    t.get("/_sim/stats").await["throttled"]
+        .as_u64()
+        .expect("throttled count")
+}

@@ -29,6 +29,9 @@ struct Args {
     /// SharePoint/OneDrive budget per app, RU per minute (Graph: 1,250 to 6,250).
     #[arg(long, default_value_t = 1_250, value_parser = clap::value_parser!(u32).range(1..))]
     ru_per_minute: u32,
+    /// SharePoint/OneDrive budget per app, RU per 24 hours (default: 960 minutes' worth, as Graph).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    ru_per_day: Option<u32>,
     /// Directory budget per app, RU per 10 s (default: from the user count, as Graph does).
     #[arg(long)]
     directory_ru_per_10s: Option<u32>,
@@ -92,6 +95,7 @@ async fn main() -> ExitCode {
         client_id: args.client_id,
         client_secret: args.client_secret,
         ru_per_minute: args.ru_per_minute,
+        ru_per_day: args.ru_per_day,
         directory_ru_per_10s: args.directory_ru_per_10s,
         time_scale: args.time_scale,
         latency_ms: args.latency_ms,

@@ -186,13 +186,21 @@ async fn handle_graph(
         let budget = match bucket {
             Bucket::Sharepoint => state.config.ru_per_minute,
             Bucket::Directory => state.directory_budget(),
+            Bucket::SharepointDay => state.daily_budget(),
         };
         let now = state.sim_elapsed();
-        let charge = state
-            .throttle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .charge(&app, bucket, cost, budget, now);
+        let charge = {
+            let mut throttle = state.throttle.lock().unwrap_or_else(|e| e.into_inner());
+            let minute = throttle.charge(&app, bucket, cost, budget, now);
+            if bucket == Bucket::Sharepoint {
+                // The day's budget holds too: the stricter answer wins.
+                let day =
+                    throttle.charge(&app, Bucket::SharepointDay, cost, state.daily_budget(), now);
+                crate::throttle::stricter(minute, day)
+            } else {
+                minute
+            }
+        };
         {
             let mut stats = state.lock_stats();
             stats.ru_spent += cost as u64;

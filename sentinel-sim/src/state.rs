@@ -34,6 +34,9 @@ pub struct SimConfig {
     pub client_secret: String,
     /// RU per minute per app for SharePoint/OneDrive requests.
     pub ru_per_minute: u32,
+    /// RU per 24 hours per app for SharePoint/OneDrive requests; `None`: 960 minutes' worth,
+    /// as in every documented band (1,250/min and 1.2M/24 h, ... 6,250/min and 6M/24 h).
+    pub ru_per_day: Option<u32>,
     /// RU per 10 seconds per app for directory requests (`None`: from the user count).
     pub directory_ru_per_10s: Option<u32>,
     /// Simulated seconds per real second.
@@ -64,6 +67,7 @@ impl Default for SimConfig {
             client_id: DEFAULT_CLIENT_ID.to_string(),
             client_secret: DEFAULT_CLIENT_SECRET.to_string(),
             ru_per_minute: 1_250,
+            ru_per_day: None,
             directory_ru_per_10s: None,
             time_scale: 1.0,
             latency_ms: 0,
@@ -182,6 +186,12 @@ impl SimState {
 
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::SeqCst)
+    }
+
+    pub fn daily_budget(&self) -> u32 {
+        self.config
+            .ru_per_day
+            .unwrap_or_else(|| self.config.ru_per_minute.saturating_mul(960))
     }
 
     pub fn directory_budget(&self) -> u32 {

@@ -9,6 +9,9 @@ pub enum Bucket {
     Sharepoint,
     /// Directory (users, groups): RU per 10 seconds.
     Directory,
+    /// SharePoint and OneDrive again: RU per 24 hours ("Avoid getting throttled or blocked in
+    /// SharePoint Online": each band's budget holds per minute and per 24 h, 1.2M at 1,250/min).
+    SharepointDay,
 }
 
 impl Bucket {
@@ -16,6 +19,7 @@ impl Bucket {
         match self {
             Bucket::Sharepoint => 60.0,
             Bucket::Directory => 10.0,
+            Bucket::SharepointDay => 86_400.0,
         }
     }
 }
@@ -117,9 +121,46 @@ impl Throttle {
     }
 }
 
+/// Of two budgets' answers to one request, the one the caller must obey: blocked over
+/// throttled over allowed, the longer wait first; allowed answers keep the minute's headers.
+pub fn stricter(a: Charge, b: Charge) -> Charge {
+    let rank = |c: &Charge| match c {
+        Charge::Allowed { .. } => (0, 0.0),
+        Charge::Throttled { wait_secs, .. } => (1, *wait_secs),
+        Charge::Blocked { wait_secs } => (2, *wait_secs),
+    };
+    let (ra, rb) = (rank(&a), rank(&b));
+    if rb.0 > ra.0 || (rb.0 == ra.0 && rb.0 > 0 && rb.1 > ra.1) {
+        b
+    } else {
+        a
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_day_budget_binds_when_the_minute_does_not() {
+        let mut t = Throttle::default();
+        let mut last = Charge::Allowed { headers: None };
+        // 10 RU a minute for 20 minutes against 1,000/min and 150/day.
+        for minute in 0..20 {
+            let now = minute as f64 * 60.0;
+            let m = t.charge("a", Bucket::Sharepoint, 10, 1_000, now);
+            let d = t.charge("a", Bucket::SharepointDay, 10, 150, now);
+            assert!(matches!(m, Charge::Allowed { .. }));
+            last = stricter(m, d);
+        }
+        match last {
+            Charge::Throttled { wait_secs, limit } => {
+                assert_eq!(limit, 150);
+                assert!(wait_secs > 80_000.0, "the day slides slowly: {wait_secs}");
+            }
+            other => panic!("expected the day's throttle, got {other:?}"),
+        }
+    }
 
     #[test]
     fn over_budget_is_throttled_until_the_window_slides() {
