@@ -304,18 +304,7 @@ async fn ru_accounting_matches_what_the_tenant_charged() {
 
 /// Spends three budget windows' worth of RU (`drive` GETs, 1 RU each) with 16 callers at once.
 async fn spend_three_windows(t: &TestTenant, budget: u32) -> u64 {
-    let drives = t.drive_ids().await;
-    let calls = (0..budget as usize * 3).map(|n| t.client.drive(&drives[n % drives.len()]));
-    let results = futures::stream::iter(calls)
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await;
-    for r in results {
-        r.expect("every call succeeds");
-    }
-    t.get("/_sim/stats").await["throttled"]
-        .as_u64()
-        .expect("throttled count")
+    spend(t, budget as usize * 3).await
 }
 
 #[tokio::test]

@@ -194,13 +194,16 @@ async fn a_locked_site_is_skipped_with_its_reason_and_read_again_once_unlocked()
         .as_str()
         .unwrap_or_else(|| panic!("the run names the skipped site: {progress}"));
     assert!(reason.starts_with("403 accessDenied"), "{reason}");
-    let stored: Option<String> =
-        sqlx::query_scalar("SELECT skipped_reason FROM msgraph_sites WHERE id = $1")
-            .bind(&site)
-            .fetch_one(&db.pool)
-            .await
-            .expect("site");
-    assert_eq!(stored.as_deref(), Some(reason));
+    let skipped_reason = || async {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT skipped_reason FROM msgraph_sites WHERE id = $1",
+        )
+        .bind(&site)
+        .fetch_one(&db.pool)
+        .await
+        .expect("site")
+    };
+    assert_eq!(skipped_reason().await.as_deref(), Some(reason));
     assert_eq!(site_drives(&db).await, before, "its libraries are kept");
 
     control(
@@ -211,12 +214,6 @@ async fn a_locked_site_is_skipped_with_its_reason_and_read_again_once_unlocked()
     .await;
     assert_synced(&sync(&sim, &db, &args).await).await;
     assert_matches_truth(&sim, &db).await;
-    let stored: Option<String> =
-        sqlx::query_scalar("SELECT skipped_reason FROM msgraph_sites WHERE id = $1")
-            .bind(&site)
-            .fetch_one(&db.pool)
-            .await
-            .expect("site");
-    assert_eq!(stored, None, "read again once unlocked");
+    assert_eq!(skipped_reason().await, None, "read again once unlocked");
     db.drop_db().await;
 }
