@@ -681,3 +681,53 @@ async fn the_permission_sweep_reads_the_oldest_first(pool: PgPool) {
         2
     );
 }
+
+/// SharePoint does not return `inheritedFrom`: in exhaustive mode a child stores its parent's
+/// link too. "Shared items" lists where a link is set, not every item under it.
+#[sqlx::test(migrations = false)]
+async fn shared_items_are_where_a_link_is_set_not_everything_under_it(pool: PgPool) {
+    let store = ready(pool).await;
+    let rows = [
+        item("root", None, "root", true),
+        item("f", Some("root"), "Folder", true),
+        item("inherits", Some("f"), "inherits.txt", false),
+        item("own", Some("f"), "own.txt", false),
+    ];
+    store
+        .apply_drive_items(T, "d1", &rows, &[], None)
+        .await
+        .expect("items");
+    store
+        .derive_drive_tree(T, "d1", false, None)
+        .await
+        .expect("derive");
+    let set = |id: &str, perms: Vec<PermissionRow>| ItemPermissions {
+        drive_id: "d1".into(),
+        item_id: id.into(),
+        permissions: perms,
+    };
+    store
+        .replace_item_permissions(
+            T,
+            &[
+                set("f", vec![perm("link-f", Some("anonymous"))]),
+                set("inherits", vec![perm("link-f", Some("anonymous"))]),
+                set(
+                    "own",
+                    vec![
+                        perm("link-f", Some("anonymous")),
+                        perm("link-own", Some("organization")),
+                    ],
+                ),
+            ],
+        )
+        .await
+        .expect("permissions");
+    let page = store
+        .shared_items(T, "d1", &PageRequest::default())
+        .await
+        .expect("shared");
+    let mut ids: Vec<&str> = page.rows.iter().map(|i| i.item_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["f", "own"]);
+}

@@ -271,6 +271,10 @@ impl Store {
 
     /// Items of a drive that carry permissions of their own with a sharing link or an
     /// external, guest or "Everyone" grant: where to look first.
+    ///
+    /// "Of their own": OneDrive for Business and SharePoint do not return `inheritedFrom`
+    /// (permission resource, Remarks), so in exhaustive mode, where every item's permissions
+    /// are stored, a permission its parent holds too (same id) is taken as inherited.
     pub async fn shared_items(
         &self,
         tenant: &str,
@@ -283,7 +287,10 @@ impl Store {
                      AND g.item_id = q.item_id AND g.permission_id = q.permission_id AND g.deleted_at IS NULL \
                 WHERE q.tenant_id = i.tenant_id AND q.drive_id = i.drive_id AND q.item_id = i.id AND q.deleted_at IS NULL \
                   AND NOT i.is_root AND q.inherited_from_id IS NULL \
-                  AND (q.link_scope IS NOT NULL OR g.is_external OR g.is_everyone OR g.is_everyone_except_external))";
+                  AND (q.link_scope IS NOT NULL OR g.is_external OR g.is_everyone OR g.is_everyone_except_external) \
+                  AND NOT EXISTS (SELECT 1 FROM msgraph_drive_item_permissions pp \
+                    WHERE pp.tenant_id = q.tenant_id AND pp.drive_id = q.drive_id AND pp.item_id = i.parent_id \
+                      AND pp.permission_id = q.permission_id AND pp.deleted_at IS NULL))";
         // The filter is the costly part: it runs once, and the page and the count share it.
         let rows = sqlx::query(&format!(
             "WITH shared AS MATERIALIZED (SELECT i.id, i.path FROM msgraph_drive_items i WHERE {cond}), \
