@@ -65,6 +65,11 @@ CREATE TABLE IF NOT EXISTS msgraph_sites (
 -- libraries as last read, until a listing of its libraries succeeds again.
 ALTER TABLE msgraph_sites ADD COLUMN IF NOT EXISTS skipped_reason text;
 ALTER TABLE msgraph_sites ADD COLUMN IF NOT EXISTS skipped_since timestamptz;
+-- A subsite's parent site (NULL for a site collection): Graph lists subsites only under their
+-- parent (`GET /sites/{id}/sites`), so they are reconciled by that listing, not by sites/delta.
+ALTER TABLE msgraph_sites ADD COLUMN IF NOT EXISTS parent_site_id text;
+CREATE INDEX IF NOT EXISTS msgraph_sites_parent ON msgraph_sites (tenant_id, parent_site_id)
+    WHERE parent_site_id IS NOT NULL;
 
 -- Document libraries (site_id set) and OneDrives (owner_user_id set, site_id NULL).
 CREATE TABLE IF NOT EXISTS msgraph_drives (

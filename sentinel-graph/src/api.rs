@@ -193,6 +193,14 @@ impl GraphClient {
             .await
     }
 
+    /// The direct subsites of a site (`GET /sites/{id}/sites`). `getAllSites` and
+    /// `sites/delta` list site collections only: each subsite is found under its parent.
+    pub async fn subsites(&self, site_id: &str) -> Result<Vec<Site>, GraphError> {
+        validate_id("site", site_id)?;
+        self.get_list(self.path(&["sites", site_id, "sites"])?)
+            .await
+    }
+
     /// Application permissions granted on a site.
     pub async fn site_permissions(&self, site_id: &str) -> Result<Vec<Permission>, GraphError> {
         validate_id("site", site_id)?;

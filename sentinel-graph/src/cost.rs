@@ -34,7 +34,11 @@ pub fn request_cost(path_and_query: &str) -> (Budget, u32) {
         // A delta request carrying a token costs 1, one that starts a round costs 2.
         return (Budget::Sharepoint, if has("token") { 1 } else { 2 });
     }
-    if path == "/sites/getAllSites" || path.ends_with("/drives") || path.ends_with("/children") {
+    // Collections ("multi-item queries": a site's libraries or subsites, a folder's children).
+    let collection = path.ends_with("/drives")
+        || path.ends_with("/children")
+        || (path.starts_with("/sites/") && path.ends_with("/sites"));
+    if path == "/sites/getAllSites" || collection {
         return (Budget::Sharepoint, 2);
     }
     (Budget::Sharepoint, 1)
@@ -67,6 +71,7 @@ mod tests {
             (Budget::Sharepoint, 2)
         );
         assert_eq!(request_cost("/sites/x/drives"), (Budget::Sharepoint, 2));
+        assert_eq!(request_cost("/sites/x/sites"), (Budget::Sharepoint, 2));
         assert_eq!(request_cost("/drives/b!1"), (Budget::Sharepoint, 1));
         assert_eq!(request_cost("/users/delta"), (Budget::Directory, 2));
         assert_eq!(

@@ -1,10 +1,11 @@
 //! Drives (site libraries and every user's OneDrive) and their items (a delta round per
 //! drive, drives in parallel with a bound).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use sentinel_graph::models::{Drive, GraphObject};
 use sentinel_graph::{
     BatchRequest, DeltaEvent, DeltaStart, DriveDeltaOptions, GraphError, validate_id,
@@ -12,7 +13,7 @@ use sentinel_graph::{
 use sentinel_store::{DriveItemRow, DriveRef};
 
 use crate::PipelineError;
-use crate::convert::{drive_item_row, drive_row};
+use crate::convert::{drive_item_row, drive_row, site_row};
 use crate::job::{Ctx, PermissionMode};
 use crate::progress::Progress;
 use crate::rounds::{Assembler, DeltaSource, RoundStep};
@@ -42,10 +43,11 @@ impl Listed {
 const FULL_LISTING: &str = "drives:full_listing";
 const ANY_LISTING: &str = "drives:listing";
 
-/// Lists drives: every site's and every user's when the last full listing is older than
-/// `full_listing_hours`, else only those of sites and users the delta rounds reported since
-/// the last listing (a rescan then costs nothing for an unchanged tenant). Drives no longer
-/// listed are soft-deleted, only after a complete full listing.
+/// Lists drives: every site's (subsites' included) and every user's when the last full listing
+/// is older than `full_listing_hours`, else only those of site collections and users the delta
+/// rounds reported since the last listing (a rescan then costs nothing for an unchanged
+/// tenant). Drives no longer listed are soft-deleted, only after a complete full listing; a
+/// subsite no longer listed under its parent, as soon as the parent is listed.
 pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
     ctx.progress.set_phase("drives");
     let started = ctx.store.now().await?;
@@ -62,17 +64,34 @@ pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
     if since.is_some() {
         // A skipped site is tried on every run, changed or not.
         sites.extend(ctx.store.skipped_site_ids(&ctx.tenant).await?);
-        sites.sort_unstable();
-        sites.dedup();
     }
-    let mut listings = futures::stream::iter(sites.into_iter().map(|site| {
-        let client = ctx.client.clone();
-        async move { (client.site_drives(&site).await, site) }
-    }))
-    .buffer_unordered(ctx.config.drive_concurrency.max(1));
-    while let Some((result, site)) = listings.next().await {
+    // Each site's libraries and subsites; the subsites found are listed in turn (Graph lists
+    // a site's direct subsites only, and `sites/delta` none at all).
+    let mut seen: HashSet<String> = sites.iter().cloned().collect();
+    let mut queue: VecDeque<String> = seen.iter().cloned().collect();
+    let mut listings = FuturesUnordered::new();
+    loop {
+        while listings.len() < ctx.config.drive_concurrency.max(1) {
+            let Some(site) = queue.pop_front() else { break };
+            let client = ctx.client.clone();
+            listings.push(async move {
+                let listing = futures::try_join!(client.site_drives(&site), client.subsites(&site));
+                (listing, site)
+            });
+        }
+        let Some((result, site)) = listings.next().await else {
+            break;
+        };
         match result {
-            Ok(drives) => {
+            Ok((drives, subsites)) => {
+                let rows: Vec<_> = subsites.iter().map(site_row).collect();
+                ctx.store.apply_subsites(&ctx.tenant, &site, &rows).await?;
+                Progress::add(&ctx.progress.sites, rows.len() as u64);
+                for sub in subsites {
+                    if seen.insert(sub.id.clone()) {
+                        queue.push_back(sub.id);
+                    }
+                }
                 let rows: Vec<_> = drives
                     .iter()
                     .map(|d| drive_row(d, Some(&site), None))

@@ -218,7 +218,10 @@ pub async fn dump(State(state): State<Arc<SimState>>, Path(kind): Path<String>) 
                     line(json!({"groupId": g.id, "memberType": kind, "memberId": id}));
                 }
             }),
-            "sites" => t.sites.iter().filter(|s| !s.deleted).for_each(|s| line(json!({"id": s.id, "name": s.name}))),
+            "sites" => t.sites.iter().filter(|s| !s.deleted).for_each(|s| {
+                let parent = s.parent.map(|p| t.sites[p].id.clone());
+                line(json!({"id": s.id, "name": s.name, "parentId": parent}))
+            }),
             "drives" if t.drive_live(part) => {
                 let d = &t.drives[part];
                 let site = d.site.map(|s| t.sites[s].id.clone());
@@ -327,7 +330,9 @@ pub async fn lock_site(State(state): State<Arc<SimState>>, body: Bytes) -> Respo
     let Some(&s) = t.site_index.get(&req.site_id) else {
         return bad_request(&format!("no site '{}'", req.site_id));
     };
-    t.sites[s].locked = req.locked;
+    // A lock is set on a site collection and holds for its subsites.
+    let collection = t.collection_of(s);
+    t.sites[collection].locked = req.locked;
     Json(json!({"siteId": req.site_id, "locked": req.locked})).into_response()
 }
 

@@ -361,6 +361,7 @@ fn gen_sites(t: &mut Tenant, rng: &mut ChaCha8Rng, count: usize) {
             version: t.seq,
             deleted: false,
             locked: false,
+            parent: None,
             drives: Vec::new(),
             site_group_ids: [
                 site_group_id(s, 0),
@@ -395,6 +396,49 @@ fn gen_sites(t: &mut Tenant, rng: &mut ChaCha8Rng, count: usize) {
             new_drive(t, rng, lib_name, Some(s), None, root_perms);
         }
     }
+    for s in 0..count {
+        if rng.random_bool(0.25) {
+            let sub = new_subsite(t, rng, s);
+            if rng.random_bool(0.3) {
+                new_subsite(t, rng, sub);
+            }
+        }
+    }
+}
+
+const SUBSITE_NAMES: [&str; 4] = ["Projects", "Archive", "Planning", "Board"];
+
+/// A subsite of `parent` with one library. Its id keeps the site collection's GUID with a
+/// web GUID of its own; it inherits its collection's groups, as a new subsite does by default.
+pub(crate) fn new_subsite(t: &mut Tenant, rng: &mut ChaCha8Rng, parent: usize) -> usize {
+    let s = t.sites.len();
+    let collection = t.collection_of(parent);
+    let collection_guid = t.sites[collection]
+        .id
+        .split(',')
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let display_name = SUBSITE_NAMES[s % SUBSITE_NAMES.len()].to_string();
+    let site = Site {
+        id: format!("{},{},{}", t.sp_host, collection_guid, guid(rng)),
+        name: format!("{}{s}", display_name.to_lowercase()),
+        display_name,
+        kind: SiteKind::Communication,
+        created: ts(rng),
+        version: t.seq,
+        deleted: false,
+        locked: false,
+        parent: Some(parent),
+        drives: Vec::new(),
+        site_group_ids: t.sites[collection].site_group_ids,
+        app_grants: Vec::new(),
+    };
+    t.site_index.insert(site.id.clone(), s);
+    t.sites.push(site);
+    let root_perms = site_root_perms(t, rng, collection);
+    new_drive(t, rng, "Documents".into(), Some(s), None, root_perms);
+    s
 }
 
 /// The permissions a library root carries: the site's three groups, sometimes a

@@ -576,11 +576,13 @@ pub async fn sites_delta(
         let select = cur.select.clone();
         delta_page(&state, &mut cur, t.sites.len() as u32, |c, pos, _| {
             let s = &t.sites[pos as usize];
-            let include = if c.full {
-                !s.deleted
-            } else {
-                s.version > c.since
-            };
+            // Like getAllSites, site collections only: subsites are found under their parent.
+            let include = s.parent.is_none()
+                && if c.full {
+                    !s.deleted
+                } else {
+                    s.version > c.since
+                };
             let v = include.then(|| apply_select(site_json(&t, pos as usize), select.as_deref()));
             (v.into_iter().collect(), None)
         })
@@ -629,7 +631,9 @@ pub async fn get_all_sites(
     let select = cur.select.clone();
     let (values, done) = delta_page(&state, &mut cur, t.sites.len() as u32, |_, pos, _| {
         let s = &t.sites[pos as usize];
-        let v = (!s.deleted).then(|| apply_select(site_json(&t, pos as usize), select.as_deref()));
+        // Site collections only (each entry of the documented example carries `root`).
+        let listed = !s.deleted && s.parent.is_none();
+        let v = listed.then(|| apply_select(site_json(&t, pos as usize), select.as_deref()));
         (v.into_iter().collect(), None)
     });
     let next = (!done).then(|| {
@@ -659,7 +663,7 @@ fn live_site(state: &SimState, id: &str) -> Result<usize, Response> {
         .filter(|&s| !t.sites[s].deleted)
     {
         None => Err(not_found("site")),
-        Some(s) if t.sites[s].locked => Err(access_denied()),
+        Some(s) if t.site_locked(s) => Err(access_denied()),
         Some(s) => Ok(s),
     }
 }
@@ -668,7 +672,7 @@ fn live_drive(state: &SimState, id: &str) -> Result<usize, Response> {
     let t = state.read_tenant();
     match t.drive_index.get(id).copied().filter(|&d| t.drive_live(d)) {
         None => Err(not_found("drive")),
-        Some(d) if t.drives[d].site.is_some_and(|s| t.sites[s].locked) => Err(access_denied()),
+        Some(d) if t.drives[d].site.is_some_and(|s| t.site_locked(s)) => Err(access_denied()),
         Some(d) => Ok(d),
     }
 }
@@ -694,6 +698,18 @@ pub async fn site_drives(State(state): State<Arc<SimState>>, Path(id): Path<Stri
         .map(|&d| drive_json(&t, d))
         .collect();
     page_response(drives, None, None)
+}
+
+/// `GET /sites/{id}/sites`: the site's direct subsites (graph-behaviour.md "Subsites";
+/// site-list-subsites). Not paged here: a site holds few subsites.
+pub async fn site_subsites(State(state): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
+    let s = match live_site(&state, &id) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let t = state.read_tenant();
+    let subsites = t.subsites_of(s).map(|c| site_json(&t, c)).collect();
+    page_response(subsites, None, None)
 }
 
 pub async fn site_permissions(

@@ -78,16 +78,33 @@ pub fn site_json(t: &Tenant, s: usize) -> Value {
     if site.deleted {
         return json!({"id": site.id, "deleted": {"state": "deleted"}});
     }
-    json!({
+    let mut v = json!({
         "id": site.id,
         "name": site.name,
         "displayName": site.display_name,
-        "webUrl": format!("https://{}/sites/{}", t.sp_host, site.name),
+        "webUrl": site_url(t, s),
         "createdDateTime": iso(site.created),
         "lastModifiedDateTime": iso(site.created),
-        "siteCollection": {"hostname": t.sp_host},
-        "root": {},
-    })
+    });
+    // `root` and `siteCollection` are on a site collection's root site only (site resource:
+    // "siteCollection: ... Available only on the root site").
+    if site.parent.is_none() {
+        v["siteCollection"] = json!({"hostname": t.sp_host});
+        v["root"] = json!({});
+    }
+    v
+}
+
+/// `https://{host}/sites/{collection}/{subsite}/...`.
+fn site_url(t: &Tenant, s: usize) -> String {
+    let mut names = vec![t.sites[s].name.as_str()];
+    let mut at = s;
+    while let Some(p) = t.sites[at].parent {
+        names.push(&t.sites[p].name);
+        at = p;
+    }
+    names.reverse();
+    format!("https://{}/sites/{}", t.sp_host, names.join("/"))
 }
 
 pub fn drive_json(t: &Tenant, d: usize) -> Value {
@@ -107,12 +124,7 @@ pub fn drive_json(t: &Tenant, d: usize) -> Value {
                 }
                 SiteKind::Communication => json!({"user": {"displayName": "System Account"}}),
             };
-            let url = format!(
-                "https://{}/sites/{}/{}",
-                t.sp_host,
-                site.name,
-                drive.name.replace(' ', "%20")
-            );
+            let url = format!("{}/{}", site_url(t, s), drive.name.replace(' ', "%20"));
             ("documentLibrary", owner, url)
         }
         (None, Some(u)) => {

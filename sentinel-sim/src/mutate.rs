@@ -36,6 +36,8 @@ pub const KINDS: &[(&str, u32)] = &[
     ("update_user", 3),
     ("delete_drive", 1),
     ("delete_site", 1),
+    ("create_subsite", 1),
+    ("delete_subsite", 1),
 ];
 
 /// Applies `count` random changes, of the given `kinds` only if set; `now` is the simulated
@@ -275,21 +277,51 @@ fn apply_one(t: &mut Tenant, rng: &mut ChaCha8Rng, kind: &str, now: i64) -> bool
             true
         }
         "delete_site" => {
+            let collections: Vec<usize> = (0..t.sites.len())
+                .filter(|&s| !t.sites[s].deleted && t.sites[s].parent.is_none())
+                .collect();
+            if collections.len() < 2 {
+                return false;
+            }
+            let Some(&s) = collections.choose(rng) else {
+                return false;
+            };
+            delete_site_tree(t, s);
+            true
+        }
+        "create_subsite" => {
             let live: Vec<usize> = (0..t.sites.len())
                 .filter(|&s| !t.sites[s].deleted)
                 .collect();
-            if live.len() < 2 {
-                return false;
-            }
-            let Some(&s) = live.choose(rng) else {
+            let Some(&parent) = live.choose(rng) else {
                 return false;
             };
-            let seq = t.next_seq();
-            t.sites[s].deleted = true;
-            t.sites[s].version = seq;
+            t.next_seq();
+            crate::generate::new_subsite(t, rng, parent);
+            true
+        }
+        "delete_subsite" => {
+            let subsites: Vec<usize> = (0..t.sites.len())
+                .filter(|&s| !t.sites[s].deleted && t.sites[s].parent.is_some())
+                .collect();
+            let Some(&s) = subsites.choose(rng) else {
+                return false;
+            };
+            delete_site_tree(t, s);
             true
         }
         _ => false,
+    }
+}
+
+/// Deletes a site with every subsite under it (a subsite cannot outlive its parent).
+fn delete_site_tree(t: &mut Tenant, site: usize) {
+    let seq = t.next_seq();
+    let mut doomed = vec![site];
+    while let Some(s) = doomed.pop() {
+        doomed.extend(t.subsites_of(s));
+        t.sites[s].deleted = true;
+        t.sites[s].version = seq;
     }
 }
 

@@ -34,7 +34,9 @@ pub fn cost_of(route: &str, query: &str) -> (Bucket, u32) {
         "/v1.0/sites/delta" | "/v1.0/drives/{drive_id}/root/delta" => {
             (Bucket::Sharepoint, if has("token") { 1 } else { 2 })
         }
-        "/v1.0/sites/getAllSites" | "/v1.0/sites/{site_id}/drives" => (Bucket::Sharepoint, 2),
+        "/v1.0/sites/getAllSites"
+        | "/v1.0/sites/{site_id}/drives"
+        | "/v1.0/sites/{site_id}/sites" => (Bucket::Sharepoint, 2),
         "/v1.0/sites/{site_id}/permissions"
         | "/v1.0/drives/{drive_id}/items/{item_id}/permissions" => (Bucket::Sharepoint, 5),
         "/v1.0/drives/{drive_id}/items/{item_id}"
@@ -56,6 +58,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/v1.0/sites/getAllSites", get(graph::get_all_sites))
         .route("/v1.0/sites/{site_id}", get(graph::get_site))
         .route("/v1.0/sites/{site_id}/drives", get(graph::site_drives))
+        .route("/v1.0/sites/{site_id}/sites", get(graph::site_subsites))
         .route(
             "/v1.0/sites/{site_id}/permissions",
             get(graph::site_permissions),

@@ -103,8 +103,12 @@ pub struct Site {
     pub version: u64,
     pub deleted: bool,
     /// Locked with NoAccess: the site and its libraries answer 403 `accessDenied` (SharePoint
-    /// "Lock and unlock sites"); the site is still listed.
+    /// "Lock and unlock sites"); the site is still listed. A lock holds for the whole site
+    /// collection, subsites included.
     pub locked: bool,
+    /// A subsite's parent site (index into `sites`): subsites are not listed by
+    /// `getAllSites` or `sites/delta`, only by `GET /sites/{parent}/sites`.
+    pub parent: Option<usize>,
     pub drives: Vec<usize>,
     /// SharePoint site group ids for Owners, Members, Visitors.
     pub site_group_ids: [u32; 3],
@@ -323,6 +327,25 @@ impl Tenant {
             }
             idx = it.parent;
         }
+    }
+
+    /// The site collection (top-level site) a site belongs to.
+    pub fn collection_of(&self, mut site: usize) -> usize {
+        while let Some(p) = self.sites[site].parent {
+            site = p;
+        }
+        site
+    }
+
+    /// Whether Graph refuses a site: its site collection is locked with NoAccess.
+    pub fn site_locked(&self, site: usize) -> bool {
+        self.sites[self.collection_of(site)].locked
+    }
+
+    /// Live subsites directly under a site.
+    pub fn subsites_of(&self, site: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.sites.len())
+            .filter(move |&s| self.sites[s].parent == Some(site) && !self.sites[s].deleted)
     }
 
     /// Whether a drive is visible: not deleted, its site not deleted, and for a OneDrive,

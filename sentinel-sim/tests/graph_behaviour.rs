@@ -27,7 +27,9 @@ async fn first_drive(s: &Sim) -> String {
 async fn get_all_sites_pages_with_skiptoken_and_caps_top() {
     let s = start(1, |c| c.profile = sentinel_sim::Profile::Small).await;
     let (sites, _) = s.follow("/v1.0/sites/getAllSites?$top=7", &[]).await;
-    assert_eq!(sites.len(), s.dump("sites").await.len());
+    let collections = s.dump("sites").await;
+    let collections = collections.iter().filter(|x| x["parentId"].is_null());
+    assert_eq!(sites.len(), collections.count());
     let page = s.get("/v1.0/sites/getAllSites?$top=5000").await;
     assert!(page["value"].as_array().expect("value").len() <= 1000);
     assert!(

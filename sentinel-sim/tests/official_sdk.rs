@@ -30,6 +30,18 @@ async fn microsofts_python_sdk_walks_the_tenant() {
     let sim = sentinel_sim::spawn(config, "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("simulator starts");
+    // Subsites for the walk to find (a tiny tenant may have none).
+    {
+        let mut rng = sim.state.lock_rng();
+        let mut t = sim.state.write_tenant();
+        sentinel_sim::mutate::apply_random(
+            &mut t,
+            &mut rng,
+            2,
+            0,
+            Some(&["create_subsite".into()]),
+        );
+    }
     let url = sim.url();
     let walk = tokio::task::spawn_blocking(move || {
         Command::new(python)
@@ -54,6 +66,7 @@ async fn microsofts_python_sdk_walks_the_tenant() {
         "/v1.0/users/delta",
         "/v1.0/groups/delta",
         "/v1.0/sites/getAllSites",
+        "/v1.0/sites/{site_id}/sites",
         "/v1.0/drives/{drive_id}/root/delta",
         "/v1.0/$batch",
     ] {

@@ -364,3 +364,72 @@ async fn a_locked_site_answers_403_access_denied_and_is_still_listed() {
         .await;
     assert_eq!(bad.status(), 400);
 }
+
+/// Subsites (graph-behaviour.md "Subsites"; site-list-subsites): `getAllSites` and
+/// `sites/delta` list site collections, each with a `root` facet as in getAllSites' documented
+/// example; a subsite is listed only under its parent (`GET /sites/{id}/sites`), has libraries
+/// of its own, keeps its collection's GUID in its id and is locked with its collection.
+#[tokio::test]
+async fn subsites_are_listed_only_under_their_parent_and_locked_with_their_collection() {
+    let s = start(28, |c| c.profile = sentinel_sim::Profile::Small).await;
+    let truth = s.dump("sites").await;
+    let (collections, subsites): (Vec<&Value>, Vec<&Value>) =
+        truth.iter().partition(|x| x["parentId"].is_null());
+    assert!(!subsites.is_empty(), "the small tenant has subsites");
+    let collection_ids: HashSet<String> = collections
+        .iter()
+        .map(|x| x["id"].as_str().expect("id").to_string())
+        .collect();
+    let (all, _) = s.follow("/v1.0/sites/getAllSites", &[]).await;
+    assert_eq!(ids(&all), collection_ids);
+    assert!(
+        all.iter().all(|x| x["root"].is_object()),
+        "collections carry root"
+    );
+    let (delta, _) = s.follow("/v1.0/sites/delta", &[]).await;
+    assert_eq!(ids(&delta), collection_ids);
+    for sub in subsites {
+        let (id, parent) = (
+            sub["id"].as_str().expect("id"),
+            sub["parentId"].as_str().expect("parent"),
+        );
+        let (listed, _) = s.follow(&format!("/v1.0/sites/{parent}/sites"), &[]).await;
+        let entry = listed
+            .iter()
+            .find(|x| x["id"] == id)
+            .unwrap_or_else(|| panic!("{id} listed under {parent}"));
+        assert!(entry.get("root").is_none(), "a subsite is no root: {entry}");
+        assert!(entry.get("siteCollection").is_none(), "{entry}");
+        assert_eq!(
+            id.split(',').nth(1),
+            parent.split(',').nth(1),
+            "same collection GUID"
+        );
+        let drives = s.get(&format!("/v1.0/sites/{id}/drives")).await;
+        assert!(!drives["value"].as_array().expect("value").is_empty());
+    }
+    // Locking a subsite's collection locks the subsite.
+    let (sub, collection) = {
+        let t = s.sim.state.read_tenant();
+        let sub = (0..t.sites.len())
+            .find(|&i| t.sites[i].parent.is_some())
+            .expect("subsite");
+        (
+            t.sites[sub].id.clone(),
+            t.sites[t.collection_of(sub)].id.clone(),
+        )
+    };
+    let r = s
+        .post(
+            "/_sim/lock-site",
+            json!({"siteId": collection, "locked": true}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    for path in [
+        format!("/v1.0/sites/{sub}/drives"),
+        format!("/v1.0/sites/{sub}/sites"),
+    ] {
+        assert_eq!(s.get_raw(&path, &[]).await.status(), 403, "{path}");
+    }
+}

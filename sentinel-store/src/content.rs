@@ -10,68 +10,10 @@ const ITEM_TABLES: [&str; 3] = [
     "msgraph_drive_item_permissions",
     "msgraph_drive_item_permission_grants",
 ];
-use crate::rows::{DriveItemRow, DriveRow, SiteRow, last_wins};
+use crate::rows::{DriveItemRow, DriveRow, last_wins};
 use crate::{Store, StoreError};
 
 impl Store {
-    /// Applies one page of a sites delta round (deleted sites carry `deleted`).
-    pub async fn apply_sites_page(
-        &self,
-        tenant: &str,
-        rows: &[SiteRow],
-        deleted: &[String],
-        delta_link: Option<&str>,
-    ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut n = soft_delete_ids(&mut tx, "msgraph_sites", tenant, deleted).await?;
-        if !rows.is_empty() {
-            let rows = last_wins(rows, |r| r.id.clone());
-            n += sqlx::query(
-            "INSERT INTO msgraph_sites (tenant_id, id, name, display_name, web_url, created_at, raw_json, synced_at, deleted_at) \
-             SELECT $1, s.id, s.name, s.dn, s.url, s.created, s.raw::jsonb, now(), NULL \
-             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[]) \
-                  AS s(id, name, dn, url, created, raw) \
-             ON CONFLICT (tenant_id, id) DO UPDATE SET name = EXCLUDED.name, display_name = EXCLUDED.display_name, \
-               web_url = EXCLUDED.web_url, created_at = EXCLUDED.created_at, raw_json = EXCLUDED.raw_json, \
-               synced_at = now(), deleted_at = NULL",
-        )
-        .bind(tenant)
-        .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.display_name.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.web_url.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.created_at).collect::<Vec<Option<DateTime<Utc>>>>())
-        .bind(rows.iter().map(|r| r.raw_json.to_string()).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        }
-        if let Some(link) = delta_link {
-            let partition = crate::directory::tenant_partition(tenant);
-            crate::delta::save_link(&mut tx, "sites", &partition, link).await?;
-        }
-        touch(&mut tx, &["msgraph_sites"]).await?;
-        tx.commit().await?;
-        Ok(n)
-    }
-
-    /// Ids of the tenant's live sites.
-    /// Live sites; with `since`, only those a sites round wrote since then (new or changed).
-    pub async fn live_site_ids(
-        &self,
-        tenant: &str,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM msgraph_sites WHERE tenant_id = $1 AND deleted_at IS NULL \
-             AND ($2::timestamptz IS NULL OR synced_at >= $2) ORDER BY id",
-        )
-        .bind(tenant)
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
     pub async fn upsert_drives(&self, tenant: &str, rows: &[DriveRow]) -> Result<u64, StoreError> {
         if rows.is_empty() {
             return Ok(0);
@@ -148,54 +90,6 @@ impl Store {
     }
 
     /// The tenant's live drives with their sites' names and URLs.
-    /// Records that Graph refused to read a site (`reason`: status and code); the first time
-    /// is kept. Scans skip the site's libraries and keep them as last read.
-    pub async fn skip_site(
-        &self,
-        tenant: &str,
-        site_id: &str,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE msgraph_sites SET skipped_reason = $3, skipped_since = COALESCE(skipped_since, now()) \
-             WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(tenant)
-        .bind(site_id)
-        .bind(reason)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Live sites that scans skip (tried again on every run: a lock is lifted any time).
-    pub async fn skipped_site_ids(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM msgraph_sites WHERE tenant_id = $1 AND deleted_at IS NULL \
-             AND skipped_reason IS NOT NULL ORDER BY id",
-        )
-        .bind(tenant)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// Sites read again after being skipped: scanned as any other from now on.
-    pub async fn clear_site_skips(
-        &self,
-        tenant: &str,
-        site_ids: &[String],
-    ) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "UPDATE msgraph_sites SET skipped_reason = NULL, skipped_since = NULL \
-             WHERE tenant_id = $1 AND id = ANY($2) AND skipped_reason IS NOT NULL",
-        )
-        .bind(tenant)
-        .bind(site_ids)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
-    }
-
     pub async fn live_drives(&self, tenant: &str) -> Result<Vec<crate::DriveRef>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT d.id, d.name, d.site_id, s.display_name AS site_name, s.web_url AS site_url, d.owner_user_id, \

@@ -307,11 +307,17 @@ impl Store {
                 )));
             }
         };
+        // Subsites are not in sites rounds: their parents' listings keep them.
+        let not_subsite = if resource == "sites" {
+            " AND parent_site_id IS NULL"
+        } else {
+            ""
+        };
         let mut tx = self.pool.begin().await?;
         let mut n = 0;
         for table in tables {
             let sql = format!(
-                "UPDATE {table} SET deleted_at = now() WHERE tenant_id = $1 AND synced_at < $2 AND deleted_at IS NULL"
+                "UPDATE {table} SET deleted_at = now() WHERE tenant_id = $1 AND synced_at < $2 AND deleted_at IS NULL{not_subsite}"
             );
             n += sqlx::query(&sql)
                 .bind(tenant)
@@ -319,6 +325,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+        }
+        if resource == "sites" {
+            n += crate::sites::delete_orphaned_subsites(&mut tx, tenant).await?;
         }
         touch(&mut tx, tables).await?;
         tx.commit().await?;

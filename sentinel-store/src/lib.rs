@@ -17,6 +17,7 @@ mod permissions;
 mod reports;
 mod rows;
 mod schema;
+mod sites;
 mod views;
 
 pub use audit::AuditEvent;

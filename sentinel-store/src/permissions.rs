@@ -6,6 +6,16 @@ use crate::directory::touch;
 use crate::rows::{DueItem, ItemPermissions, SweptItem};
 use crate::{Store, StoreError};
 
+/// Leaves out items of libraries whose site Graph refused to read (locked): their reads would
+/// only fail, and the libraries are kept as last read until the site is readable again.
+macro_rules! not_in_skipped_site {
+    () => {
+        " AND drive_id NOT IN (SELECT d.id FROM msgraph_drives d JOIN msgraph_sites s \
+           ON s.tenant_id = d.tenant_id AND s.id = d.site_id \
+           WHERE d.tenant_id = $1 AND s.skipped_reason IS NOT NULL)"
+    };
+}
+
 impl Store {
     /// Replaces the permissions of each item with what was just read: upserts the permissions
     /// and grantees given, soft-deletes the ones no longer there, and stamps the items'
@@ -201,12 +211,15 @@ impl Store {
             .map(|a| (a.drive_id.as_str(), a.item_id.as_str()))
             .unwrap_or(("", ""));
         let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT drive_id, id FROM msgraph_drive_items \
-             WHERE tenant_id = $1 AND deleted_at IS NULL \
-               AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at) \
-               AND (NOT $2 OR COALESCE(permission_root_id, id) = id) \
-               AND (drive_id, id) > ($3, $4) \
-             ORDER BY drive_id, id LIMIT $5",
+            concat!(
+                "SELECT drive_id, id FROM msgraph_drive_items \
+                 WHERE tenant_id = $1 AND deleted_at IS NULL \
+                   AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at) \
+                   AND (NOT $2 OR COALESCE(permission_root_id, id) = id) \
+                   AND (drive_id, id) > ($3, $4)",
+                not_in_skipped_site!(),
+                " ORDER BY drive_id, id LIMIT $5"
+            ),
         )
         .bind(tenant)
         .bind(roots_only)
@@ -228,10 +241,13 @@ impl Store {
         roots_only: bool,
     ) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT count(*) FROM msgraph_drive_items \
-             WHERE tenant_id = $1 AND deleted_at IS NULL \
-               AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at) \
-               AND (NOT $2 OR COALESCE(permission_root_id, id) = id)",
+            concat!(
+                "SELECT count(*) FROM msgraph_drive_items \
+                 WHERE tenant_id = $1 AND deleted_at IS NULL \
+                   AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at) \
+                   AND (NOT $2 OR COALESCE(permission_root_id, id) = id)",
+                not_in_skipped_site!()
+            ),
         )
         .bind(tenant)
         .bind(roots_only)
@@ -262,11 +278,14 @@ impl Store {
             })
             .unwrap_or((None, "", ""));
         let rows: Vec<(DateTime<Utc>, String, String)> = sqlx::query_as(
-            "SELECT permissions_last_synced_at, drive_id, id FROM msgraph_drive_items \
-             WHERE tenant_id = $1 AND deleted_at IS NULL AND permissions_last_synced_at < $3 \
-               AND (NOT $2 OR COALESCE(permission_root_id, id) = id) \
-               AND ($4::timestamptz IS NULL OR (permissions_last_synced_at, drive_id, id) > ($4, $5, $6)) \
-             ORDER BY permissions_last_synced_at, drive_id, id LIMIT $7",
+            concat!(
+                "SELECT permissions_last_synced_at, drive_id, id FROM msgraph_drive_items \
+                 WHERE tenant_id = $1 AND deleted_at IS NULL AND permissions_last_synced_at < $3 \
+                   AND (NOT $2 OR COALESCE(permission_root_id, id) = id) \
+                   AND ($4::timestamptz IS NULL OR (permissions_last_synced_at, drive_id, id) > ($4, $5, $6))",
+                not_in_skipped_site!(),
+                " ORDER BY permissions_last_synced_at, drive_id, id LIMIT $7"
+            ),
         )
         .bind(tenant)
         .bind(roots_only)
@@ -293,11 +312,12 @@ impl Store {
         roots_only: bool,
         read_before: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
+        Ok(sqlx::query_scalar(concat!(
             "SELECT count(*) FROM msgraph_drive_items \
-             WHERE tenant_id = $1 AND deleted_at IS NULL AND permissions_last_synced_at < $3 \
-               AND (NOT $2 OR COALESCE(permission_root_id, id) = id)",
-        )
+                 WHERE tenant_id = $1 AND deleted_at IS NULL AND permissions_last_synced_at < $3 \
+                   AND (NOT $2 OR COALESCE(permission_root_id, id) = id)",
+            not_in_skipped_site!()
+        ))
         .bind(tenant)
         .bind(roots_only)
         .bind(read_before)

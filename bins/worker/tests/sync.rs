@@ -19,12 +19,11 @@ async fn full_cycle(mode: &str, seed: u64) {
 
     control(&sim, "/_sim/mutate", json!({"count": 300})).await;
     assert_synced(&sync(&sim, &db, &args).await).await;
-    if mode == "exhaustive" {
-        // Without Prefer: deltashowsharingchanges delta reports no sharing-only change: the
-        // sweep re-reads permissions once they are older than a day.
-        a_day_passes(&db).await;
-        assert_synced(&sync(&sim, &db, &args).await).await;
-    }
+    // Without Prefer: deltashowsharingchanges delta reports no sharing-only change: the sweep
+    // re-reads permissions once they are older than a day (exhaustive mode). No delta reports
+    // a new subsite: the daily full listing finds it (both modes).
+    a_day_passes(&db).await;
+    assert_synced(&sync(&sim, &db, &args).await).await;
     assert_matches_truth(&sim, &db).await;
 
     // Every stored delta token is now stale: each round resyncs from scratch and reconciles.
@@ -184,7 +183,16 @@ async fn a_locked_site_is_skipped_with_its_reason_and_read_again_once_unlocked()
         json!({"siteId": site, "locked": true}),
     )
     .await;
-    control(&sim, "/_sim/mutate", json!({"count": 30})).await;
+    // Changes inside the locked site's libraries among others (none deletes a site: the
+    // locked one must stay to be skipped).
+    let kinds = [
+        "create_file",
+        "modify",
+        "share",
+        "delete_file",
+        "add_member",
+    ];
+    control(&sim, "/_sim/mutate", json!({"count": 30, "kinds": kinds})).await;
     let out = sync(&sim, &db, &args).await;
     assert_synced(&out).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -215,5 +223,73 @@ async fn a_locked_site_is_skipped_with_its_reason_and_read_again_once_unlocked()
     assert_synced(&sync(&sim, &db, &args).await).await;
     assert_matches_truth(&sim, &db).await;
     assert_eq!(skipped_reason().await, None, "read again once unlocked");
+    db.drop_db().await;
+}
+
+/// Subsites (`GET /sites/{id}/sites`; neither getAllSites nor sites/delta lists them): the scan
+/// stores every subsite under its parent with its libraries, finds new ones and drops deleted
+/// ones at the daily full listing, and skips a locked collection's subsites with it, keeping
+/// their libraries and sweeping none of their permissions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subsites_and_their_libraries_are_scanned_and_kept_current() {
+    let sim = spawn_sim(Profile::Small, 106).await;
+    let db = create_db().await;
+    // Exhaustive: the daily permission sweep must leave a skipped site's items alone too.
+    let args = ["--permissions", "exhaustive"];
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    assert_matches_truth(&sim, &db).await;
+
+    control(
+        &sim,
+        "/_sim/mutate",
+        json!({"count": 4, "kinds": ["create_subsite", "delete_subsite"]}),
+    )
+    .await;
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    a_day_passes(&db).await;
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    assert_matches_truth(&sim, &db).await;
+
+    // Lock a collection that has a subsite: the subsite is skipped with it.
+    let (collection, subsite) = {
+        let t = sim.state.read_tenant();
+        let sub = (0..t.sites.len())
+            .find(|&s| t.sites[s].parent.is_some() && !t.sites[s].deleted)
+            .expect("a live subsite");
+        (
+            t.sites[t.collection_of(sub)].id.clone(),
+            t.sites[sub].id.clone(),
+        )
+    };
+    let libraries = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM msgraph_drives WHERE site_id = $1 AND deleted_at IS NULL",
+        )
+        .bind(&subsite)
+        .fetch_one(&db.pool)
+        .await
+        .expect("libraries")
+    };
+    let before = libraries().await;
+    assert!(before > 0, "the subsite's libraries are stored");
+    control(
+        &sim,
+        "/_sim/lock-site",
+        json!({"siteId": collection, "locked": true}),
+    )
+    .await;
+    a_day_passes(&db).await;
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    let skipped: Option<String> =
+        sqlx::query_scalar("SELECT skipped_reason FROM msgraph_sites WHERE id = $1")
+            .bind(&subsite)
+            .fetch_one(&db.pool)
+            .await
+            .expect("subsite");
+    assert!(
+        skipped.is_some_and(|r| r.starts_with("403 accessDenied")),
+        "skipped with its collection"
+    );
+    assert_eq!(libraries().await, before, "its libraries are kept");
     db.drop_db().await;
 }

@@ -141,12 +141,19 @@ pub struct Replica {
 
 impl Replica {
     /// Runs one delta round per drive and applies it; a resync rebuilds that drive's items.
+    /// The replica mirrors exactly `drives`: items of any other drive (one deleted since) go.
     pub async fn sync(
         &mut self,
         client: &GraphClient,
         drives: &[String],
         options: &DriveDeltaOptions,
     ) -> Result<(), GraphError> {
+        self.items.retain(|_, it| {
+            it.parent_reference
+                .as_ref()
+                .and_then(|p| p.drive_id.as_ref())
+                .is_some_and(|d| drives.contains(d))
+        });
         for d in drives {
             let start = self
                 .links

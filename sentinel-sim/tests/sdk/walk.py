@@ -115,12 +115,20 @@ async def main():
     want = {(m["groupId"], m["memberId"]) for m in await dump(http, "memberships")}
     check("groups/delta() with members@delta merges to the memberships", members == want, f"{len(members)} vs {len(want)}")
 
-    # Sites: getAllSites() and sites/delta().
-    sites, _ = await follow(graph.sites.get_all_sites.get(), lambda l: graph.sites.get_all_sites.with_url(l).get())
-    site_truth = {s["id"] for s in await dump(http, "sites")}
-    check("sites/getAllSites() lists every site", {s.id for s in sites} == site_truth)
+    # Sites: getAllSites() and sites/delta() list site collections; subsites, under their parent.
+    collections, _ = await follow(graph.sites.get_all_sites.get(), lambda l: graph.sites.get_all_sites.with_url(l).get())
+    site_dump = await dump(http, "sites")
+    collection_truth = {s["id"] for s in site_dump if s["parentId"] is None}
+    check("sites/getAllSites() lists every site collection", {s.id for s in collections} == collection_truth)
     delta_sites, _ = await follow(graph.sites.delta.get(), lambda l: graph.sites.delta.with_url(l).get())
-    check("sites/delta() lists every site", {s.id for s in delta_sites} == site_truth)
+    check("sites/delta() lists every site collection", {s.id for s in delta_sites} == collection_truth)
+    sites, queue = list(collections), list(collections)
+    while queue:
+        page = await graph.sites.by_site_id(queue.pop().id).sites.get()
+        sites.extend(page.value or [])
+        queue.extend(page.value or [])
+    check("sites/{id}/sites leads to every subsite",
+          {s.id for s in sites} == {s["id"] for s in site_dump} and len(site_dump) > len(collection_truth))
 
     # Drives of every site, and each user's OneDrive where one is provisioned.
     drives = []

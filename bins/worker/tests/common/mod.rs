@@ -71,14 +71,18 @@ pub async fn control(sim: &RunningSim, path: &str, body: Value) {
     assert!(r.status().is_success(), "{path}");
 }
 
-/// Every permission read so far becomes a day older (for the exhaustive mode's sweep).
+/// Every permission read and every drive listing so far becomes a day older: the next sync
+/// sweeps permissions older than a day (exhaustive mode) and lists every site and OneDrive
+/// again (what no delta reports: new subsites and libraries).
 pub async fn a_day_passes(db: &TestDb) {
-    sqlx::query(
-        "UPDATE msgraph_drive_items SET permissions_last_synced_at = permissions_last_synced_at - interval '25 hours'",
-    )
-    .execute(&db.pool)
-    .await
-    .expect("age the permission reads");
+    for sql in [
+        "UPDATE msgraph_drive_items SET permissions_last_synced_at = permissions_last_synced_at - interval '25 hours', \
+           sharing_changed_at = sharing_changed_at - interval '25 hours'",
+        "UPDATE msgraph_delta_state SET last_synced_at = last_synced_at - interval '25 hours' \
+         WHERE resource_type LIKE 'drives:%'",
+    ] {
+        sqlx::query(sql).execute(&db.pool).await.expect(sql);
+    }
 }
 
 fn s(v: &Value, k: &str) -> String {
@@ -157,14 +161,19 @@ pub async fn assert_matches_truth(sim: &RunningSim, db: &TestDb) {
             .collect(),
     ));
     diffs.extend(compare(
-        "sites",
+        "sites (id, parent)",
         set1(
             p,
-            "SELECT id FROM msgraph_sites WHERE tenant_id = $1 AND deleted_at IS NULL",
+            "SELECT concat_ws('|', id, coalesce(parent_site_id, '')) FROM msgraph_sites \
+             WHERE tenant_id = $1 AND deleted_at IS NULL",
             &tenant,
         )
         .await,
-        ids(dump(sim, "sites").await, "id"),
+        dump(sim, "sites")
+            .await
+            .iter()
+            .map(|x| format!("{}|{}", s(x, "id"), s(x, "parentId")))
+            .collect(),
     ));
     diffs.extend(compare(
         "drives",
