@@ -86,12 +86,13 @@ async fn main() -> Result<()> {
     // The simulator's budget minute lasts 60/time_scale s; the worker is told so.
     let first = scan(&worker, &sim, &db, &args.mode, budget, args.time_scale).await?;
     // Baselines from the documented costs, on the SharePoint budget (the directory's is separate).
-    // The floor for the mode: the inventory (sites: a page per 200 and a drive list per site,
-    // 2 RU each; OneDrives: 1 RU per user; items: a delta page per drive and per 200 items, 2 RU)
+    // The floor for the mode: the inventory (sites: a page per 200, and per site a drive list
+    // and a subsite list, 2 RU each; OneDrives: 1 RU per user; items: a delta page per drive
+    // and per 200 items, 2 RU)
     // plus 5 RU per permission read we cannot avoid: every hierarchy root (drive roots and items
     // with unique permissions) in hierarchical mode, every item in exhaustive mode.
     let inventory_floor =
-        2 * (sites.div_ceil(200) + sites) + users + 2 * (items.div_ceil(200) + drives);
+        2 * (sites.div_ceil(200) + 2 * sites) + users + 2 * (items.div_ceil(200) + drives);
     let permission_reads = if args.mode == "hierarchical" {
         unique + drives
     } else {
@@ -100,7 +101,8 @@ async fn main() -> Result<()> {
     let floor = inventory_floor + 5 * permission_reads;
     // What a per-file script spends: list children of every folder (2 RU), read every item's
     // permissions (5 RU).
-    let per_file = 2 * (sites.div_ceil(200) + sites) + users + 2 * (folders + drives) + 5 * items;
+    let per_file =
+        2 * (sites.div_ceil(200) + 2 * sites) + users + 2 * (folders + drives) + 5 * items;
 
     let mut report = json!({
         "profile": args.tenant.profile, "seed": args.tenant.seed, "mode": args.mode, "items": items,
