@@ -317,6 +317,11 @@ pub struct Permission {
     pub granted_to_v2: Option<IdentitySet>,
     #[serde(rename = "grantedToIdentitiesV2")]
     pub granted_to_identities_v2: Option<Vec<IdentitySet>>,
+    /// Deprecated for `grantedToV2` but still sent, and the only grantee in the examples of
+    /// driveitem-list-permissions: read when `grantedToV2` is absent.
+    pub granted_to: Option<IdentitySet>,
+    /// Deprecated for `grantedToIdentitiesV2`; read when that is absent.
+    pub granted_to_identities: Option<Vec<IdentitySet>>,
     pub invitation: Option<Invitation>,
     pub inherited_from: Option<ItemReference>,
     pub share_id: Option<String>,
@@ -324,6 +329,22 @@ pub struct Permission {
     pub has_password: Option<bool>,
     #[serde(skip)]
     pub raw: Value,
+}
+
+impl Permission {
+    /// Who the permission is granted to: `grantedToV2`, else the deprecated `grantedTo`.
+    pub fn grantee(&self) -> Option<&IdentitySet> {
+        self.granted_to_v2.as_ref().or(self.granted_to.as_ref())
+    }
+
+    /// Who a link is granted to: `grantedToIdentitiesV2`, else the deprecated
+    /// `grantedToIdentities`.
+    pub fn link_grantees(&self) -> &[IdentitySet] {
+        self.granted_to_identities_v2
+            .as_deref()
+            .or(self.granted_to_identities.as_deref())
+            .unwrap_or_default()
+    }
 }
 
 /// Hex SHA-256 of a secret: what is kept instead of a sharing link's URL.

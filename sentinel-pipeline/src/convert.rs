@@ -249,8 +249,7 @@ pub fn permission_row(p: &Permission, guests: &HashSet<String>) -> PermissionRow
     // A redeemed invitation carries the account that accepted it in `grantedToV2` beside the
     // `invitation` (permission resource, "permission-invite-redeemed"): the grant is that account's.
     let redeemed = p.invitation.as_ref().and(
-        p.granted_to_v2
-            .as_ref()
+        p.grantee()
             .filter(|set| set.user.as_ref().is_some_and(|u| u.id.is_some())),
     );
     if let Some(set) = redeemed {
@@ -289,10 +288,10 @@ pub fn permission_row(p: &Permission, guests: &HashSet<String>) -> PermissionRow
             is_everyone: false,
             is_everyone_except_external: false,
         });
-        for set in p.granted_to_identities_v2.iter().flatten() {
+        for set in p.link_grantees() {
             grants.extend(identity_grants(set, guests));
         }
-    } else if let Some(set) = &p.granted_to_v2 {
+    } else if let Some(set) = p.grantee() {
         grants.extend(identity_grants(set, guests));
     }
     PermissionRow {

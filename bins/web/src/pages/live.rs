@@ -66,8 +66,8 @@ fn names(set: &Option<IdentitySet>) -> Vec<String> {
 
 /// What the panel shows of a permission, and its raw JSON without secrets.
 fn permission_view(p: &Permission) -> Value {
-    let mut granted_to = names(&p.granted_to_v2);
-    for set in p.granted_to_identities_v2.iter().flatten() {
+    let mut granted_to = names(&p.grantee().cloned());
+    for set in p.link_grantees() {
         granted_to.extend(names(&Some(set.clone())));
     }
     json!({
