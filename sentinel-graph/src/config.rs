@@ -43,6 +43,32 @@ pub struct GraphConfig {
     pub request_timeout: Duration,
 }
 
+/// Graph's service roots and their Entra authorities ("Microsoft Graph national cloud
+/// deployments", learn.microsoft.com/graph/deployments).
+const CLOUDS: [(&str, &str); 4] = [
+    ("graph.microsoft.com", "https://login.microsoftonline.com"),
+    ("graph.microsoft.us", "https://login.microsoftonline.us"),
+    ("dod-graph.microsoft.us", "https://login.microsoftonline.us"),
+    (
+        "microsoftgraph.chinacloudapi.cn",
+        "https://login.chinacloudapi.cn",
+    ),
+];
+
+/// For a Graph root in one of Microsoft's clouds: the app-only scope on that root's domain
+/// ("any permission scope value (including the .default scope) that contains the Microsoft
+/// Graph domain MUST use the domain of the Microsoft Graph service root endpoint for the
+/// national cloud deployment": learn.microsoft.com/graph/sdks/national-clouds) and the cloud's
+/// authority. `None` for any other root (a simulated tenant, a proxy): defaults stay.
+fn national_cloud(graph_base_url: &Url) -> Option<(String, Url)> {
+    let host = graph_base_url.host_str()?;
+    let (graph, authority) = CLOUDS.iter().find(|(graph, _)| *graph == host)?;
+    Some((
+        format!("https://{graph}/.default"),
+        Url::parse(authority).ok()?,
+    ))
+}
+
 impl GraphConfig {
     /// Defaults for the public cloud; only the tenant and app identity are required.
     pub fn new(
@@ -95,6 +121,10 @@ impl GraphConfig {
         );
         if let Some(v) = get("GRAPH_BASE_URL").filter(|v| !v.is_empty()) {
             c.graph_base_url = parse_url("GRAPH_BASE_URL", &v)?;
+            if let Some((scope, authority)) = national_cloud(&c.graph_base_url) {
+                c.scope = scope;
+                c.authority = authority;
+            }
         }
         if let Some(v) = get("ENTRA_AUTHORITY").filter(|v| !v.is_empty()) {
             c.authority = parse_url("ENTRA_AUTHORITY", &v)?;
@@ -192,6 +222,61 @@ fn parse_num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, GraphError>
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn a_national_cloud_root_brings_its_scope_and_authority() {
+        let config = |base: &str, authority: Option<&str>| {
+            let vars: HashMap<&str, String> = [
+                ("ENTRA_TENANT_ID", "t".to_string()),
+                ("ENTRA_CLIENT_ID", "c".into()),
+                ("ENTRA_CLIENT_SECRET", "s".into()),
+                ("GRAPH_BASE_URL", base.into()),
+            ]
+            .into_iter()
+            .chain(authority.map(|a| ("ENTRA_AUTHORITY", a.to_string())))
+            .collect();
+            GraphConfig::from_lookup(|k| vars.get(k).cloned()).expect("valid")
+        };
+        for (base, scope, authority) in [
+            (
+                "https://graph.microsoft.us/v1.0",
+                "https://graph.microsoft.us/.default",
+                "https://login.microsoftonline.us/",
+            ),
+            (
+                "https://dod-graph.microsoft.us/v1.0",
+                "https://dod-graph.microsoft.us/.default",
+                "https://login.microsoftonline.us/",
+            ),
+            (
+                "https://microsoftgraph.chinacloudapi.cn/v1.0",
+                "https://microsoftgraph.chinacloudapi.cn/.default",
+                "https://login.chinacloudapi.cn/",
+            ),
+            (
+                "https://graph.microsoft.com/v1.0",
+                "https://graph.microsoft.com/.default",
+                "https://login.microsoftonline.com/",
+            ),
+            // Not one of Microsoft's roots (a simulated tenant): the global defaults.
+            (
+                "http://127.0.0.1:9/v1.0",
+                "https://graph.microsoft.com/.default",
+                "https://login.microsoftonline.com/",
+            ),
+        ] {
+            let c = config(base, None);
+            assert_eq!(c.scope, scope, "{base}");
+            assert_eq!(c.authority.as_str(), authority, "{base}");
+        }
+        // An authority set explicitly wins.
+        let c = config(
+            "https://graph.microsoft.us/v1.0",
+            Some("http://127.0.0.1:9"),
+        );
+        assert_eq!(c.authority.as_str(), "http://127.0.0.1:9/");
+        assert_eq!(c.scope, "https://graph.microsoft.us/.default");
+    }
 
     #[test]
     fn env_config_names_the_missing_or_bad_variable() {

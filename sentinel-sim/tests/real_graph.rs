@@ -433,3 +433,15 @@ async fn subsites_are_listed_only_under_their_parent_and_locked_with_their_colle
         assert_eq!(s.get_raw(&path, &[]).await.status(), 403, "{path}");
     }
 }
+
+/// The simulated tenant is in the global cloud: a token for another cloud's Graph domain
+/// (national-clouds: the `.default` scope "MUST use the domain of the Microsoft Graph service
+/// root endpoint" of its cloud) is refused as Entra refuses an unknown resource.
+#[tokio::test]
+async fn a_scope_on_another_clouds_graph_domain_is_refused() {
+    let s = start(29, |_| {}).await;
+    let ok = s.app_token("https://graph.microsoft.com/.default").await;
+    assert!(ok["access_token"].is_string(), "{ok}");
+    let refused = s.app_token("https://graph.microsoft.us/.default").await;
+    assert_eq!(refused["error"], "invalid_scope", "{refused}");
+}
