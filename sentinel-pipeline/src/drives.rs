@@ -233,6 +233,8 @@ pub(crate) async fn sync_drive_items(ctx: &Ctx) -> Result<(), PipelineError> {
                     .await?;
             }
             Err(PipelineError::Cancelled) => return Err(PipelineError::Cancelled),
+            // Missing consent fails every drive alike: say it once, and stop.
+            Err(e @ PipelineError::Config(_)) => return Err(e),
             Err(e) => {
                 tracing::warn!(%drive, error = %e, "drive delta round failed");
                 failures += 1;
@@ -264,6 +266,18 @@ const INCREMENTAL_DERIVE_MAX: usize = 20_000;
 enum ItemChange {
     Live(Box<DriveItemRow>),
     Deleted(String),
+    /// Hierarchical mode, and the drive's root came without a `shared` facet: Graph ignored
+    /// `Prefer: hierarchicalsharing`, which it honours for Sites.FullControl.All only, without
+    /// an error. Nothing of the page is stored: every root would be missed.
+    SharingIgnored,
+}
+
+/// What a run in hierarchical mode says when Graph ignored the sharing preferences.
+fn sharing_ignored(drive: &str) -> PipelineError {
+    PipelineError::Config(format!(
+        "hierarchical mode needs the application permission Sites.FullControl.All: Graph ignored \
+         Prefer: hierarchicalsharing on drive {drive}; grant it to the app, or run with --permissions exhaustive"
+    ))
 }
 
 #[async_trait::async_trait]
@@ -281,6 +295,7 @@ impl Sink for DriveItemsSink {
             match item {
                 ItemChange::Live(row) => rows.push(*row),
                 ItemChange::Deleted(id) => deleted.push(id),
+                ItemChange::SharingIgnored => return Err(sharing_ignored(&self.drive)),
             }
         }
         if self.full_since.is_some() {
@@ -378,9 +393,12 @@ async fn sync_one_drive(ctx: &Ctx, drive: &str) -> Result<(), PipelineError> {
                 event.map(|items| {
                     items
                         .into_iter()
-                        .map(|i| match i.is_deleted() {
-                            true => ItemChange::Deleted(i.id),
-                            false => {
+                        .map(|i| {
+                            if i.is_deleted() {
+                                ItemChange::Deleted(i.id)
+                            } else if hierarchical && i.is_root() && i.shared.is_none() {
+                                ItemChange::SharingIgnored
+                            } else {
                                 ItemChange::Live(Box::new(drive_item_row(&i, hierarchical, full)))
                             }
                         })

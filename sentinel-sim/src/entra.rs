@@ -219,7 +219,11 @@ pub async fn token(
                 (
                     GRAPH_AUDIENCE.to_string(),
                     vec![
-                        "Sites.FullControl.All".to_string(),
+                        if state.config.sites_full_control {
+                            "Sites.FullControl.All".to_string()
+                        } else {
+                            "Sites.Read.All".to_string()
+                        },
                         "User.Read.All".into(),
                         "GroupMember.Read.All".into(),
                         "Files.Read.All".into(),

@@ -280,13 +280,18 @@ pub async fn drive_delta(
         )
     };
     let token = q.get("token");
+    let mut prefer = prefer_flags(&headers);
+    if !state.config.sites_full_control {
+        // Honoured for Sites.FullControl.All only, and ignored without a word otherwise.
+        prefer &= !(PREFER_HIERARCHICAL | PREFER_SHARING_CHANGES);
+    }
     let mut cur = match start_round(
         &state,
         Resource::Drive,
         d as u32,
         token,
         &q,
-        prefer_flags(&headers),
+        prefer,
         top,
         |c| link(c, false),
     ) {

@@ -65,6 +65,10 @@ struct Args {
     /// (`requestedAccessTokenVersion: 2`).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
     api_token_version: u8,
+    /// The app lacks Sites.FullControl.All: drive delta silently ignores the sharing
+    /// preferences (hierarchical mode must notice).
+    #[arg(long)]
+    without_sites_full_control: bool,
 }
 
 #[tokio::main]
@@ -109,6 +113,7 @@ async fn main() -> ExitCode {
         directory_expiry_gone: args.directory_expiry_gone,
         folder_delete_lists_descendants: args.folder_delete_lists_descendants,
         api_token_version: args.api_token_version,
+        sites_full_control: !args.without_sites_full_control,
     };
     let sim = match sentinel_sim::spawn(config, args.addr).await {
         Ok(s) => s,

@@ -57,6 +57,11 @@ pub struct SimConfig {
     /// 1, as for an app registration whose manifest leaves `requestedAccessTokenVersion` unset,
     /// or 2 when it is set to 2 (Entra "Access tokens").
     pub api_token_version: u8,
+    /// The app holds the application permission Sites.FullControl.All (as the README asks).
+    /// Without it, app tokens carry Sites.Read.All instead and drive delta ignores the
+    /// `hierarchicalsharing` and `deltashowsharingchanges` preferences, which Graph honours for
+    /// Sites.FullControl.All only (scan guidance; graph-behaviour.md): no error says so.
+    pub sites_full_control: bool,
 }
 
 impl Default for SimConfig {
@@ -78,6 +83,7 @@ impl Default for SimConfig {
             directory_expiry_gone: false,
             folder_delete_lists_descendants: false,
             api_token_version: 1,
+            sites_full_control: true,
         }
     }
 }

@@ -445,3 +445,56 @@ async fn a_scope_on_another_clouds_graph_domain_is_refused() {
     let refused = s.app_token("https://graph.microsoft.us/.default").await;
     assert_eq!(refused["error"], "invalid_scope", "{refused}");
 }
+
+/// Without Sites.FullControl.All (the app holds Sites.Read.All), drive delta ignores the
+/// sharing preferences without an error: no `shared` facet marks the hierarchy roots.
+#[tokio::test]
+async fn without_sites_full_control_the_sharing_preferences_are_ignored() {
+    async fn drive_root_shared(s: &Sim, drive: String) -> bool {
+        let (items, _) = s
+            .follow(
+                &format!("/v1.0/drives/{drive}/root/delta"),
+                &[("Prefer", SHARING_PREFER)],
+            )
+            .await;
+        let root = items.iter().find(|i| i["root"].is_object()).expect("root");
+        root.get("shared").is_some()
+    }
+    let full = start(30, |_| {}).await;
+    let drive = full.dump("drives").await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert!(
+        drive_root_shared(&full, drive).await,
+        "with the permission: a shared facet"
+    );
+    let lesser = start(30, |c| c.sites_full_control = false).await;
+    let drive = lesser.dump("drives").await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert!(!drive_root_shared(&lesser, drive).await, "without it: none");
+    let token = lesser
+        .app_token("https://graph.microsoft.com/.default")
+        .await;
+    let claims = token["access_token"]
+        .as_str()
+        .expect("token")
+        .split('.')
+        .nth(1)
+        .expect("claims");
+    use base64::Engine;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(claims)
+            .expect("base64"),
+    )
+    .expect("json");
+    assert!(
+        !claims["roles"]
+            .to_string()
+            .contains("Sites.FullControl.All"),
+        "{claims}"
+    );
+}

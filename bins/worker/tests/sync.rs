@@ -293,3 +293,33 @@ async fn subsites_and_their_libraries_are_scanned_and_kept_current() {
     assert_eq!(libraries().await, before, "its libraries are kept");
     db.drop_db().await;
 }
+
+/// Graph honours `Prefer: hierarchicalsharing` for apps with Sites.FullControl.All only, and
+/// ignores it silently otherwise: hierarchical mode notices (a drive root without a `shared`
+/// facet), stores nothing of the round and says in one line what to grant; exhaustive mode,
+/// which needs no such preference, works with the lesser permission.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hierarchical_mode_without_sites_full_control_says_what_to_grant() {
+    let sim = sentinel_testkit::spawn_sim_with(Profile::Tiny, 107, |c| {
+        c.sites_full_control = false;
+    })
+    .await;
+    let db = create_db().await;
+    let out = sync(&sim, &db, &["--permissions", "hierarchical"]).await;
+    assert!(!out.status.success(), "hierarchical mode cannot succeed");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("Sites.FullControl.All") && last.contains("--permissions exhaustive"),
+        "{err}"
+    );
+    let items: i64 = sqlx::query_scalar("SELECT count(*) FROM msgraph_drive_items")
+        .fetch_one(&db.pool)
+        .await
+        .expect("items");
+    assert_eq!(items, 0, "nothing stored without the sharing facets");
+
+    assert_synced(&sync(&sim, &db, &["--permissions", "exhaustive"]).await).await;
+    assert_matches_truth(&sim, &db).await;
+    db.drop_db().await;
+}
