@@ -88,6 +88,10 @@ CREATE TABLE IF NOT EXISTS msgraph_drives (
     deleted_at     timestamptz,
     PRIMARY KEY (tenant_id, id)
 );
+-- A drive Graph refused to read (403: a OneDrive locked with NoAccess): scans skip it and keep
+-- it as last read, until it is read again.
+ALTER TABLE msgraph_drives ADD COLUMN IF NOT EXISTS skipped_reason text;
+ALTER TABLE msgraph_drives ADD COLUMN IF NOT EXISTS skipped_since timestamptz;
 CREATE INDEX IF NOT EXISTS msgraph_drives_site ON msgraph_drives (tenant_id, site_id);
 
 CREATE TABLE IF NOT EXISTS msgraph_drive_items (

@@ -118,7 +118,13 @@ pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
     }
     // OneDrives: one GET per user, twenty per $batch; 404 means no OneDrive (unlicensed).
     // A chunk of users at a time, so memory does not grow with the tenant.
-    let users = ctx.store.live_user_ids(&ctx.tenant, since).await?;
+    let mut users = ctx.store.live_user_ids(&ctx.tenant, since).await?;
+    if since.is_some() {
+        // A skipped OneDrive is tried on every run, as a skipped site is.
+        users.extend(ctx.store.skipped_onedrive_owners(&ctx.tenant).await?);
+        users.sort_unstable();
+        users.dedup();
+    }
     for chunk in users.chunks(ONEDRIVE_CHUNK) {
         let requests: Vec<BatchRequest> = chunk
             .iter()
@@ -140,6 +146,20 @@ pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
                     }
                 },
                 404 => {}
+                // A OneDrive locked with NoAccess (a personal site) answers 403 as a locked
+                // site does: skipped with its reason, kept as last read, tried every full listing.
+                403 => {
+                    let reason = match resp.body["error"]["code"].as_str() {
+                        Some(code) => format!("403 {code}"),
+                        None => "403".to_string(),
+                    };
+                    tracing::warn!(%user, %reason, "OneDrive skipped: Graph refused to read it");
+                    ctx.store
+                        .skip_drives(&ctx.tenant, None, Some(user), &reason)
+                        .await?;
+                    ctx.progress
+                        .skip_drive(&format!("users/{user}/drive"), &reason);
+                }
                 status => {
                     tracing::warn!(%user, status, "reading a user's OneDrive failed");
                     failures += 1;
@@ -170,7 +190,7 @@ pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
         .live_drives(&ctx.tenant)
         .await?
         .into_iter()
-        .filter(|d| !d.site_skipped && !listed.contains(&d.id))
+        .filter(|d| !d.skipped && !listed.contains(&d.id))
         .map(|d| d.id)
         .collect();
     if !gone.is_empty() {
@@ -213,7 +233,7 @@ pub(crate) async fn sync_drive_items(ctx: &Ctx) -> Result<(), PipelineError> {
         .live_drives(&ctx.tenant)
         .await?
         .into_iter()
-        .filter(|d| !d.site_skipped && selected(ctx, d))
+        .filter(|d| !d.skipped && selected(ctx, d))
         .collect();
     let mut rounds = futures::stream::iter(drives.into_iter().map(|d| {
         let ctx = ctx.clone();
@@ -233,6 +253,15 @@ pub(crate) async fn sync_drive_items(ctx: &Ctx) -> Result<(), PipelineError> {
                     .await?;
             }
             Err(PipelineError::Cancelled) => return Err(PipelineError::Cancelled),
+            // Refused (a locked OneDrive): skipped with its reason, kept as last read.
+            Err(PipelineError::Graph(GraphError::Forbidden { code, message })) => {
+                let reason = format!("403 {code}: {message}");
+                tracing::warn!(%drive, %reason, "drive skipped: Graph refused to read it");
+                ctx.store
+                    .skip_drives(&ctx.tenant, Some(&drive), None, &reason)
+                    .await?;
+                ctx.progress.skip_drive(&drive, &reason);
+            }
             // Missing consent fails every drive alike: say it once, and stop.
             Err(e @ PipelineError::Config(_)) => return Err(e),
             Err(e) => {

@@ -22,6 +22,9 @@ pub struct Progress {
     failures: Mutex<BTreeMap<String, u64>>,
     /// Sites Graph refused to read (403: e.g. locked), by id, with the reason.
     skipped_sites: Mutex<BTreeMap<String, String>>,
+    /// Drives Graph refused to read (403: a locked OneDrive), by id (or `users/{id}/drive`
+    /// when the lookup itself was refused), with the reason.
+    skipped_drives: Mutex<BTreeMap<String, String>>,
 }
 
 /// A snapshot, as stored in `job_runs.progress`.
@@ -40,6 +43,8 @@ pub struct ProgressSnapshot {
     /// Sites skipped because Graph refused to read them, by id, with the reason: they do not
     /// fail the run, and their libraries are kept as last read.
     pub skipped_sites: BTreeMap<String, String>,
+    /// Drives skipped likewise (a locked OneDrive): kept as last read.
+    pub skipped_drives: BTreeMap<String, String>,
     pub ru_spent: u64,
     pub requests: u64,
     pub throttled: u64,
@@ -73,6 +78,13 @@ impl Progress {
             .insert(site.to_string(), reason.to_string());
     }
 
+    pub fn skip_drive(&self, drive: &str, reason: &str) {
+        self.skipped_drives
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(drive.to_string(), reason.to_string());
+    }
+
     pub fn failures(&self) -> BTreeMap<String, u64> {
         self.failures
             .lock()
@@ -96,6 +108,11 @@ impl Progress {
             failures: self.failures(),
             skipped_sites: self
                 .skipped_sites
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            skipped_drives: self
+                .skipped_drives
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),

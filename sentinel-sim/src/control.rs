@@ -309,11 +309,13 @@ pub async fn mutate(State(state): State<Arc<SimState>>, body: Bytes) -> Response
     Json(report).into_response()
 }
 
-/// `{"siteId": "...", "locked": true}`: locks a site with NoAccess, or unlocks it.
+/// `{"siteId": "...", "locked": true}`: locks a site with NoAccess, or unlocks it;
+/// `{"userId": "...", "locked": true}` does so for the user's OneDrive (a personal site).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SiteLock {
-    site_id: String,
+    site_id: Option<String>,
+    user_id: Option<String>,
     locked: bool,
 }
 
@@ -322,18 +324,30 @@ pub async fn lock_site(State(state): State<Arc<SimState>>, body: Bytes) -> Respo
         Ok(r) => r,
         Err(e) => {
             return bad_request(&format!(
-                "expected {{\"siteId\": \"...\", \"locked\": true|false}}: {e}"
+                "expected {{\"siteId\" or \"userId\": \"...\", \"locked\": true|false}}: {e}"
             ));
         }
     };
     let mut t = state.write_tenant();
-    let Some(&s) = t.site_index.get(&req.site_id) else {
-        return bad_request(&format!("no site '{}'", req.site_id));
-    };
-    // A lock is set on a site collection and holds for its subsites.
-    let collection = t.collection_of(s);
-    t.sites[collection].locked = req.locked;
-    Json(json!({"siteId": req.site_id, "locked": req.locked})).into_response()
+    match (&req.site_id, &req.user_id) {
+        (Some(site), None) => {
+            let Some(&s) = t.site_index.get(site) else {
+                return bad_request(&format!("no site '{site}'"));
+            };
+            // A lock is set on a site collection and holds for its subsites.
+            let collection = t.collection_of(s);
+            t.sites[collection].locked = req.locked;
+        }
+        (None, Some(user)) => {
+            let Some(d) = t.user_index.get(user).and_then(|&u| t.users[u].drive) else {
+                return bad_request(&format!("no OneDrive for user '{user}'"));
+            };
+            t.drives[d].locked = req.locked;
+        }
+        _ => return bad_request("give either siteId or userId"),
+    }
+    Json(json!({"siteId": req.site_id, "userId": req.user_id, "locked": req.locked}))
+        .into_response()
 }
 
 pub async fn expire_tokens(State(state): State<Arc<SimState>>) -> Response {

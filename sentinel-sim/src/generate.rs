@@ -514,6 +514,7 @@ pub(crate) fn new_drive(
         created,
         version: t.seq,
         deleted: false,
+        locked: false,
         quota_total: 1 << 40,
         items: vec![root],
     });

@@ -677,7 +677,9 @@ fn live_drive(state: &SimState, id: &str) -> Result<usize, Response> {
     let t = state.read_tenant();
     match t.drive_index.get(id).copied().filter(|&d| t.drive_live(d)) {
         None => Err(not_found("drive")),
-        Some(d) if t.drives[d].site.is_some_and(|s| t.site_locked(s)) => Err(access_denied()),
+        Some(d) if t.drives[d].locked || t.drives[d].site.is_some_and(|s| t.site_locked(s)) => {
+            Err(access_denied())
+        }
         Some(d) => Ok(d),
     }
 }
@@ -741,6 +743,9 @@ pub async fn user_drive(State(state): State<Arc<SimState>>, Path(id): Path<Strin
     };
     let user = &t.users[u];
     match user.drive {
+        Some(d) if user.state == Lifecycle::Active && t.drive_live(d) && t.drives[d].locked => {
+            access_denied()
+        }
         Some(d) if user.state == Lifecycle::Active && t.drive_live(d) => {
             Json(drive_json(&t, d)).into_response()
         }

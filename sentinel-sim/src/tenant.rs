@@ -129,6 +129,9 @@ pub struct Drive {
     pub created: i64,
     pub version: u64,
     pub deleted: bool,
+    /// A OneDrive (a personal site) locked with NoAccess: it answers 403 `accessDenied`, as a
+    /// locked site's libraries do.
+    pub locked: bool,
     pub quota_total: u64,
     pub items: Vec<Item>,
 }

@@ -498,3 +498,38 @@ async fn without_sites_full_control_the_sharing_preferences_are_ignored() {
         "{claims}"
     );
 }
+
+/// A OneDrive is a personal site: locked with NoAccess, its lookup and its delta answer 403
+/// `accessDenied` as a locked site's libraries do (SharePoint "Lock and unlock sites").
+#[tokio::test]
+async fn a_locked_onedrive_answers_403_access_denied() {
+    let s = start(31, |_| {}).await;
+    let (user, drive) = {
+        let t = s.sim.state.read_tenant();
+        let u = (0..t.users.len())
+            .find(|&u| t.users[u].drive.is_some())
+            .expect("user");
+        let d = t.users[u].drive.expect("drive");
+        (t.users[u].id.clone(), t.drives[d].id.clone())
+    };
+    let r = s
+        .post("/_sim/lock-site", json!({"userId": user, "locked": true}))
+        .await;
+    assert_eq!(r.status(), 200);
+    for path in [
+        format!("/v1.0/users/{user}/drive"),
+        format!("/v1.0/drives/{drive}/root/delta"),
+    ] {
+        let r = s.get_raw(&path, &[]).await;
+        assert_eq!(r.status(), 403, "{path}");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "accessDenied", "{path}");
+    }
+    let both = s
+        .post(
+            "/_sim/lock-site",
+            json!({"userId": user, "siteId": "x", "locked": true}),
+        )
+        .await;
+    assert_eq!(both.status(), 400, "one of siteId and userId");
+}

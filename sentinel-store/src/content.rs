@@ -29,7 +29,8 @@ impl Store {
              ON CONFLICT (tenant_id, id) DO UPDATE SET site_id = EXCLUDED.site_id, owner_user_id = EXCLUDED.owner_user_id, \
                name = EXCLUDED.name, drive_type = EXCLUDED.drive_type, web_url = EXCLUDED.web_url, \
                quota_total = EXCLUDED.quota_total, quota_used = EXCLUDED.quota_used, created_at = EXCLUDED.created_at, \
-               raw_json = EXCLUDED.raw_json, synced_at = now(), deleted_at = NULL",
+               raw_json = EXCLUDED.raw_json, synced_at = now(), deleted_at = NULL, \
+               skipped_reason = NULL, skipped_since = NULL",
         )
         .bind(tenant)
         .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
@@ -89,11 +90,45 @@ impl Store {
         Ok(n)
     }
 
+    /// Records that Graph refused to read a drive (`reason`: status and code), the first time
+    /// kept; with `owner_user`, every live OneDrive of that user (a lookup refused names no
+    /// drive). Scans skip it and keep it as last read until it is listed again.
+    pub async fn skip_drives(
+        &self,
+        tenant: &str,
+        drive: Option<&str>,
+        owner_user: Option<&str>,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE msgraph_drives SET skipped_reason = $4, skipped_since = COALESCE(skipped_since, now()) \
+             WHERE tenant_id = $1 AND deleted_at IS NULL AND (id = $2 OR owner_user_id = $3)",
+        )
+        .bind(tenant)
+        .bind(drive)
+        .bind(owner_user)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Owners of live OneDrives that scans skip (looked up again on every run).
+    pub async fn skipped_onedrive_owners(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT owner_user_id FROM msgraph_drives WHERE tenant_id = $1 AND deleted_at IS NULL \
+             AND skipped_reason IS NOT NULL AND owner_user_id IS NOT NULL ORDER BY 1",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The tenant's live drives with their sites' names and URLs.
     pub async fn live_drives(&self, tenant: &str) -> Result<Vec<crate::DriveRef>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT d.id, d.name, d.site_id, s.display_name AS site_name, s.web_url AS site_url, d.owner_user_id, \
-                    s.skipped_reason IS NOT NULL AS site_skipped \
+                    (s.skipped_reason IS NOT NULL OR d.skipped_reason IS NOT NULL) AS skipped \
              FROM msgraph_drives d LEFT JOIN msgraph_sites s ON s.tenant_id = d.tenant_id AND s.id = d.site_id \
              WHERE d.tenant_id = $1 AND d.deleted_at IS NULL ORDER BY d.id",
         )

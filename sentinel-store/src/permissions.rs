@@ -6,13 +6,13 @@ use crate::directory::touch;
 use crate::rows::{DueItem, ItemPermissions, SweptItem};
 use crate::{Store, StoreError};
 
-/// Leaves out items of libraries whose site Graph refused to read (locked): their reads would
-/// only fail, and the libraries are kept as last read until the site is readable again.
+/// Leaves out items of drives Graph refused to read, or whose site it refused (locked): their
+/// reads would only fail, and the drives are kept as last read until readable again.
 macro_rules! not_in_skipped_site {
     () => {
-        " AND drive_id NOT IN (SELECT d.id FROM msgraph_drives d JOIN msgraph_sites s \
+        " AND drive_id NOT IN (SELECT d.id FROM msgraph_drives d LEFT JOIN msgraph_sites s \
            ON s.tenant_id = d.tenant_id AND s.id = d.site_id \
-           WHERE d.tenant_id = $1 AND s.skipped_reason IS NOT NULL)"
+           WHERE d.tenant_id = $1 AND (s.skipped_reason IS NOT NULL OR d.skipped_reason IS NOT NULL))"
     };
 }
 

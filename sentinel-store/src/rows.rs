@@ -139,8 +139,8 @@ pub struct DriveRef {
     pub site_name: Option<String>,
     pub site_url: Option<String>,
     pub owner_user_id: Option<String>,
-    /// Its site is skipped (Graph refused to read it): the drive is kept as last read.
-    pub site_skipped: bool,
+    /// Graph refused to read it or its site: the drive is kept as last read.
+    pub skipped: bool,
 }
 
 /// An item whose permissions are due a read.

@@ -323,3 +323,69 @@ async fn hierarchical_mode_without_sites_full_control_says_what_to_grant() {
     assert_matches_truth(&sim, &db).await;
     db.drop_db().await;
 }
+
+/// A OneDrive is a personal site: locked with NoAccess, its lookup and its delta answer 403
+/// `accessDenied`. The scan succeeds, names the OneDrive under `skipped_drives` with the
+/// reason, keeps it and its files as last read (even a full listing deletes nothing), and
+/// reads it again once unlocked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_onedrive_is_skipped_with_its_reason_and_read_again_once_unlocked() {
+    let sim = spawn_sim(Profile::Tiny, 108).await;
+    let db = create_db().await;
+    let args = ["--permissions", "hierarchical", "--full-listing-hours", "0"];
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    let (user, drive) = {
+        let t = sim.state.read_tenant();
+        let u = (0..t.users.len())
+            .find(|&u| t.users[u].drive.is_some())
+            .expect("a user with a OneDrive");
+        let d = t.users[u].drive.expect("drive");
+        (t.users[u].id.clone(), t.drives[d].id.clone())
+    };
+    let stored = || async {
+        sqlx::query_as::<_, (i64, Option<String>)>(
+            "SELECT (SELECT count(*) FROM msgraph_drive_items i WHERE i.drive_id = d.id AND i.deleted_at IS NULL), \
+                    d.skipped_reason FROM msgraph_drives d WHERE d.id = $1 AND d.deleted_at IS NULL",
+        )
+        .bind(&drive)
+        .fetch_optional(&db.pool)
+        .await
+        .expect("drive")
+    };
+    let (items_before, _) = stored().await.expect("the OneDrive is stored");
+    assert!(items_before > 0);
+
+    control(
+        &sim,
+        "/_sim/lock-site",
+        json!({"userId": user, "locked": true}),
+    )
+    .await;
+    let out = sync(&sim, &db, &args).await;
+    assert_synced(&out).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let progress: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .expect("the run's progress as JSON");
+    let reason = progress["skipped_drives"][format!("users/{user}/drive")]
+        .as_str()
+        .unwrap_or_else(|| panic!("the run names the skipped OneDrive: {progress}"));
+    assert!(reason.starts_with("403 accessDenied"), "{reason}");
+    let (items_after, skipped) = stored().await.expect("the OneDrive is kept");
+    assert_eq!(items_after, items_before, "its files are kept");
+    assert_eq!(skipped.as_deref(), Some(reason));
+
+    control(
+        &sim,
+        "/_sim/lock-site",
+        json!({"userId": user, "locked": false}),
+    )
+    .await;
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    assert_matches_truth(&sim, &db).await;
+    assert_eq!(
+        stored().await.map(|s| s.1),
+        Some(None),
+        "read again once unlocked"
+    );
+    db.drop_db().await;
+}
