@@ -217,6 +217,34 @@ async fn the_api_validates_input_and_sets_security_headers() {
         .expect("runs");
     assert_eq!(r.status(), 400);
 
+    // A finished run says what it skipped, and why (a locked site does not fail a scan).
+    sqlx::query(
+        "INSERT INTO job_runs (run_id, job_id, finished_at, status, progress) VALUES ($1, $2::uuid, now(), 'success', $3)",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(&job_id)
+    .bind(serde_json::json!({
+        "skipped_sites": {"contoso.sharepoint.com,1,2": "403 accessDenied: Access denied."},
+        "skipped_drives": {"users/u1/drive": "403 accessDenied"},
+    }))
+    .execute(&stack.db.pool)
+    .await
+    .expect("run");
+    let html = client
+        .get(format!("{base}/runs?job_id={job_id}"))
+        .send()
+        .await
+        .expect("runs")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains("Skipped 1 site")
+            && html.contains("1 drive")
+            && html.contains("403 accessDenied: Access denied."),
+        "{html}"
+    );
+
     // Tables download as CSV.
     let r = client
         .get(format!("{base}/jobs?format=csv"))
