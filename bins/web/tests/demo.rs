@@ -3,10 +3,34 @@
 
 mod common;
 
+use std::io::BufRead;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+/// What the demo printed (its processes' logs included), read as it comes: an unread pipe would
+/// fill and block a process writing to it, and a failure shows what the stack said.
+#[derive(Clone, Default)]
+struct Printed(Arc<Mutex<String>>);
+
+impl Printed {
+    fn collect(&self, from: impl std::io::Read + Send + 'static) {
+        let sink = self.0.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+    }
+
+    fn text(&self) -> String {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_command_brings_up_a_dashboard_whose_first_scan_completes() {
@@ -26,8 +50,12 @@ async fn the_demo_command_brings_up_a_dashboard_whose_first_scan_completes() {
         .env("DEMO_SIM_PORT", sim.to_string())
         .env("DEMO_WORKER_PORT", worker.to_string())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("run scripts/demo.sh");
+    let printed = Printed::default();
+    printed.collect(demo.stdout.take().expect("stdout"));
+    printed.collect(demo.stderr.take().expect("stderr"));
     let base = format!("http://127.0.0.1:{web}");
     sentinel_testkit::wait_for_process(
         &format!("{base}/health"),
@@ -39,24 +67,29 @@ async fn the_demo_command_brings_up_a_dashboard_whose_first_scan_completes() {
     let (client, _) = common::signed_in(&base, 0).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let run = loop {
-        let runs: Value = client
-            .get(format!("{base}/api/runs"))
-            .send()
-            .await
-            .expect("runs")
-            .json()
-            .await
-            .expect("json");
+        let runs: Value = match client.get(format!("{base}/api/runs")).send().await {
+            Ok(r) => r.json().await.expect("json"),
+            Err(e) => panic!("/api/runs: {e}; the demo printed:\n{}", printed.text()),
+        };
         let done = runs["runs"]
             .as_array()
             .and_then(|r| r.iter().find(|r| r["status"] != "running").cloned());
         if let Some(run) = done {
             break run;
         }
-        assert!(Instant::now() < deadline, "no finished run: {runs}");
+        assert!(
+            Instant::now() < deadline,
+            "no finished run: {runs}; the demo printed:\n{}",
+            printed.text()
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    assert_eq!(run["status"], "success", "{run}");
+    assert_eq!(
+        run["status"],
+        "success",
+        "{run}; the demo printed:\n{}",
+        printed.text()
+    );
     assert_eq!(run["job_name"], "Tenant scan");
     let page = client
         .get(format!("{base}/analytics"))
@@ -82,11 +115,13 @@ async fn the_demo_command_brings_up_a_dashboard_whose_first_scan_completes() {
         .args(["-INT", &demo.id().to_string()])
         .status()
         .expect("kill");
-    let out = tokio::task::spawn_blocking(move || demo.wait_with_output())
+    tokio::task::spawn_blocking(move || demo.wait())
         .await
         .expect("join")
-        .expect("demo output");
-    let printed = String::from_utf8_lossy(&out.stdout);
+        .expect("demo exit");
+    // The reader threads end with the pipes; give them a moment to take the last lines.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let printed = printed.text();
     assert!(
         printed.contains(&format!("http://127.0.0.1:{web}")),
         "{printed}"
