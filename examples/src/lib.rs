@@ -19,20 +19,18 @@ pub struct AnonymousLink {
     pub has_password: bool,
 }
 
-/// Every drive of the tenant: each site's libraries and each user's OneDrive.
+/// Every drive of the tenant: each site's libraries (subsites' included: `getAllSites` lists
+/// site collections only) and each user's OneDrive.
 pub async fn all_drives(client: &GraphClient) -> Result<Vec<String>, GraphError> {
     let mut drives = Vec::new();
+    let mut site_ids = Vec::new();
     let mut sites = client.all_sites();
     while let Some(page) = sites.next().await {
-        for site in page? {
-            drives.extend(
-                client
-                    .site_drives(&site.id)
-                    .await?
-                    .into_iter()
-                    .map(|d| d.id),
-            );
-        }
+        site_ids.extend(page?.into_iter().map(|s| s.id));
+    }
+    while let Some(site) = site_ids.pop() {
+        site_ids.extend(client.subsites(&site).await?.into_iter().map(|s| s.id));
+        drives.extend(client.site_drives(&site).await?.into_iter().map(|d| d.id));
     }
     let mut users = client.users_delta(DeltaStart::Scratch, &["id"]);
     while let Some(event) = users.next().await {
