@@ -112,7 +112,9 @@ WEB_ADDR="127.0.0.1:$WEB_PORT" WEB_PUBLIC_URL="http://127.0.0.1:$WEB_PORT" \
 PIDS+=($!)
 wait_up "http://127.0.0.1:$WEB_PORT/health" "the dashboard"
 
-users="$(curl -fsS "$SIM/_sim/dump/users" | head -n 2 | sed -n 's/.*"userPrincipalName":"\([^"]*\)".*/\1/p')"
+# sed reads the whole dump: a `head` here closed the pipe early, curl failed writing ("(23)"),
+# and with pipefail the demo stopped itself whenever the dump outgrew the pipe's buffer.
+users="$(curl -fsS "$SIM/_sim/dump/users" | sed -n '1,2s/.*"userPrincipalName":"\([^"]*\)".*/\1/p')"
 cat <<MSG
 
   Princeton Sentinel is running against a simulated tenant ($PROFILE profile, seed $SEED).
