@@ -58,17 +58,76 @@ pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
         _ => None,
     };
     let mut listed = Listed::default();
-    let mut readable_sites = Vec::new();
-    let mut failures = 0u64;
     let mut sites = ctx.store.live_site_ids(&ctx.tenant, since).await?;
     if since.is_some() {
         // A skipped site is tried on every run, changed or not.
         sites.extend(ctx.store.skipped_site_ids(&ctx.tenant).await?);
     }
-    // Each site's libraries and subsites; the subsites found are listed in turn (Graph lists
-    // a site's direct subsites only, and `sites/delta` none at all).
-    let mut seen: HashSet<String> = sites.iter().cloned().collect();
-    let mut queue: VecDeque<String> = seen.iter().cloned().collect();
+    let (readable_sites, mut failures) = list_sites(ctx, sites, &mut listed).await?;
+    // OneDrives: one GET per user, twenty per $batch; 404 means no OneDrive (unlicensed).
+    let mut users = ctx.store.live_user_ids(&ctx.tenant, since).await?;
+    if since.is_some() {
+        // A skipped OneDrive is tried on every run, as a skipped site is.
+        users.extend(ctx.store.skipped_onedrive_owners(&ctx.tenant).await?);
+        users.sort_unstable();
+        users.dedup();
+    }
+    failures += list_onedrives(ctx, &users, &mut listed).await?;
+    ctx.store
+        .clear_site_skips(&ctx.tenant, &readable_sites)
+        .await?;
+    if failures > 0 {
+        ctx.progress.fail("drives", failures);
+        return Ok(());
+    }
+    ctx.store
+        .save_checkpoint(ANY_LISTING, &ctx.tenant, started)
+        .await?;
+    if since.is_some() {
+        return Ok(());
+    }
+    ctx.store
+        .save_checkpoint(FULL_LISTING, &ctx.tenant, started)
+        .await?;
+    let listed = listed.0;
+    let gone: Vec<String> = ctx
+        .store
+        .live_drives(&ctx.tenant)
+        .await?
+        .into_iter()
+        .filter(|d| !d.skipped && !listed.contains(&d.id))
+        .map(|d| d.id)
+        .collect();
+    if !gone.is_empty() {
+        tracing::info!(
+            drives = gone.len(),
+            "drives no longer listed: soft-deleting them"
+        );
+        ctx.store.delete_drives(&ctx.tenant, &gone).await?;
+    }
+    Ok(())
+}
+
+/// Why a site or drive is skipped: Graph's 403 and what it said.
+fn refused(code: &str, message: &str) -> String {
+    format!("403 {code}: {message}")
+}
+
+/// Lists each site's libraries and subsites, `drive_concurrency` at a time; the subsites found
+/// are listed in turn (Graph lists a site's direct subsites only, and `sites/delta` none at
+/// all). Returns the sites read and the number of listings that failed.
+async fn list_sites(
+    ctx: &Ctx,
+    sites: Vec<String>,
+    listed: &mut Listed,
+) -> Result<(Vec<String>, u64), PipelineError> {
+    let mut readable_sites = Vec::new();
+    let mut failures = 0u64;
+    let mut seen = HashSet::new();
+    let mut queue: VecDeque<String> = sites
+        .into_iter()
+        .filter(|s| seen.insert(s.clone()))
+        .collect();
     let mut listings = FuturesUnordered::new();
     loop {
         while listings.len() < ctx.config.drive_concurrency.max(1) {
@@ -105,7 +164,7 @@ pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
             // sites"): skipped and said so, neither a failure of the run nor a reason to
             // delete its libraries.
             Err(GraphError::Forbidden { code, message }) => {
-                let reason = format!("403 {code}: {message}");
+                let reason = refused(&code, &message);
                 tracing::warn!(%site, %reason, "site skipped: Graph refused to read it");
                 ctx.store.skip_site(&ctx.tenant, &site, &reason).await?;
                 ctx.progress.skip_site(&site, &reason);
@@ -116,15 +175,17 @@ pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
             }
         }
     }
-    // OneDrives: one GET per user, twenty per $batch; 404 means no OneDrive (unlicensed).
-    // A chunk of users at a time, so memory does not grow with the tenant.
-    let mut users = ctx.store.live_user_ids(&ctx.tenant, since).await?;
-    if since.is_some() {
-        // A skipped OneDrive is tried on every run, as a skipped site is.
-        users.extend(ctx.store.skipped_onedrive_owners(&ctx.tenant).await?);
-        users.sort_unstable();
-        users.dedup();
-    }
+    Ok((readable_sites, failures))
+}
+
+/// Looks up each user's OneDrive, a chunk of users at a time (memory does not grow with the
+/// tenant); returns the number of lookups that failed.
+async fn list_onedrives(
+    ctx: &Ctx,
+    users: &[String],
+    listed: &mut Listed,
+) -> Result<u64, PipelineError> {
+    let mut failures = 0u64;
     for chunk in users.chunks(ONEDRIVE_CHUNK) {
         let requests: Vec<BatchRequest> = chunk
             .iter()
@@ -149,10 +210,11 @@ pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
                 // A OneDrive locked with NoAccess (a personal site) answers 403 as a locked
                 // site does: skipped with its reason, kept as last read, tried every full listing.
                 403 => {
-                    let reason = match resp.body["error"]["code"].as_str() {
-                        Some(code) => format!("403 {code}"),
-                        None => "403".to_string(),
-                    };
+                    let error = &resp.body["error"];
+                    let reason = refused(
+                        error["code"].as_str().unwrap_or_default(),
+                        error["message"].as_str().unwrap_or_default(),
+                    );
                     tracing::warn!(%user, %reason, "OneDrive skipped: Graph refused to read it");
                     ctx.store
                         .skip_drives(&ctx.tenant, None, Some(user), &reason)
@@ -168,39 +230,7 @@ pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
         }
         listed.store(ctx, rows).await?;
     }
-    ctx.store
-        .clear_site_skips(&ctx.tenant, &readable_sites)
-        .await?;
-    if failures > 0 {
-        ctx.progress.fail("drives", failures);
-        return Ok(());
-    }
-    ctx.store
-        .save_checkpoint(ANY_LISTING, &ctx.tenant, started)
-        .await?;
-    if since.is_some() {
-        return Ok(());
-    }
-    ctx.store
-        .save_checkpoint(FULL_LISTING, &ctx.tenant, started)
-        .await?;
-    let listed = listed.0;
-    let gone: Vec<String> = ctx
-        .store
-        .live_drives(&ctx.tenant)
-        .await?
-        .into_iter()
-        .filter(|d| !d.skipped && !listed.contains(&d.id))
-        .map(|d| d.id)
-        .collect();
-    if !gone.is_empty() {
-        tracing::info!(
-            drives = gone.len(),
-            "drives no longer listed: soft-deleting them"
-        );
-        ctx.store.delete_drives(&ctx.tenant, &gone).await?;
-    }
-    Ok(())
+    Ok(failures)
 }
 
 fn selected(ctx: &Ctx, d: &DriveRef) -> bool {
@@ -255,7 +285,7 @@ pub(crate) async fn sync_drive_items(ctx: &Ctx) -> Result<(), PipelineError> {
             Err(PipelineError::Cancelled) => return Err(PipelineError::Cancelled),
             // Refused (a locked OneDrive): skipped with its reason, kept as last read.
             Err(PipelineError::Graph(GraphError::Forbidden { code, message })) => {
-                let reason = format!("403 {code}: {message}");
+                let reason = refused(&code, &message);
                 tracing::warn!(%drive, %reason, "drive skipped: Graph refused to read it");
                 ctx.store
                     .skip_drives(&ctx.tenant, Some(&drive), None, &reason)

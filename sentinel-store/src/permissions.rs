@@ -8,7 +8,7 @@ use crate::{Store, StoreError};
 
 /// Leaves out items of drives Graph refused to read, or whose site it refused (locked): their
 /// reads would only fail, and the drives are kept as last read until readable again.
-macro_rules! not_in_skipped_site {
+macro_rules! not_in_skipped_drive {
     () => {
         " AND drive_id NOT IN (SELECT d.id FROM msgraph_drives d LEFT JOIN msgraph_sites s \
            ON s.tenant_id = d.tenant_id AND s.id = d.site_id \
@@ -217,7 +217,7 @@ impl Store {
                    AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at) \
                    AND (NOT $2 OR COALESCE(permission_root_id, id) = id) \
                    AND (drive_id, id) > ($3, $4)",
-                not_in_skipped_site!(),
+                not_in_skipped_drive!(),
                 " ORDER BY drive_id, id LIMIT $5"
             ),
         )
@@ -246,7 +246,7 @@ impl Store {
                  WHERE tenant_id = $1 AND deleted_at IS NULL \
                    AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at) \
                    AND (NOT $2 OR COALESCE(permission_root_id, id) = id)",
-                not_in_skipped_site!()
+                not_in_skipped_drive!()
             ),
         )
         .bind(tenant)
@@ -283,7 +283,7 @@ impl Store {
                  WHERE tenant_id = $1 AND deleted_at IS NULL AND permissions_last_synced_at < $3 \
                    AND (NOT $2 OR COALESCE(permission_root_id, id) = id) \
                    AND ($4::timestamptz IS NULL OR (permissions_last_synced_at, drive_id, id) > ($4, $5, $6))",
-                not_in_skipped_site!(),
+                not_in_skipped_drive!(),
                 " ORDER BY permissions_last_synced_at, drive_id, id LIMIT $7"
             ),
         )
@@ -316,7 +316,7 @@ impl Store {
             "SELECT count(*) FROM msgraph_drive_items \
                  WHERE tenant_id = $1 AND deleted_at IS NULL AND permissions_last_synced_at < $3 \
                    AND (NOT $2 OR COALESCE(permission_root_id, id) = id)",
-            not_in_skipped_site!()
+            not_in_skipped_drive!()
         ))
         .bind(tenant)
         .bind(roots_only)

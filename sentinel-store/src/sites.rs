@@ -87,7 +87,9 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut n = soft_delete_ids(&mut tx, "msgraph_sites", tenant, deleted).await?;
-        n += delete_orphaned_subsites(&mut tx, tenant).await?;
+        if n > 0 {
+            n += delete_orphaned_subsites(&mut tx, tenant).await?;
+        }
         n += upsert_sites(&mut tx, tenant, rows, None).await?;
         if let Some(link) = delta_link {
             let partition = crate::directory::tenant_partition(tenant);
@@ -119,7 +121,9 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        n += delete_orphaned_subsites(&mut tx, tenant).await?;
+        if n > 0 {
+            n += delete_orphaned_subsites(&mut tx, tenant).await?;
+        }
         n += upsert_sites(&mut tx, tenant, rows, Some(parent)).await?;
         touch(&mut tx, &["msgraph_sites"]).await?;
         tx.commit().await?;
