@@ -196,31 +196,32 @@ pub async fn add_schedule(
 }
 
 /// Changes a schedule's expression or switch; its next time is recomputed by the next poll.
+/// Returns the schedule's job, or `None` when there is no such schedule.
 pub async fn update_schedule(
     pool: &PgPool,
     schedule_id: Uuid,
     cron: &CronExpr,
     enabled: bool,
-) -> Result<bool, SchedError> {
-    let n = sqlx::query(
-        "UPDATE job_schedules SET cron_expr = $2, enabled = $3, next_run_at = NULL WHERE schedule_id = $1",
+) -> Result<Option<Uuid>, SchedError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE job_schedules SET cron_expr = $2, enabled = $3, next_run_at = NULL \
+         WHERE schedule_id = $1 RETURNING job_id",
     )
     .bind(schedule_id)
     .bind(cron.to_string())
     .bind(enabled)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(n > 0)
+    .fetch_optional(pool)
+    .await?)
 }
 
-pub async fn delete_schedule(pool: &PgPool, schedule_id: Uuid) -> Result<bool, SchedError> {
-    let n = sqlx::query("DELETE FROM job_schedules WHERE schedule_id = $1")
-        .bind(schedule_id)
-        .execute(pool)
-        .await?
-        .rows_affected();
-    Ok(n > 0)
+/// Deletes a schedule; returns its job, or `None` when there is no such schedule.
+pub async fn delete_schedule(pool: &PgPool, schedule_id: Uuid) -> Result<Option<Uuid>, SchedError> {
+    Ok(
+        sqlx::query_scalar("DELETE FROM job_schedules WHERE schedule_id = $1 RETURNING job_id")
+            .bind(schedule_id)
+            .fetch_optional(pool)
+            .await?,
+    )
 }
 
 /// A page of the run history, newest first, and the number of runs matching the filter.

@@ -1,5 +1,7 @@
 //! Audit events: who did what, when.
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -17,7 +19,30 @@ pub struct AuditEvent {
     pub details: Value,
 }
 
+/// An audit event as the admin page lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AuditRecord {
+    pub occurred_at: DateTime<Utc>,
+    pub actor_upn: Option<String>,
+    pub actor_name: Option<String>,
+    pub action: String,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub details: sqlx::types::Json<Value>,
+}
+
 impl Store {
+    /// The latest `limit` events, newest first.
+    pub async fn recent_audit_events(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT occurred_at, actor_upn, actor_name, action, entity_type, entity_id, details \
+             FROM audit_events ORDER BY occurred_at DESC, event_id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn audit(&self, event: &AuditEvent) -> Result<Uuid, StoreError> {
         let id = Uuid::new_v4();
         sqlx::query(

@@ -20,7 +20,7 @@ mod schema;
 mod sites;
 mod views;
 
-pub use audit::AuditEvent;
+pub use audit::{AuditEvent, AuditRecord};
 pub use delta::drive_partition;
 pub use error::StoreError;
 pub use reports::*;

@@ -587,6 +587,16 @@ async fn audit_events_are_recorded(pool: PgPool) {
         .await
         .expect("q");
     assert_eq!(action, "job.run_now");
+    store
+        .audit(&AuditEvent {
+            action: "job.pause".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    let recent = store.recent_audit_events(1).await.expect("recent");
+    assert_eq!(recent.len(), 1, "the limit holds");
+    assert_eq!(recent[0].action, "job.pause", "newest first");
 }
 
 /// A folder's tombstone may come without its descendants' ("only delete a folder locally if it

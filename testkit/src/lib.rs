@@ -13,12 +13,15 @@ fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// A database of its own for one test, dropped by `drop_db`.
+/// A database of its own for one test, dropped with it: by `drop_db`, or when the test
+/// panics and unwinds (so a failing test leaves no database behind).
 #[derive(Debug)]
 pub struct TestDb {
     pub name: String,
     pub url: String,
     pub pool: PgPool,
+    /// Created by [`create_db`], so dropped with this value.
+    owned: bool,
 }
 
 pub async fn create_db() -> TestDb {
@@ -39,19 +42,58 @@ pub async fn create_db() -> TestDb {
     let pool = PgPool::connect(&url)
         .await
         .expect("connect to test database");
-    TestDb { name, url, pool }
+    TestDb {
+        name,
+        url,
+        pool,
+        owned: true,
+    }
 }
 
 impl TestDb {
+    /// A database someone else owns (e.g. a benchmark's loaded tenant): never dropped.
+    pub async fn existing(url: &str) -> Result<TestDb, sqlx::Error> {
+        Ok(TestDb {
+            name: url.rsplit('/').next().unwrap_or_default().to_string(),
+            url: url.to_string(),
+            pool: PgPool::connect(url).await?,
+            owned: false,
+        })
+    }
+
     pub async fn drop_db(self) {
         self.pool.close().await;
-        if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
-            let _ = sqlx::raw_sql(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn)
-            .await;
+        // `Drop` does the rest.
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
+        let name = self.name.clone();
+        // Drop cannot await, and may run while a panicking test unwinds inside a runtime: the
+        // database is dropped from a thread with a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let mut conn = PgConnection::connect(&admin_url())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) | Err(e) = dropped.map_err(|_| "the drop thread panicked".to_string()) {
+            eprintln!("could not drop test database {}: {e}", self.name);
         }
     }
 }

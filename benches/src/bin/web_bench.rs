@@ -132,11 +132,7 @@ async fn main() -> Result<()> {
     )
     .await?;
     let db = match &args.database_url {
-        Some(url) => sentinel_testkit::TestDb {
-            name: String::new(),
-            url: url.clone(),
-            pool: sqlx::PgPool::connect(url).await?,
-        },
+        Some(url) => sentinel_testkit::TestDb::existing(url).await?,
         None => {
             let db = sentinel_testkit::create_db().await;
             let loaded = scan(&worker, &sim, &db, "hierarchical", 100_000_000, 1.0).await?;

@@ -7,8 +7,9 @@
 //! CSRF token (form field `csrf_token` or header `X-CSRF-Token`).
 
 use axum::body::Body;
-use axum::extract::{Query, Request, State};
-use axum::http::{Method, StatusCode};
+use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::http::Method;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use rand::Rng;
@@ -19,7 +20,8 @@ use serde_json::json;
 use tower_sessions::Session;
 
 use crate::AppState;
-use crate::render::{error_response, wants_json};
+use crate::error::WebError;
+use crate::format::Format;
 
 pub const ROLE_ADMIN: &str = "Sentinel.Admin";
 pub const ROLE_READER: &str = "Sentinel.Reader";
@@ -39,6 +41,22 @@ pub struct CurrentUser {
 }
 
 impl CurrentUser {
+    /// A user just signed in, with a fresh CSRF token.
+    pub fn new(
+        oid: String,
+        upn: Option<String>,
+        name: Option<String>,
+        roles: Vec<String>,
+    ) -> CurrentUser {
+        CurrentUser {
+            oid,
+            upn,
+            name,
+            roles,
+            csrf: new_token(),
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.roles.iter().any(|r| r == ROLE_ADMIN)
     }
@@ -61,6 +79,39 @@ impl CurrentUser {
             details,
         }
     }
+}
+
+/// The signed-in user of a route behind [`require_user`].
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<CurrentUser, WebError> {
+        parts
+            .extensions
+            .get::<CurrentUser>()
+            .cloned()
+            .ok_or(WebError::SignInFirst)
+    }
+}
+
+/// A signed-in user with the admin role: what every change needs.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub CurrentUser);
+
+impl<S: Send + Sync> FromRequestParts<S> for AdminUser {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<AdminUser, WebError> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        if !user.is_admin() {
+            return Err(needs_admin());
+        }
+        Ok(AdminUser(user))
+    }
+}
+
+fn needs_admin() -> WebError {
+    WebError::Forbidden(format!("this change needs the {ROLE_ADMIN} role"))
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -86,20 +137,14 @@ pub async fn login(
     State(state): State<AppState>,
     session: Session,
     Query(q): Query<LoginQuery>,
-) -> Response {
+) -> Result<Redirect, WebError> {
     let (url, signin) = state.signin.start();
     let pending = Pending {
         signin,
         return_to: safe_return_to(q.return_to.as_deref()),
     };
-    if let Err(e) = session.insert(PENDING_KEY, pending).await {
-        return error_response(
-            false,
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("session store: {e}"),
-        );
-    }
-    Redirect::to(&url).into_response()
+    session.insert(PENDING_KEY, pending).await?;
+    Ok(Redirect::to(&url))
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,32 +159,25 @@ pub async fn callback(
     State(state): State<AppState>,
     session: Session,
     Query(q): Query<CallbackQuery>,
-) -> Response {
-    let refuse = |status, msg: &str| error_response(false, status, msg);
+) -> Result<Redirect, WebError> {
     if let Some(err) = q.error {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            &format!(
-                "Sign-in failed: {err}: {}",
-                q.error_description.unwrap_or_default()
-            ),
-        );
+        return Err(WebError::SignInFailed(format!(
+            "Sign-in failed: {err}: {}",
+            q.error_description.unwrap_or_default()
+        )));
     }
-    let pending: Option<Pending> = session.remove(PENDING_KEY).await.ok().flatten();
+    let pending: Option<Pending> = session.remove(PENDING_KEY).await?;
     let (Some(pending), Some(code), Some(returned_state)) = (pending, q.code, q.state) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "This sign-in response does not belong to a sign-in started in this browser. Sign in again.",
-        );
+        return Err(WebError::BadInput(
+            "This sign-in response does not belong to a sign-in started in this browser. Sign in again."
+                .into(),
+        ));
     };
-    let claims = match state
+    let claims = state
         .signin
         .finish(pending.signin, &code, &returned_state)
         .await
-    {
-        Ok(c) => c,
-        Err(e) => return refuse(StatusCode::UNAUTHORIZED, &format!("Sign-in failed: {e}")),
-    };
+        .map_err(|e| WebError::SignInFailed(format!("Sign-in failed: {e}")))?;
     let roles: Vec<String> = claims
         .roles
         .iter()
@@ -147,37 +185,21 @@ pub async fn callback(
         .cloned()
         .collect();
     if roles.is_empty() {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            &format!(
-                "{} has neither the {ROLE_ADMIN} nor the {ROLE_READER} app role. Ask an administrator to assign one.",
-                claims
-                    .preferred_username
-                    .as_deref()
-                    .unwrap_or("This account")
-            ),
-        );
+        return Err(WebError::Forbidden(format!(
+            "{} has neither the {ROLE_ADMIN} nor the {ROLE_READER} app role. Ask an administrator to assign one.",
+            claims
+                .preferred_username
+                .as_deref()
+                .unwrap_or("This account")
+        )));
     }
-    let user = CurrentUser {
-        oid: claims.oid.clone(),
-        upn: claims.preferred_username.clone(),
-        name: claims.name.clone(),
+    let user = CurrentUser::new(
+        claims.oid.clone(),
+        claims.preferred_username.clone(),
+        claims.name.clone(),
         roles,
-        csrf: new_token(),
-    };
-    // A new session id at sign-in: a session id planted before sign-in is worthless.
-    if let Err(e) = session.cycle_id().await {
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("session store: {e}"),
-        );
-    }
-    if let Err(e) = session.insert(USER_KEY, user.clone()).await {
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("session store: {e}"),
-        );
-    }
+    );
+    keep_signed_in(&session, &user).await?;
     let event = user.audit(
         "auth.sign_in",
         "user",
@@ -187,23 +209,33 @@ pub async fn callback(
     if let Err(e) = state.store.audit(&event).await {
         tracing::warn!(error = %e, "could not audit a sign-in");
     }
-    Redirect::to(&pending.return_to).into_response()
+    Ok(Redirect::to(&pending.return_to))
 }
 
+/// Makes `session` the signed-in session of `user`.
+pub async fn keep_signed_in(session: &Session, user: &CurrentUser) -> Result<(), WebError> {
+    // A new session id at sign-in: a session id planted before sign-in is worthless.
+    session.cycle_id().await?;
+    session.insert(USER_KEY, user.clone()).await?;
+    Ok(())
+}
+
+/// Ends the session; when the session store cannot delete it, the user is told, not shown
+/// "signed out" while the session lives on.
 pub async fn logout(
     State(state): State<AppState>,
     session: Session,
-    axum::Extension(user): axum::Extension<CurrentUser>,
-) -> Response {
+    user: CurrentUser,
+) -> Result<Redirect, WebError> {
     let event = user.audit("auth.sign_out", "user", &user.oid, json!({}));
     if let Err(e) = state.store.audit(&event).await {
         tracing::warn!(error = %e, "could not audit a sign-out");
     }
-    let _ = session.flush().await;
-    Redirect::to("/signed-out").into_response()
+    session.flush().await?;
+    Ok(Redirect::to("/signed-out"))
 }
 
-pub async fn signed_out(State(state): State<AppState>) -> Response {
+pub async fn signed_out(State(state): State<AppState>) -> Result<Response, WebError> {
     state
         .views
         .page("signed_out.html", None, tera::Context::new())
@@ -216,13 +248,16 @@ fn new_token() -> String {
 
 /// Every route behind it needs a signed-in user: pages redirect to sign-in, the API answers 401.
 pub async fn require_user(session: Session, mut req: Request, next: Next) -> Response {
-    let user: Option<CurrentUser> = session.get(USER_KEY).await.ok().flatten();
+    let user: Option<CurrentUser> = match session.get(USER_KEY).await {
+        Ok(u) => u,
+        Err(e) => return WebError::from(e).into_response(),
+    };
     match user {
         Some(user) => {
             req.extensions_mut().insert(user);
             next.run(req).await
         }
-        None if req.method() == Method::GET && !wants_json(req.uri()) => {
+        None if req.method() == Method::GET && Format::of(req.uri()) != Format::Json => {
             let target = req
                 .uri()
                 .path_and_query()
@@ -232,29 +267,20 @@ pub async fn require_user(session: Session, mut req: Request, next: Next) -> Res
             url.append_pair("return_to", target);
             Redirect::to(&format!("/auth/login?{}", url.finish())).into_response()
         }
-        None => error_response(
-            wants_json(req.uri()),
-            StatusCode::UNAUTHORIZED,
-            "sign in first",
-        ),
+        None => WebError::SignInFirst.into_response(),
     }
 }
 
 /// A request that changes something needs the admin role (sign-out excepted) and the CSRF token.
-pub async fn guard_changes(req: Request, next: Next) -> Response {
+pub async fn guard_changes(req: Request, next: Next) -> Result<Response, WebError> {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(req).await;
+        return Ok(next.run(req).await);
     }
-    let json = wants_json(req.uri());
     let Some(user) = req.extensions().get::<CurrentUser>().cloned() else {
-        return error_response(json, StatusCode::UNAUTHORIZED, "sign in first");
+        return Err(WebError::SignInFirst);
     };
     if req.uri().path() != "/auth/logout" && !user.is_admin() {
-        return error_response(
-            json,
-            StatusCode::FORBIDDEN,
-            &format!("this change needs the {ROLE_ADMIN} role"),
-        );
+        return Err(needs_admin());
     }
     let header_token = req
         .headers()
@@ -262,16 +288,9 @@ pub async fn guard_changes(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(String::from);
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, 1 << 20).await {
-        Ok(b) => b,
-        Err(_) => {
-            return error_response(
-                json,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body over 1 MiB",
-            );
-        }
-    };
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .map_err(|_| WebError::TooLarge)?;
     let form_token = || {
         url::form_urlencoded::parse(&bytes)
             .find(|(k, _)| k == "csrf_token")
@@ -279,14 +298,13 @@ pub async fn guard_changes(req: Request, next: Next) -> Response {
     };
     let token = header_token.or_else(form_token);
     if !token.is_some_and(|t| constant_time_eq(t.as_bytes(), user.csrf.as_bytes())) {
-        return error_response(
-            json,
-            StatusCode::FORBIDDEN,
-            "missing or wrong CSRF token: reload the page and try again",
-        );
+        return Err(WebError::Forbidden(
+            "missing or wrong CSRF token: reload the page and try again".into(),
+        ));
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -5,6 +5,8 @@
 
 pub mod auth;
 pub mod config;
+pub mod error;
+pub mod format;
 pub mod pages;
 pub mod render;
 pub mod security;
@@ -25,6 +27,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
 
 pub use config::WebConfig;
+use worker_client::{Worker, WorkerClient};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -36,7 +39,21 @@ pub struct AppState {
     pub signin: Arc<SignIn>,
     /// App-only Graph client for the live panels; nothing it returns is stored.
     pub graph: Arc<GraphClient>,
-    pub worker: Arc<worker_client::WorkerClient>,
+    pub worker: Arc<dyn Worker>,
+}
+
+impl AppState {
+    /// The state for `config` over `store`, with `worker` answering for the worker.
+    pub fn new(config: &WebConfig, store: Store, worker: Arc<dyn Worker>) -> Result<AppState> {
+        Ok(AppState {
+            store,
+            tenant: config.graph.tenant_id.clone(),
+            views: Arc::new(render::Views::new()?),
+            signin: Arc::new(SignIn::new(&config.graph, &config.redirect_uri())?),
+            graph: Arc::new(GraphClient::new(live_graph_config(&config.graph))?),
+            worker,
+        })
+    }
 }
 
 /// The live panel must answer quickly or say why not: few retries, short throttling waits.
@@ -55,33 +72,38 @@ pub async fn build(config: &WebConfig) -> Result<Router> {
         .await
         .context("connecting to DATABASE_URL")?;
     store.migrate().await.context("applying the schema")?;
+    let sessions = session_store(&store).await?;
+    tokio::spawn(delete_expired_sessions(sessions.clone()));
+    let worker = WorkerClient::new(&config.graph, config.worker_api_url.clone())?;
+    let state = AppState::new(config, store, Arc::new(worker))?;
+    Ok(app(state, sessions, config.secure_cookies()))
+}
+
+/// Sessions live in the database, in a table of their own.
+pub async fn session_store(store: &Store) -> Result<PostgresStore> {
     let sessions = PostgresStore::new(store.pool().clone());
     sessions
         .migrate()
         .await
         .context("creating the session table")?;
-    tokio::spawn(delete_expired_sessions(sessions.clone()));
-    let state = AppState {
-        store,
-        tenant: config.graph.tenant_id.clone(),
-        views: Arc::new(render::Views::new()?),
-        signin: Arc::new(SignIn::new(&config.graph, &config.redirect_uri())?),
-        graph: Arc::new(GraphClient::new(live_graph_config(&config.graph))?),
-        worker: Arc::new(worker_client::WorkerClient::new(
-            &config.graph,
-            config.worker_api_url.clone(),
-        )?),
-    };
+    Ok(sessions)
+}
+
+/// The routes with server-side sessions (cookie `sentinel_session`, 8 h of inactivity).
+pub fn app(state: AppState, sessions: PostgresStore, secure_cookies: bool) -> Router {
     let layer = SessionManagerLayer::new(sessions)
-        .with_name("sentinel_session")
+        .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
-        .with_secure(config.secure_cookies())
+        .with_secure(secure_cookies)
         .with_expiry(Expiry::OnInactivity(
             tower_sessions::cookie::time::Duration::hours(8),
         ));
-    Ok(router(state).layer(layer))
+    router(state).layer(layer)
 }
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "sentinel_session";
 
 /// Expired sessions are deleted every ten minutes (a session is also refused once expired).
 async fn delete_expired_sessions(sessions: PostgresStore) {
@@ -95,7 +117,7 @@ async fn delete_expired_sessions(sessions: PostgresStore) {
     }
 }
 
-/// The routes; sessions are layered on by [`build`].
+/// The routes; sessions are layered on by [`app`].
 pub fn router(state: AppState) -> Router {
     let signed_in = pages::routes()
         .route("/auth/logout", post(auth::logout))
@@ -109,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/app.css", get(security::stylesheet))
         .merge(signed_in)
         .fallback(pages::not_found)
+        .layer(middleware::from_fn(error::render_errors))
         .layer(middleware::map_response(security::headers))
         .with_state(state)
 }

@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tera::{Context, Tera};
 
 use crate::auth::CurrentUser;
+use crate::error::WebError;
 
 macro_rules! templates {
     ($($name:literal),* $(,)?) => {
@@ -53,8 +54,13 @@ impl Views {
     }
 
     /// A full page; `user` fills the navigation bar and the CSRF token of its forms.
-    pub fn page(&self, name: &str, user: Option<&CurrentUser>, mut ctx: Context) -> Response {
-        self.page_with_status(StatusCode::OK, name, user, &mut ctx)
+    pub fn page(
+        &self,
+        name: &str,
+        user: Option<&CurrentUser>,
+        ctx: Context,
+    ) -> Result<Response, WebError> {
+        self.page_with_status(StatusCode::OK, name, user, ctx)
     }
 
     pub fn page_with_status(
@@ -62,50 +68,20 @@ impl Views {
         status: StatusCode,
         name: &str,
         user: Option<&CurrentUser>,
-        ctx: &mut Context,
-    ) -> Response {
+        mut ctx: Context,
+    ) -> Result<Response, WebError> {
         ctx.insert("nav_items", NAV_ITEMS);
         if let Some(u) = user {
             ctx.insert("user", u);
             ctx.insert("csrf_token", &u.csrf);
             ctx.insert("is_admin", &u.is_admin());
         }
-        match self.tera.render(name, ctx) {
-            Ok(html) => (status, Html(html)).into_response(),
-            Err(e) => {
-                tracing::error!(template = name, error = ?e, "template failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the page could not be rendered",
-                )
-                    .into_response()
-            }
-        }
+        let html = self.tera.render(name, &ctx)?;
+        Ok((status, Html(html)).into_response())
     }
 }
 
-/// API paths answer JSON, pages answer HTML.
-pub fn wants_json(uri: &Uri) -> bool {
-    uri.path().starts_with("/api/")
-}
-
-/// An error in the representation the caller reads: `{"error": ...}` or a small page.
-pub fn error_response(json: bool, status: StatusCode, message: &str) -> Response {
-    if json {
-        return (status, axum::Json(json!({"error": message}))).into_response();
-    }
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{code} - Princeton Sentinel</title>\
-         <link rel=\"stylesheet\" href=\"/static/app.css\"></head><body class=\"bg-slate-50 text-slate-900\">\
-         <main class=\"mx-auto max-w-2xl p-8\"><h1 class=\"text-xl font-semibold\">{code}</h1>\
-         <p id=\"error-message\" class=\"mt-4 rounded border border-red-200 bg-red-50 p-4 text-red-800\">{msg}</p>\
-         <p class=\"mt-6\"><a class=\"text-sky-700 underline\" href=\"/analytics\">Back to the dashboard</a></p></main></body></html>",
-        code = status,
-        msg = escape(message)
-    );
-    (status, Html(body)).into_response()
-}
-
+/// Text safe inside HTML.
 pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -115,25 +91,23 @@ pub fn escape(s: &str) -> String {
 }
 
 /// A CSV download of `rows` (JSON objects), one column per name in `columns`.
-pub fn csv_response(filename: &str, columns: &[&str], rows: &[Value]) -> Response {
-    match csv_bytes(columns, rows) {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{filename}.csv\""),
-                ),
-            ],
-            bytes,
-        )
-            .into_response(),
-        Err(e) => error_response(
-            false,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("CSV: {e}"),
-        ),
-    }
+pub fn csv_response(
+    filename: &str,
+    columns: &[&str],
+    rows: &[Value],
+) -> Result<Response, WebError> {
+    let bytes = csv_bytes(columns, rows).map_err(WebError::Csv)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}.csv\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 /// Arrays become `;`-joined cells, objects their JSON text, nulls empty cells.
@@ -233,11 +207,14 @@ fn dt_filter(v: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn every_template_parses_and_the_signed_out_page_renders() {
         let views = Views::new().expect("templates parse");
-        let resp = views.page("signed_out.html", None, Context::new());
+        let resp = views
+            .page("signed_out.html", None, Context::new())
+            .expect("renders");
         assert_eq!(resp.status(), StatusCode::OK);
     }
 

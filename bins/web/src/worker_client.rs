@@ -13,6 +13,24 @@ use uuid::Uuid;
 
 use crate::auth::CurrentUser;
 
+/// What the web asks of a worker. [`WorkerClient`] calls the real control API; tests put a
+/// fake behind it.
+#[async_trait::async_trait]
+pub trait Worker: std::fmt::Debug + Send + Sync {
+    /// `/health` (no token needed).
+    async fn health(&self) -> Result<Value, WorkerError>;
+    /// Every job, its schedules and its running run.
+    async fn status(&self) -> Result<Value, WorkerError>;
+    /// `run-now`, `pause` or `resume`, on behalf of `user`.
+    async fn operate(
+        &self,
+        op: &str,
+        job_id: Uuid,
+        user: &CurrentUser,
+    ) -> Result<Value, WorkerError>;
+}
+
+/// The worker's control API over HTTP.
 #[derive(Debug)]
 pub struct WorkerClient {
     base: Url,
@@ -36,6 +54,8 @@ impl std::fmt::Display for WorkerError {
         }
     }
 }
+
+impl std::error::Error for WorkerError {}
 
 impl WorkerClient {
     pub fn new(graph: &GraphConfig, base: Url) -> Result<WorkerClient, sentinel_graph::GraphError> {
@@ -70,11 +90,6 @@ impl WorkerClient {
         })
     }
 
-    /// `/health` (no token needed).
-    pub async fn health(&self) -> Result<Value, WorkerError> {
-        Self::read(self.http.get(self.url("/health")).send().await).await
-    }
-
     async fn bearer(&self) -> Result<String, WorkerError> {
         self.token
             .get()
@@ -85,8 +100,15 @@ impl WorkerClient {
                 message: format!("no token for the worker API: {e}"),
             })
     }
+}
 
-    pub async fn status(&self) -> Result<Value, WorkerError> {
+#[async_trait::async_trait]
+impl Worker for WorkerClient {
+    async fn health(&self) -> Result<Value, WorkerError> {
+        Self::read(self.http.get(self.url("/health")).send().await).await
+    }
+
+    async fn status(&self) -> Result<Value, WorkerError> {
         let bearer = self.bearer().await?;
         Self::read(
             self.http
@@ -98,8 +120,7 @@ impl WorkerClient {
         .await
     }
 
-    /// `run-now`, `pause` or `resume`, on behalf of `user`.
-    pub async fn operate(
+    async fn operate(
         &self,
         op: &str,
         job_id: Uuid,

@@ -1,17 +1,19 @@
 //! `/analytics`: the tenant's posture from the materialized views, and every site ranked by
 //! exposure.
 
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use serde_json::json;
 use tera::Context;
 
-use super::{ListQuery, charts, db_error, pager, to_values};
+use super::{ListQuery, charts, pager, to_values};
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::render::{csv_response, wants_json};
+use crate::error::WebError;
+use crate::format::Format;
+use crate::render::csv_response;
 
 const SITE_COLUMNS: &[&str] = &[
     "site_id",
@@ -59,25 +61,19 @@ const POSTURE_ROWS: &[(&str, &str)] = &[
 
 pub async fn analytics(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
+    user: CurrentUser,
+    format: Format,
     uri: Uri,
     Query(q): Query<ListQuery>,
-) -> Response {
-    let json = wants_json(&uri);
-    let req = q.request();
-    let sites = match state.store.sites_by_exposure(&state.tenant, &req).await {
-        Ok(s) => s,
-        Err(e) => return db_error(json, e),
-    };
-    if q.csv() {
+) -> Result<Response, WebError> {
+    let req = q.request(format);
+    let sites = state.store.sites_by_exposure(&state.tenant, &req).await?;
+    if format == Format::Csv {
         return csv_response("sites_by_exposure", SITE_COLUMNS, &to_values(&sites.rows));
     }
-    let posture = match state.store.posture(&state.tenant).await {
-        Ok(p) => p,
-        Err(e) => return db_error(json, e),
-    };
-    if json {
-        return Json(json!({"posture": posture, "sites": sites})).into_response();
+    let posture = state.store.posture(&state.tenant).await?;
+    if format == Format::Json {
+        return Ok(Json(json!({"posture": posture, "sites": sites})).into_response());
     }
     let mut ctx = Context::new();
     if let Some(s) = &posture.sharing {

@@ -1,18 +1,20 @@
 //! Drill-down from the cache: site -> drives -> folders and files -> one item with its
 //! permissions and grants. The item page can also show the live truth from Graph.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tera::Context;
 
-use super::{ListQuery, db_error, live, pager, to_values};
+use super::{ListQuery, live, pager, to_values};
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::render::{csv_response, error_response, wants_json};
+use crate::error::WebError;
+use crate::format::Format;
+use crate::render::csv_response;
 
 const DRIVE_COLUMNS: &[&str] = &[
     "drive_id",
@@ -55,40 +57,31 @@ const GRANT_COLUMNS: &[&str] = &[
     "reaches_users",
 ];
 
-fn not_found(json: bool, what: &str) -> Response {
-    error_response(
-        json,
-        StatusCode::NOT_FOUND,
-        &format!("no {what} in the cache"),
-    )
+fn not_cached(what: &str) -> WebError {
+    WebError::not_found(format_args!("{what} in the cache"))
 }
 
 pub async fn site(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
+    user: CurrentUser,
+    format: Format,
     uri: Uri,
     Path(site_id): Path<String>,
     Query(q): Query<ListQuery>,
-) -> Response {
-    let json = wants_json(&uri);
-    let site = match state.store.site(&state.tenant, &site_id).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return not_found(json, "such site"),
-        Err(e) => return db_error(json, e),
-    };
-    let drives = match state
+) -> Result<Response, WebError> {
+    let site = state
+        .store
+        .site(&state.tenant, &site_id)
+        .await?
+        .ok_or_else(|| not_cached("such site"))?;
+    let drives = state
         .store
         .site_drives(&state.tenant, &site_id, q.include_deleted())
-        .await
-    {
-        Ok(d) => d,
-        Err(e) => return db_error(json, e),
-    };
-    if q.csv() {
-        return csv_response("drives", DRIVE_COLUMNS, &to_values(&drives));
-    }
-    if json {
-        return Json(json!({"site": site, "drives": drives})).into_response();
+        .await?;
+    match format {
+        Format::Csv => return csv_response("drives", DRIVE_COLUMNS, &to_values(&drives)),
+        Format::Json => return Ok(Json(json!({"site": site, "drives": drives})).into_response()),
+        Format::Html => {}
     }
     let mut ctx = Context::new();
     ctx.insert("nav", "analytics");
@@ -110,21 +103,21 @@ pub struct DriveQuery {
 
 pub async fn drive(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
+    user: CurrentUser,
+    format: Format,
     uri: Uri,
     Path(drive_id): Path<String>,
     Query(q): Query<DriveQuery>,
-) -> Response {
-    let json = wants_json(&uri);
+) -> Result<Response, WebError> {
     let store = &state.store;
     let tenant = &state.tenant;
-    let req = q.list.request();
+    let req = q.list.request(format);
     let shared_table = q.table.as_deref() == Some("shared");
     let shared_req = if shared_table {
         req.clone()
     } else {
         sentinel_store::PageRequest {
-            per_page: if q.list.csv() { 10_000 } else { 20 },
+            per_page: if format == Format::Csv { 10_000 } else { 20 },
             ..Default::default()
         }
     };
@@ -135,44 +128,31 @@ pub async fn drive(
         store.folder_children(tenant, &drive_id, q.folder.as_deref(), &req),
         store.shared_items(tenant, &drive_id, &shared_req),
     );
-    let drive = match drive {
-        Ok(Some(d)) => d,
-        Ok(None) => return not_found(json, "such drive"),
-        Err(e) => return db_error(json, e),
-    };
-    let folder = match folder {
-        Ok(Some(f)) => Some(f),
-        Ok(None) if q.folder.is_some() => return not_found(json, "such folder"),
-        Ok(None) => None,
-        Err(e) => return db_error(json, e),
-    };
-    let children = match children {
-        Ok(c) => c,
-        Err(e) => return db_error(json, e),
-    };
-    let shared = match shared {
-        Ok(s) => s,
-        Err(e) => return db_error(json, e),
-    };
-    if q.list.csv() {
-        let (name, rows) = if shared_table {
-            ("shared_items", &shared.rows)
-        } else {
-            ("folder_items", &children.rows)
-        };
-        return csv_response(name, ITEM_COLUMNS, &to_values(rows));
+    let drive = drive?.ok_or_else(|| not_cached("such drive"))?;
+    let folder = folder?;
+    if folder.is_none() && q.folder.is_some() {
+        return Err(not_cached("such folder"));
     }
-    if json {
-        return Json(
-            json!({"drive": drive, "folder": folder, "children": children, "shared_items": shared}),
-        )
-        .into_response();
+    let (children, shared) = (children?, shared?);
+    match format {
+        Format::Csv => {
+            let (name, rows) = if shared_table {
+                ("shared_items", &shared.rows)
+            } else {
+                ("folder_items", &children.rows)
+            };
+            return csv_response(name, ITEM_COLUMNS, &to_values(rows));
+        }
+        Format::Json => {
+            return Ok(Json(
+                json!({"drive": drive, "folder": folder, "children": children, "shared_items": shared}),
+            )
+            .into_response());
+        }
+        Format::Html => {}
     }
     let ancestors = match &folder {
-        Some(f) if !f.is_root => store
-            .item_ancestors(tenant, &drive_id, &f.item_id)
-            .await
-            .unwrap_or_default(),
+        Some(f) if !f.is_root => store.item_ancestors(tenant, &drive_id, &f.item_id).await?,
         _ => Vec::new(),
     };
     let mut ctx = Context::new();
@@ -206,32 +186,26 @@ pub async fn drive(
 pub struct ItemQuery {
     /// Present: also fetch the live permissions from Graph.
     live: Option<String>,
-    format: Option<String>,
 }
 
 pub async fn item(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
+    user: CurrentUser,
+    format: Format,
     uri: Uri,
     Path((drive_id, item_id)): Path<(String, String)>,
     Query(q): Query<ItemQuery>,
-) -> Response {
-    let json = wants_json(&uri);
+) -> Result<Response, WebError> {
     let store = &state.store;
     let tenant = &state.tenant;
-    let item = match store.item(tenant, &drive_id, Some(&item_id)).await {
-        Ok(Some(i)) => i,
-        Ok(None) => return not_found(json, "such item"),
-        Err(e) => return db_error(json, e),
-    };
-    let permissions = match store
+    let item = store
+        .item(tenant, &drive_id, Some(&item_id))
+        .await?
+        .ok_or_else(|| not_cached("such item"))?;
+    let permissions = store
         .item_permissions_cached(tenant, &drive_id, &item_id)
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => return db_error(json, e),
-    };
-    if q.format.as_deref() == Some("csv") {
+        .await?;
+    if format == Format::Csv {
         // One row per grantee (a permission without grantees keeps one row).
         let rows: Vec<Value> = permissions
             .iter()
@@ -256,14 +230,11 @@ pub async fn item(
             .collect();
         return csv_response("item_permissions", GRANT_COLUMNS, &rows);
     }
-    if json {
-        return Json(json!({"item": item, "permissions": permissions})).into_response();
+    if format == Format::Json {
+        return Ok(Json(json!({"item": item, "permissions": permissions})).into_response());
     }
-    let drive = store.drive(tenant, &drive_id).await.ok().flatten();
-    let ancestors = store
-        .item_ancestors(tenant, &drive_id, &item_id)
-        .await
-        .unwrap_or_default();
+    let drive = store.drive(tenant, &drive_id).await?;
+    let ancestors = store.item_ancestors(tenant, &drive_id, &item_id).await?;
     let mut ctx = Context::new();
     ctx.insert("nav", "analytics");
     ctx.insert("drive", &drive);
@@ -275,7 +246,10 @@ pub async fn item(
     if q.live.is_some() {
         match live::item_truth(&state, &drive_id, &item_id).await {
             Ok(v) => ctx.insert("live", &v),
-            Err(e) => ctx.insert("live_error", &e.message),
+            Err(e) => {
+                tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "live panel");
+                ctx.insert("live_error", &e.public().message);
+            }
         }
     }
     state.views.page("item.html", Some(&user), ctx)

@@ -1,10 +1,10 @@
 //! `/jobs`: jobs and schedules as intent rows. The web never runs a job: workers pick the
 //! rows up. Every change is audited with the signed-in user.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form, Json};
 use sentinel_pipeline::GraphIngestConfig;
 use sentinel_sched::CronExpr;
 use sentinel_sched::manage::{self, JobSpec, JobView};
@@ -13,15 +13,16 @@ use serde_json::{Value, json};
 use tera::Context;
 use uuid::Uuid;
 
-use super::db_error;
 use crate::AppState;
-use crate::auth::CurrentUser;
-use crate::render::{csv_response, error_response, wants_json};
+use crate::auth::{AdminUser, CurrentUser};
+use crate::error::WebError;
+use crate::format::{FormInput, Format, Input, is_on};
+use crate::render::csv_response;
 
 /// Job types the worker runs.
 pub const JOB_TYPES: &[&str] = &["graph_ingest", "refresh_mv"];
 
-/// A job as the form or the API sends it.
+/// A job as the API sends it. `config` is JSON, or JSON text (what the form sends).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobInput {
@@ -46,26 +47,53 @@ pub struct JobForm {
     enabled: Option<String>,
 }
 
-impl JobForm {
-    fn input(self) -> Result<JobInput, String> {
-        let config = match self.config.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(text) => Some(
-                serde_json::from_str(text).map_err(|e| format!("config is not valid JSON: {e}"))?,
-            ),
+impl From<JobForm> for JobInput {
+    fn from(f: JobForm) -> JobInput {
+        JobInput {
+            name: f.name,
+            job_type: f.job_type,
+            config: f
+                .config
+                .filter(|text| !text.trim().is_empty())
+                .map(Value::String),
+            enabled: is_on(f.enabled.as_deref()),
+        }
+    }
+}
+
+impl FormInput for JobInput {
+    type Form = JobForm;
+}
+
+impl JobInput {
+    /// What the form showed, to show it again with the error.
+    fn form_values(&self) -> Value {
+        let config = match &self.config {
+            Some(Value::String(text)) => text.clone(),
+            Some(v) => serde_json::to_string_pretty(v).unwrap_or_default(),
+            None => String::new(),
         };
-        Ok(JobInput {
-            name: self.name,
-            job_type: self.job_type,
-            config,
-            enabled: self.enabled.is_some(),
-        })
+        json!({"name": self.name, "job_type": self.job_type, "config": config})
+    }
+}
+
+/// After a change: the page moves on to `to`, the API gets `answer`.
+pub(super) fn changed(format: Format, to: &str, answer: impl IntoResponse) -> Response {
+    match format {
+        Format::Html => Redirect::to(to).into_response(),
+        Format::Json | Format::Csv => answer.into_response(),
     }
 }
 
 /// Checks what the worker will need to run the job; the message says what to fix.
 fn spec(state: &AppState, input: JobInput) -> Result<JobSpec, String> {
-    let config = input.config.unwrap_or_else(|| json!({}));
+    let config = match input.config {
+        None => json!({}),
+        Some(Value::String(text)) => {
+            serde_json::from_str(&text).map_err(|e| format!("config is not valid JSON: {e}"))?
+        }
+        Some(v) => v,
+    };
     match input.job_type.as_str() {
         "graph_ingest" => {
             let c: GraphIngestConfig = serde_json::from_value(config.clone())
@@ -148,55 +176,38 @@ fn jobs_json(jobs: &[JobView]) -> Vec<Value> {
         .collect()
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct JobsQuery {
-    format: Option<String>,
-}
-
 pub async fn list(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    uri: Uri,
-    Query(q): Query<JobsQuery>,
-) -> Response {
-    render_list(
-        &state,
-        &user,
-        &uri,
-        q.format.as_deref() == Some("csv"),
-        None,
-    )
-    .await
+    user: CurrentUser,
+    format: Format,
+) -> Result<Response, WebError> {
+    render_list(&state, &user, format, None).await
 }
 
 async fn render_list(
     state: &AppState,
     user: &CurrentUser,
-    uri: &Uri,
-    csv: bool,
-    form_error: Option<(&str, Value)>,
-) -> Response {
-    let json = wants_json(uri);
-    let jobs = match manage::list_jobs(state.store.pool()).await {
-        Ok(j) => jobs_json(&j),
-        Err(e) => return db_error(json, e),
-    };
-    if csv {
-        let cols = [
-            "job_id",
-            "name",
-            "job_type",
-            "enabled",
-            "paused",
-            "schedule_summary",
-            "last_status",
-            "last_started_at",
-            "config",
-        ];
-        return csv_response("jobs", &cols, &jobs);
-    }
-    if json {
-        return Json(json!({"jobs": jobs})).into_response();
+    format: Format,
+    form_error: Option<(String, Value)>,
+) -> Result<Response, WebError> {
+    let jobs = jobs_json(&manage::list_jobs(state.store.pool()).await?);
+    match format {
+        Format::Csv => {
+            let cols = [
+                "job_id",
+                "name",
+                "job_type",
+                "enabled",
+                "paused",
+                "schedule_summary",
+                "last_status",
+                "last_started_at",
+                "config",
+            ];
+            return csv_response("jobs", &cols, &jobs);
+        }
+        Format::Json => return Ok(Json(json!({"jobs": jobs})).into_response()),
+        Format::Html => {}
     }
     let mut ctx = Context::new();
     ctx.insert("nav", "jobs");
@@ -208,7 +219,7 @@ async fn render_list(
     );
     let status = match form_error {
         Some((msg, values)) => {
-            ctx.insert("error", msg);
+            ctx.insert("error", &msg);
             ctx.insert("form", &values);
             StatusCode::BAD_REQUEST
         }
@@ -216,7 +227,7 @@ async fn render_list(
     };
     state
         .views
-        .page_with_status(status, "jobs.html", Some(user), &mut ctx)
+        .page_with_status(status, "jobs.html", Some(user), ctx)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -226,33 +237,36 @@ pub struct ShowQuery {
 
 pub async fn show(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    uri: Uri,
+    user: CurrentUser,
+    format: Format,
     Path(job_id): Path<Uuid>,
     Query(q): Query<ShowQuery>,
-) -> Response {
-    render_job(&state, &user, &uri, job_id, q.preview_cron.as_deref(), None).await
+) -> Result<Response, WebError> {
+    render_job(
+        &state,
+        &user,
+        format,
+        job_id,
+        q.preview_cron.as_deref(),
+        None,
+    )
+    .await
 }
 
 pub(super) async fn render_job(
     state: &AppState,
     user: &CurrentUser,
-    uri: &Uri,
+    format: Format,
     job_id: Uuid,
     preview: Option<&str>,
     form_error: Option<&str>,
-) -> Response {
-    let json = wants_json(uri);
-    let job = match manage::get_job(state.store.pool(), job_id).await {
-        Ok(Some(j)) => j,
-        Ok(None) => {
-            return error_response(json, StatusCode::NOT_FOUND, &format!("no job {job_id}"));
-        }
-        Err(e) => return db_error(json, e),
-    };
+) -> Result<Response, WebError> {
+    let job = manage::get_job(state.store.pool(), job_id)
+        .await?
+        .ok_or_else(|| WebError::not_found(format_args!("job {job_id}")))?;
     let job_json = jobs_json(std::slice::from_ref(&job)).remove(0);
-    if json {
-        return Json(job_json).into_response();
+    if format != Format::Html {
+        return Ok(Json(job_json).into_response());
     }
     let mut ctx = Context::new();
     ctx.insert("nav", "jobs");
@@ -278,105 +292,61 @@ pub(super) async fn render_job(
     };
     state
         .views
-        .page_with_status(status, "job.html", Some(user), &mut ctx)
+        .page_with_status(status, "job.html", Some(user), ctx)
 }
 
-pub(super) fn bad_json(msg: impl Into<String>) -> Response {
-    error_response(true, StatusCode::BAD_REQUEST, &msg.into())
-}
-
-pub async fn create_form(
+/// `POST /jobs` (form) and `POST /api/jobs` (JSON).
+pub async fn create(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    uri: Uri,
-    Form(form): Form<JobForm>,
-) -> Response {
-    let values = json!({"name": form.name, "job_type": form.job_type, "config": form.config});
-    let spec = match form.input().and_then(|i| spec(&state, i)) {
-        Ok(s) => s,
-        Err(msg) => return render_list(&state, &user, &uri, false, Some((&msg, values))).await,
-    };
-    match create(&state, &user, &spec).await {
-        Ok(id) => Redirect::to(&format!("/jobs/{id}")).into_response(),
-        Err(r) => r,
-    }
-}
-
-pub async fn create_json(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    Json(input): Json<JobInput>,
-) -> Response {
+    AdminUser(user): AdminUser,
+    format: Format,
+    Input(input): Input<JobInput>,
+) -> Result<Response, WebError> {
+    let values = input.form_values();
     let spec = match spec(&state, input) {
         Ok(s) => s,
-        Err(msg) => return bad_json(msg),
-    };
-    match create(&state, &user, &spec).await {
-        Ok(id) => (StatusCode::CREATED, Json(json!({"job_id": id}))).into_response(),
-        Err(r) => r,
-    }
-}
-
-async fn create(state: &AppState, user: &CurrentUser, spec: &JobSpec) -> Result<Uuid, Response> {
-    let id = manage::create_job(state.store.pool(), spec)
-        .await
-        .map_err(|e| db_error(false, e))?;
-    audit(state, user, "job.create", "job", id, json!({"job_type": spec.job_type, "name": spec.name, "config": spec.config, "enabled": spec.enabled})).await;
-    Ok(id)
-}
-
-async fn update(
-    state: &AppState,
-    user: &CurrentUser,
-    id: Uuid,
-    spec: &JobSpec,
-    json: bool,
-) -> Result<(), Response> {
-    match manage::update_job(state.store.pool(), id, spec).await {
-        Ok(true) => {
-            audit(state, user, "job.update", "job", id, json!({"job_type": spec.job_type, "name": spec.name, "config": spec.config, "enabled": spec.enabled})).await;
-            Ok(())
+        Err(msg) if format == Format::Html => {
+            return render_list(&state, &user, format, Some((msg, values))).await;
         }
-        Ok(false) => Err(error_response(
-            json,
-            StatusCode::NOT_FOUND,
-            &format!("no job {id}"),
-        )),
-        Err(e) => Err(db_error(json, e)),
-    }
-}
-
-pub async fn update_form(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    uri: Uri,
-    Path(id): Path<Uuid>,
-    Form(form): Form<JobForm>,
-) -> Response {
-    let spec = match form.input().and_then(|i| spec(&state, i)) {
-        Ok(s) => s,
-        Err(msg) => return render_job(&state, &user, &uri, id, None, Some(&msg)).await,
+        Err(msg) => return Err(WebError::BadInput(msg)),
     };
-    match update(&state, &user, id, &spec, false).await {
-        Ok(()) => Redirect::to(&format!("/jobs/{id}")).into_response(),
-        Err(r) => r,
-    }
+    let id = manage::create_job(state.store.pool(), &spec).await?;
+    audit(&state, &user, "job.create", "job", id, spec_details(&spec)).await;
+    Ok(changed(
+        format,
+        &format!("/jobs/{id}"),
+        (StatusCode::CREATED, Json(json!({"job_id": id}))),
+    ))
 }
 
-pub async fn update_json(
+fn spec_details(spec: &JobSpec) -> Value {
+    json!({"job_type": spec.job_type, "name": spec.name, "config": spec.config, "enabled": spec.enabled})
+}
+
+/// `POST /jobs/{id}` (form) and `PUT /api/jobs/{id}` (JSON).
+pub async fn update(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
+    AdminUser(user): AdminUser,
+    format: Format,
     Path(id): Path<Uuid>,
-    Json(input): Json<JobInput>,
-) -> Response {
+    Input(input): Input<JobInput>,
+) -> Result<Response, WebError> {
     let spec = match spec(&state, input) {
         Ok(s) => s,
-        Err(msg) => return bad_json(msg),
+        Err(msg) if format == Format::Html => {
+            return render_job(&state, &user, format, id, None, Some(&msg)).await;
+        }
+        Err(msg) => return Err(WebError::BadInput(msg)),
     };
-    match update(&state, &user, id, &spec, true).await {
-        Ok(()) => Json(json!({"job_id": id})).into_response(),
-        Err(r) => r,
+    if !manage::update_job(state.store.pool(), id, &spec).await? {
+        return Err(WebError::not_found(format_args!("job {id}")));
     }
+    audit(&state, &user, "job.update", "job", id, spec_details(&spec)).await;
+    Ok(changed(
+        format,
+        &format!("/jobs/{id}"),
+        Json(json!({"job_id": id})),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -384,64 +354,34 @@ pub struct EnabledForm {
     enabled: String,
 }
 
-pub async fn set_enabled_form(
+/// `POST /jobs/{id}/enabled`: the list's enable and disable buttons.
+pub async fn set_enabled(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
+    AdminUser(user): AdminUser,
     Path(id): Path<Uuid>,
-    Form(form): Form<EnabledForm>,
-) -> Response {
+    axum::Form(form): axum::Form<EnabledForm>,
+) -> Result<Redirect, WebError> {
     let enabled = matches!(form.enabled.as_str(), "true" | "1" | "on");
-    match manage::set_job_enabled(state.store.pool(), id, enabled).await {
-        Ok(true) => {
-            let action = if enabled { "job.enable" } else { "job.disable" };
-            audit(&state, &user, action, "job", id, json!({})).await;
-            Redirect::to("/jobs").into_response()
-        }
-        Ok(false) => error_response(false, StatusCode::NOT_FOUND, &format!("no job {id}")),
-        Err(e) => db_error(false, e),
+    if !manage::set_job_enabled(state.store.pool(), id, enabled).await? {
+        return Err(WebError::not_found(format_args!("job {id}")));
     }
+    let action = if enabled { "job.enable" } else { "job.disable" };
+    audit(&state, &user, action, "job", id, json!({})).await;
+    Ok(Redirect::to("/jobs"))
 }
 
-async fn delete(
-    state: &AppState,
-    user: &CurrentUser,
-    id: Uuid,
-    json: bool,
-) -> Result<(), Response> {
-    match manage::delete_job(state.store.pool(), id).await {
-        Ok(true) => {
-            audit(state, user, "job.delete", "job", id, json!({})).await;
-            Ok(())
-        }
-        Ok(false) => Err(error_response(
-            json,
-            StatusCode::NOT_FOUND,
-            &format!("no job {id}"),
-        )),
-        Err(e) => Err(db_error(json, e)),
-    }
-}
-
-pub async fn delete_form(
+/// `POST /jobs/{id}/delete` (form) and `DELETE /api/jobs/{id}`.
+pub async fn delete(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
+    AdminUser(user): AdminUser,
+    format: Format,
     Path(id): Path<Uuid>,
-) -> Response {
-    match delete(&state, &user, id, false).await {
-        Ok(()) => Redirect::to("/jobs").into_response(),
-        Err(r) => r,
+) -> Result<Response, WebError> {
+    if !manage::delete_job(state.store.pool(), id).await? {
+        return Err(WebError::not_found(format_args!("job {id}")));
     }
-}
-
-pub async fn delete_json(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    Path(id): Path<Uuid>,
-) -> Response {
-    match delete(&state, &user, id, true).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(r) => r,
-    }
+    audit(&state, &user, "job.delete", "job", id, json!({})).await;
+    Ok(changed(format, "/jobs", StatusCode::NO_CONTENT))
 }
 
 #[cfg(test)]
@@ -449,26 +389,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_form_reads_json_config_and_checkboxes() {
+    fn the_form_reads_checkboxes_and_keeps_config_text_for_validation() {
         let f = JobForm {
             name: Some("n".into()),
             job_type: "refresh_mv".into(),
             config: Some(" ".into()),
             enabled: None,
         };
-        let i = f.input().expect("valid");
+        let i = JobInput::from(f);
         assert!(!i.enabled);
         assert_eq!(i.config, None);
-        let bad = JobForm {
+        let bad = JobInput::from(JobForm {
             name: None,
             job_type: "graph_ingest".into(),
             config: Some("{".into()),
             enabled: Some("on".into()),
-        };
-        assert!(
-            bad.input()
-                .expect_err("bad JSON")
-                .contains("not valid JSON")
-        );
+        });
+        assert!(bad.enabled);
+        assert_eq!(bad.form_values()["config"], "{");
     }
 }

@@ -4,47 +4,12 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use sentinel_graph::GraphError;
 use sentinel_graph::models::{IdentitySet, Permission, scrub_link_secrets};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-
-/// A Graph failure as the live panel and the API report it.
-#[derive(Debug)]
-pub struct LiveError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl From<GraphError> for LiveError {
-    fn from(e: GraphError) -> LiveError {
-        let status = match &e {
-            GraphError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
-            GraphError::NotFound { .. } => StatusCode::NOT_FOUND,
-            GraphError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            _ => StatusCode::BAD_GATEWAY,
-        };
-        let message = match status {
-            StatusCode::BAD_REQUEST => e.to_string(),
-            _ => format!("Graph did not answer: {e}"),
-        };
-        LiveError { status, message }
-    }
-}
-
-impl IntoResponse for LiveError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": self.message, "source": "graph"})),
-        )
-            .into_response()
-    }
-}
+use crate::error::WebError;
 
 fn names(set: &Option<IdentitySet>) -> Vec<String> {
     let Some(s) = set else { return Vec::new() };
@@ -89,7 +54,7 @@ pub async fn item_truth(
     state: &AppState,
     drive_id: &str,
     item_id: &str,
-) -> Result<Value, LiveError> {
+) -> Result<Value, WebError> {
     let perms = state.graph.item_permissions(drive_id, item_id).await?;
     Ok(json!({
         "drive_id": drive_id,
@@ -99,11 +64,9 @@ pub async fn item_truth(
     }))
 }
 
-fn required<'a>(v: Option<&'a str>, name: &str) -> Result<&'a str, LiveError> {
-    v.filter(|s| !s.is_empty()).ok_or_else(|| LiveError {
-        status: StatusCode::BAD_REQUEST,
-        message: format!("{name} is required"),
-    })
+fn required<'a>(v: Option<&'a str>, name: &str) -> Result<&'a str, WebError> {
+    v.filter(|s| !s.is_empty())
+        .ok_or_else(|| WebError::BadInput(format!("{name} is required")))
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,7 +78,7 @@ pub struct ItemParams {
 }
 
 impl ItemParams {
-    fn ids(&self) -> Result<(&str, &str), LiveError> {
+    fn ids(&self) -> Result<(&str, &str), WebError> {
         let drive = required(self.drive_id.as_deref(), "driveId")?;
         let item = required(self.item_id.as_deref(), "itemId")?;
         sentinel_graph::validate_id("drive", drive)?;
@@ -128,7 +91,7 @@ impl ItemParams {
 pub async fn drive_item_permissions(
     State(state): State<AppState>,
     Query(q): Query<ItemParams>,
-) -> Result<Json<Value>, LiveError> {
+) -> Result<Json<Value>, WebError> {
     let (drive, item) = q.ids()?;
     Ok(Json(item_truth(&state, drive, item).await?))
 }
@@ -138,7 +101,7 @@ pub async fn drive_item_permissions(
 pub async fn drive_item_sharing(
     State(state): State<AppState>,
     Query(q): Query<ItemParams>,
-) -> Result<Json<Value>, LiveError> {
+) -> Result<Json<Value>, WebError> {
     let (drive, item_id) = q.ids()?;
     let item = state.graph.item(drive, item_id).await?;
     let perms = state.graph.item_permissions(drive, item_id).await?;
@@ -167,7 +130,7 @@ pub struct SiteParams {
 pub async fn site_access(
     State(state): State<AppState>,
     Query(q): Query<SiteParams>,
-) -> Result<Json<Value>, LiveError> {
+) -> Result<Json<Value>, WebError> {
     let site_id = required(q.site_id.as_deref(), "siteId")?;
     sentinel_graph::validate_id("site", site_id)?;
     let site = state.graph.site(site_id).await?;

@@ -14,13 +14,14 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use sentinel_store::PageRequest;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::AppState;
-use crate::render::{error_response, wants_json};
+use crate::error::WebError;
+use crate::format::{Format, is_on};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -42,65 +43,49 @@ pub fn routes() -> Router<AppState> {
             get(live::drive_item_sharing),
         )
         .route("/api/graph/site-access", get(live::site_access))
-        .route("/jobs", get(jobs::list).post(jobs::create_form))
-        .route("/api/jobs", get(jobs::list).post(jobs::create_json))
-        .route("/jobs/{job_id}", get(jobs::show).post(jobs::update_form))
+        .route("/jobs", get(jobs::list).post(jobs::create))
+        .route("/api/jobs", get(jobs::list).post(jobs::create))
+        .route("/jobs/{job_id}", get(jobs::show).post(jobs::update))
         .route(
             "/api/jobs/{job_id}",
-            get(jobs::show)
-                .put(jobs::update_json)
-                .delete(jobs::delete_json),
+            get(jobs::show).put(jobs::update).delete(jobs::delete),
         )
-        .route("/jobs/{job_id}/enabled", post(jobs::set_enabled_form))
-        .route("/jobs/{job_id}/delete", post(jobs::delete_form))
-        .route(
-            "/jobs/{job_id}/schedules",
-            post(schedules::add_schedule_form),
-        )
-        .route(
-            "/api/jobs/{job_id}/schedules",
-            post(schedules::add_schedule_json),
-        )
-        .route(
-            "/schedules/{schedule_id}",
-            post(schedules::update_schedule_form),
-        )
+        .route("/jobs/{job_id}/enabled", post(jobs::set_enabled))
+        .route("/jobs/{job_id}/delete", post(jobs::delete))
+        .route("/jobs/{job_id}/schedules", post(schedules::add))
+        .route("/api/jobs/{job_id}/schedules", post(schedules::add))
+        .route("/schedules/{schedule_id}", post(schedules::update))
         .route(
             "/api/schedules/{schedule_id}",
-            axum::routing::put(schedules::update_schedule_json)
-                .delete(schedules::delete_schedule_json),
+            put(schedules::update).delete(schedules::delete),
         )
-        .route(
-            "/schedules/{schedule_id}/delete",
-            post(schedules::delete_schedule_form),
-        )
+        .route("/schedules/{schedule_id}/delete", post(schedules::delete))
         .route("/api/cron-preview", get(schedules::cron_preview))
         .route("/runs", get(runs::runs))
         .route("/api/runs", get(runs::runs))
         .route("/admin", get(admin::admin))
         .route("/api/admin", get(admin::admin))
-        .route("/admin/jobs/{job_id}/{op}", post(admin::operate_form))
-        .route("/api/admin/jobs/{job_id}/{op}", post(admin::operate_json))
+        .route("/admin/jobs/{job_id}/{op}", post(admin::operate))
+        .route("/api/admin/jobs/{job_id}/{op}", post(admin::operate))
 }
 
-/// `/health`: the web is up and can reach its database.
+/// `/health`: the web is up and can reach its database (the cause of a failure is logged).
 pub async fn health(State(state): State<AppState>) -> Response {
     match state.store.now().await {
         Ok(_) => axum::Json(json!({"status": "ok", "database": "reachable"})).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "degraded", "database": format!("unreachable: {e}")})),
-        )
-            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health: the database did not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"status": "degraded", "database": "unreachable"})),
+            )
+                .into_response()
+        }
     }
 }
 
-pub async fn not_found(uri: Uri) -> Response {
-    error_response(
-        wants_json(&uri),
-        StatusCode::NOT_FOUND,
-        &format!("nothing at {}", uri.path()),
-    )
+pub async fn not_found(uri: Uri) -> WebError {
+    WebError::NotFound(format!("nothing at {}", uri.path()))
 }
 
 /// The query of a paged, filtered table.
@@ -111,22 +96,15 @@ pub struct ListQuery {
     pub q: Option<String>,
     /// A checkbox: present (any value but `0`/`false`) to include soft-deleted rows.
     pub include_deleted: Option<String>,
-    /// `csv` to download the table.
-    pub format: Option<String>,
 }
 
 impl ListQuery {
-    pub fn csv(&self) -> bool {
-        self.format.as_deref() == Some("csv")
-    }
     pub fn include_deleted(&self) -> bool {
-        self.include_deleted
-            .as_deref()
-            .is_some_and(|v| !matches!(v, "" | "0" | "false" | "off"))
+        is_on(self.include_deleted.as_deref())
     }
     /// A CSV download is the whole table (up to 10,000 rows), not the page on screen.
-    pub fn request(&self) -> PageRequest {
-        let csv = self.csv();
+    pub fn request(&self, format: Format) -> PageRequest {
+        let csv = format == Format::Csv;
         PageRequest {
             page: if csv { 0 } else { self.page.unwrap_or(0) },
             per_page: if csv {
@@ -177,16 +155,6 @@ pub fn pager(uri: &Uri, page: u32, per_page: u32, rows: usize, total: i64) -> Pa
             .then(|| with_param(uri, "page", &(page + 1).to_string())),
         csv_url: with_param(uri, "format", "csv"),
     }
-}
-
-/// A database failure, said plainly; cached pages have nothing else to fall back on.
-pub fn db_error(json: bool, e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "database query failed");
-    error_response(
-        json,
-        StatusCode::SERVICE_UNAVAILABLE,
-        &format!("the database did not answer: {e}"),
-    )
 }
 
 /// Serializes rows for CSV.

@@ -1,19 +1,21 @@
 //! `/runs`: the run history, newest first, filtered by job and status; progress of running jobs.
 
+use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use sentinel_sched::manage::{self, RunFilter};
 use serde::Deserialize;
 use serde_json::json;
 use tera::Context;
 use uuid::Uuid;
 
-use super::{db_error, pager, to_values};
+use super::{pager, to_values};
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::render::{csv_response, error_response, wants_json};
+use crate::error::WebError;
+use crate::format::Format;
+use crate::render::csv_response;
 
 const RUN_COLUMNS: &[&str] = &[
     "run_id",
@@ -35,59 +37,47 @@ pub struct RunsQuery {
     job_id: Option<String>,
     status: Option<String>,
     page: Option<u32>,
-    format: Option<String>,
 }
 
 pub async fn runs(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
+    user: CurrentUser,
+    format: Format,
     uri: Uri,
     Query(q): Query<RunsQuery>,
-) -> Response {
-    let json = wants_json(&uri);
+) -> Result<Response, WebError> {
     let job_id = match q.job_id.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(s) => match s.parse::<Uuid>() {
-            Ok(id) => Some(id),
-            Err(_) => {
-                return error_response(
-                    json,
-                    StatusCode::BAD_REQUEST,
-                    &format!("job_id must be a UUID, got '{s}'"),
-                );
-            }
-        },
+        Some(s) => Some(
+            s.parse::<Uuid>()
+                .map_err(|_| WebError::BadInput(format!("job_id must be a UUID, got '{s}'")))?,
+        ),
     };
     let status = q.status.clone().filter(|s| !s.is_empty());
     if let Some(s) = &status
         && !matches!(s.as_str(), "running" | "success" | "failed")
     {
-        return error_response(
-            json,
-            StatusCode::BAD_REQUEST,
-            &format!("status must be running, success or failed, got '{s}'"),
-        );
+        return Err(WebError::BadInput(format!(
+            "status must be running, success or failed, got '{s}'"
+        )));
     }
-    let csv = q.format.as_deref() == Some("csv");
+    let csv = format == Format::Csv;
     let filter = RunFilter {
         job_id,
         status: status.clone(),
         page: if csv { 0 } else { q.page.unwrap_or(0) },
         per_page: if csv { 10_000 } else { 50 },
     };
-    let (runs, total) = match manage::list_runs(state.store.pool(), &filter).await {
-        Ok(r) => r,
-        Err(e) => return db_error(json, e),
-    };
+    let (runs, total) = manage::list_runs(state.store.pool(), &filter).await?;
     if csv {
         return csv_response("runs", RUN_COLUMNS, &to_values(&runs));
     }
-    if json {
-        return Json(json!({"runs": runs, "total": total, "page": filter.page})).into_response();
+    if format == Format::Json {
+        return Ok(
+            Json(json!({"runs": runs, "total": total, "page": filter.page})).into_response(),
+        );
     }
-    let jobs = manage::list_jobs(state.store.pool())
-        .await
-        .unwrap_or_default();
+    let jobs = manage::list_jobs(state.store.pool()).await?;
     let mut ctx = Context::new();
     ctx.insert("nav", "runs");
     ctx.insert("runs", &runs);

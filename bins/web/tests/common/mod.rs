@@ -3,6 +3,7 @@
 //! response the browser sees is kept, to look for leaked tokens), and headless Chromium.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod app;
 pub mod proxy;
 
 use std::path::PathBuf;

@@ -1,0 +1,243 @@
+//! The web in-process (zero2prod's `spawn_app`): the real router, sessions and store over a
+//! database of its own, Graph and Entra from a simulated tenant over HTTP, and a fake worker
+//! behind the `Worker` trait. Requests go through `router.oneshot`, no port, no process.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use sentinel_sim::{Profile, RunningSim};
+use sentinel_store::Store;
+use sentinel_testkit::{TestDb, create_db, sim_vars, spawn_sim};
+use sentinel_web::auth::{CurrentUser, ROLE_ADMIN, ROLE_READER, keep_signed_in};
+use sentinel_web::worker_client::{Worker, WorkerError};
+use sentinel_web::{AppState, WebConfig, app, session_store};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use tower_sessions::Session;
+use tower_sessions_sqlx_store::PostgresStore;
+use uuid::Uuid;
+
+/// A worker that records what it is asked and answers as told.
+#[derive(Debug, Default)]
+pub struct FakeWorker {
+    /// `(op, job)` for each operation asked for.
+    pub calls: Mutex<Vec<(String, Uuid)>>,
+    /// When set, every call fails with it.
+    pub failure: Mutex<Option<WorkerError>>,
+}
+
+impl FakeWorker {
+    fn answer(&self, ok: Value) -> Result<Value, WorkerError> {
+        match self.failure.lock().expect("lock").clone() {
+            Some(e) => Err(e),
+            None => Ok(ok),
+        }
+    }
+
+    pub fn fail_with(&self, status: Option<u16>, message: &str) {
+        *self.failure.lock().expect("lock") = Some(WorkerError {
+            status,
+            message: message.into(),
+        });
+    }
+}
+
+#[async_trait::async_trait]
+impl Worker for FakeWorker {
+    async fn health(&self) -> Result<Value, WorkerError> {
+        self.answer(json!({"status": "ok", "database": "reachable", "worker_id": "fake"}))
+    }
+    async fn status(&self) -> Result<Value, WorkerError> {
+        self.answer(json!({"worker_id": "fake", "jobs": []}))
+    }
+    async fn operate(&self, op: &str, job_id: Uuid, _: &CurrentUser) -> Result<Value, WorkerError> {
+        let answer = self.answer(json!({"ok": true, "job_id": job_id}));
+        if answer.is_ok() {
+            self.calls.lock().expect("lock").push((op.into(), job_id));
+        }
+        answer
+    }
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub db: TestDb,
+    pub sim: RunningSim,
+    pub worker: Arc<FakeWorker>,
+    pub store: Store,
+    sessions: PostgresStore,
+}
+
+/// A signed-in browser: its session cookie and CSRF token.
+pub struct Who {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// What came back.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+/// The web's configuration pointed at `sim` and `db`.
+fn config(sim: &RunningSim, db: &TestDb) -> WebConfig {
+    let mut vars = sim_vars(sim, db);
+    vars.push(("WEB_PUBLIC_URL", "http://127.0.0.1:9".into()));
+    WebConfig::from_lookup(|k| {
+        vars.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("config")
+}
+
+pub async fn spawn_app() -> TestApp {
+    let sim = spawn_sim(Profile::Tiny, 7).await;
+    let db = create_db().await;
+    let config = config(&sim, &db);
+    let store = Store::from_pool(db.pool.clone());
+    store.migrate().await.expect("schema");
+    let sessions = session_store(&store).await.expect("sessions");
+    let worker = Arc::new(FakeWorker::default());
+    let state = AppState::new(&config, store.clone(), worker.clone()).expect("state");
+    TestApp {
+        router: app(state, sessions.clone(), false),
+        db,
+        sim,
+        worker,
+        store,
+        sessions,
+    }
+}
+
+impl TestApp {
+    /// The same application over another store (e.g. one whose database is down); sessions
+    /// stay in this test's database.
+    pub fn with_store(&self, store: Store) -> Router {
+        let config = config(&self.sim, &self.db);
+        let state = AppState::new(&config, store, self.worker.clone()).expect("state");
+        app(state, self.sessions.clone(), false)
+    }
+
+    /// A session signed in with `role`, as the sign-in callback leaves it.
+    pub async fn sign_in(&self, role: &str) -> Who {
+        assert!(role == ROLE_ADMIN || role == ROLE_READER);
+        let user = CurrentUser::new(
+            Uuid::new_v4().to_string(),
+            Some(format!("{role}@contoso.example")),
+            Some(role.to_string()),
+            vec![role.to_string()],
+        );
+        let session = Session::new(None, Arc::new(self.sessions.clone()), None);
+        keep_signed_in(&session, &user).await.expect("session");
+        session.save().await.expect("save");
+        let id = session.id().expect("saved session has an id");
+        Who {
+            cookie: format!("{}={id}", sentinel_web::SESSION_COOKIE),
+            csrf: user.csrf,
+        }
+    }
+
+    pub async fn get(&self, path: &str, who: Option<&Who>) -> Reply {
+        get(&self.router, path, who).await
+    }
+
+    /// A form post, as the page sends it (`csrf_token` is one of `fields` when wanted).
+    pub async fn post_form(&self, path: &str, who: &Who, fields: &[(&str, &str)]) -> Reply {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in fields {
+            form.append_pair(k, v);
+        }
+        let body = (
+            "application/x-www-form-urlencoded".to_string(),
+            form.finish(),
+        );
+        send(
+            &self.router,
+            Method::POST,
+            path,
+            Some(&who.cookie),
+            None,
+            Some(body),
+        )
+        .await
+    }
+
+    /// A JSON call with the session's CSRF token in its header.
+    pub async fn call(&self, method: Method, path: &str, who: &Who, body: Option<Value>) -> Reply {
+        let body = body.map(|b| ("application/json".to_string(), b.to_string()));
+        send(
+            &self.router,
+            method,
+            path,
+            Some(&who.cookie),
+            Some(&who.csrf),
+            body,
+        )
+        .await
+    }
+}
+
+pub async fn get(router: &Router, path: &str, who: Option<&Who>) -> Reply {
+    send(
+        router,
+        Method::GET,
+        path,
+        who.map(|w| w.cookie.as_str()),
+        None,
+        None,
+    )
+    .await
+}
+
+pub async fn send(
+    router: &Router,
+    method: Method,
+    path: &str,
+    cookie: Option<&str>,
+    csrf: Option<&str>,
+    body: Option<(String, String)>,
+) -> Reply {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    if let Some(t) = csrf {
+        req = req.header("x-csrf-token", t);
+    }
+    let req = match body {
+        Some((content_type, text)) => req
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(text)),
+        None => req.body(Body::empty()),
+    }
+    .expect("request");
+    let resp = router.clone().oneshot(req).await.expect("infallible");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}

@@ -1,0 +1,465 @@
+//! The dashboard's pages and API in-process, one behaviour a test: the real router over a
+//! database of its own, a fake worker, requests through `oneshot`.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::app::{TestApp, get, spawn_app};
+use sentinel_store::Store;
+use sentinel_web::auth::{ROLE_ADMIN, ROLE_READER};
+use serde_json::json;
+
+/// Runs `check` with a fresh app, dropping its database even when `check` fails.
+async fn with_app<F: AsyncFnOnce(&TestApp)>(check: F) {
+    let app = spawn_app().await;
+    check(&app).await;
+    app.db.drop_db().await;
+}
+
+#[tokio::test]
+async fn one_handler_serves_the_page_the_json_and_the_csv() {
+    with_app(async |app| {
+        let admin = app.sign_in(ROLE_ADMIN).await;
+        let r = app
+            .call(
+                Method::POST,
+                "/api/jobs",
+                &admin,
+                Some(json!({"name": "Nightly \"scan\"", "job_type": "refresh_mv"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+        let page = app.get("/jobs", Some(&admin)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.header("content-type").starts_with("text/html"));
+        assert!(
+            page.body.contains("Nightly &quot;scan&quot;"),
+            "escaped in HTML"
+        );
+
+        let api = app.get("/api/jobs", Some(&admin)).await;
+        assert!(api.header("content-type").starts_with("application/json"));
+        assert_eq!(api.json()["jobs"][0]["name"], "Nightly \"scan\"");
+
+        let csv = app.get("/jobs?format=csv", Some(&admin)).await;
+        assert!(csv.header("content-type").starts_with("text/csv"));
+        let mut lines = csv.body.lines();
+        assert!(
+            lines
+                .next()
+                .is_some_and(|h| h.starts_with("job_id,name,job_type"))
+        );
+        assert!(
+            lines
+                .next()
+                .is_some_and(|row| row.contains("\"Nightly \"\"scan\"\"\""))
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_broken_database_is_said_plainly_and_its_error_text_stays_in_the_log() {
+    with_app(async |app| {
+        let reader = app.sign_in(ROLE_READER).await;
+        // A schema that lost its tables: Postgres's message names them.
+        sqlx::raw_sql(
+            "ALTER MATERIALIZED VIEW mv_msgraph_inventory_summary RENAME TO summary_gone; \
+             ALTER TABLE audit_events RENAME TO audit_gone",
+        )
+        .execute(&app.db.pool)
+        .await
+        .expect("break the schema");
+        for path in ["/analytics", "/admin", "/api/analytics", "/api/admin"] {
+            let r = app.get(path, Some(&reader)).await;
+            assert_eq!(
+                r.status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{path}: {}",
+                r.body
+            );
+            assert!(
+                r.body.contains("the database did not answer"),
+                "{path}: {}",
+                r.body
+            );
+            for leak in ["mv_msgraph", "audit_events", "relation", "does not exist"] {
+                assert!(!r.body.contains(leak), "{path} shows '{leak}': {}", r.body);
+            }
+        }
+        assert_eq!(
+            app.get("/api/admin", Some(&reader)).await.json()["error"]
+                .as_str()
+                .map(|m| m.starts_with("the database did not answer")),
+            Some(true),
+            "the API says it in JSON"
+        );
+
+        // A database that does not answer at all: the same, for pages, JSON and CSV.
+        let down = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(std::time::Duration::from_secs(2))
+            .connect_lazy("postgres://sentinel:hunter2@127.0.0.1:1/sentinel")
+            .expect("lazy pool");
+        let router = app.with_store(Store::from_pool(down));
+        for path in ["/runs", "/api/jobs", "/jobs?format=csv", "/sites/x"] {
+            let r = get(&router, path, Some(&reader)).await;
+            assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+            assert!(
+                !r.body.contains("hunter2") && !r.body.contains("127.0.0.1:1"),
+                "{path}: {}",
+                r.body
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_form_shows_the_page_again_and_bad_json_gets_a_400() {
+    with_app(async |app| {
+        let admin = app.sign_in(ROLE_ADMIN).await;
+        let r = app
+            .post_form(
+                "/jobs",
+                &admin,
+                &[
+                    ("csrf_token", &admin.csrf),
+                    ("name", "typo"),
+                    ("job_type", "graph_ingest"),
+                    ("config", "{\"mode\": "),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.header("content-type").starts_with("text/html"));
+        assert!(r.body.contains("config is not valid JSON"), "{}", r.body);
+        assert!(
+            r.body.contains("{&quot;mode&quot;: "),
+            "the text typed is kept"
+        );
+
+        let r = app
+            .call(
+                Method::POST,
+                "/api/jobs",
+                &admin,
+                Some(json!({"job_type": "refresh_mv", "config": {"x": 1}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            r.json()["error"],
+            "refresh_mv takes no configuration: use {}"
+        );
+
+        let r = app
+            .call(
+                Method::POST,
+                "/api/jobs",
+                &admin,
+                Some(json!({"job_typ": "x"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(
+            r.json()["error"]
+                .as_str()
+                .is_some_and(|m| m.contains("job_typ"))
+        );
+        assert_eq!(
+            app.get("/api/jobs", Some(&admin)).await.json()["jobs"],
+            json!([])
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn forms_and_the_api_change_the_same_schedules_and_each_change_is_audited() {
+    with_app(async |app| {
+        let admin = app.sign_in(ROLE_ADMIN).await;
+        let r = app
+            .post_form(
+                "/jobs",
+                &admin,
+                &[
+                    ("csrf_token", &admin.csrf),
+                    ("job_type", "refresh_mv"),
+                    ("enabled", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let job_page = r.header("location").to_string();
+        let job_id = job_page.trim_start_matches("/jobs/").to_string();
+
+        // Added by the form, changed by the API, refused by the form with the job shown again.
+        let r = app
+            .post_form(
+                &format!("/jobs/{job_id}/schedules"),
+                &admin,
+                &[
+                    ("csrf_token", &admin.csrf),
+                    ("cron_expr", "0 3 * * *"),
+                    ("enabled", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.header("location")),
+            (StatusCode::SEE_OTHER, job_page.as_str())
+        );
+        let job = app
+            .get(&format!("/api/jobs/{job_id}"), Some(&admin))
+            .await
+            .json();
+        let schedule = job["schedules"][0]["schedule_id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let r = app
+            .call(
+                Method::PUT,
+                &format!("/api/schedules/{schedule}"),
+                &admin,
+                Some(json!({"cron_expr": "30 4 * * 1", "enabled": false})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.json()["upcoming"].as_array().map(Vec::len), Some(5));
+        let r = app
+            .post_form(
+                &format!("/schedules/{schedule}"),
+                &admin,
+                &[
+                    ("csrf_token", &admin.csrf),
+                    ("cron_expr", "61 * * * *"),
+                    ("job_id", &job_id),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.body.contains("id=\"job-title\""), "the job page, again");
+        let job = app
+            .get(&format!("/api/jobs/{job_id}"), Some(&admin))
+            .await
+            .json();
+        assert_eq!(
+            job["schedules"][0]["cron_expr"], "30 4 * * 1",
+            "the refused change changed nothing"
+        );
+        assert_eq!(job["schedules"][0]["enabled"], false);
+
+        // Deleted by the form: back to the job's page.
+        let r = app
+            .post_form(
+                &format!("/schedules/{schedule}/delete"),
+                &admin,
+                &[("csrf_token", &admin.csrf)],
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.header("location")),
+            (StatusCode::SEE_OTHER, job_page.as_str())
+        );
+        let r = app
+            .call(
+                Method::DELETE,
+                &format!("/api/schedules/{schedule}"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(r.json()["error"], format!("no schedule {schedule}"));
+
+        let audit = app.store.recent_audit_events(10).await.expect("audit");
+        let actions: Vec<&str> = audit.iter().rev().map(|a| a.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "job.create",
+                "schedule.create",
+                "schedule.update",
+                "schedule.delete"
+            ]
+        );
+        assert!(
+            audit
+                .iter()
+                .all(|a| a.actor_upn.as_deref() == Some("Sentinel.Admin@contoso.example"))
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn changes_need_the_admin_role_and_the_csrf_token() {
+    with_app(async |app| {
+        let reader = app.sign_in(ROLE_READER).await;
+        let admin = app.sign_in(ROLE_ADMIN).await;
+        let r = app
+            .post_form(
+                "/jobs",
+                &reader,
+                &[("csrf_token", &reader.csrf), ("job_type", "refresh_mv")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(r.body.contains("needs the Sentinel.Admin role"));
+        let r = app
+            .post_form(
+                "/jobs",
+                &admin,
+                &[("csrf_token", "forged"), ("job_type", "refresh_mv")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(r.body.contains("CSRF"));
+        let r = app
+            .post_form("/jobs", &admin, &[("job_type", "refresh_mv")])
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "no token at all");
+        assert_eq!(
+            app.get("/api/jobs", Some(&admin)).await.json()["jobs"],
+            json!([])
+        );
+        assert!(
+            app.store
+                .recent_audit_events(5)
+                .await
+                .expect("audit")
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_workers_refusals_are_passed_on_and_its_failures_are_not_detailed() {
+    with_app(async |app| {
+        let admin = app.sign_in(ROLE_ADMIN).await;
+        let job = uuid::Uuid::new_v4();
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/api/admin/jobs/{job}/pause"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(
+            app.worker.calls.lock().expect("lock").clone(),
+            vec![("pause".to_string(), job)]
+        );
+        let r = app
+            .post_form(
+                &format!("/admin/jobs/{job}/run-now"),
+                &admin,
+                &[("csrf_token", &admin.csrf)],
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.header("location")),
+            (StatusCode::SEE_OTHER, "/admin")
+        );
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/api/admin/jobs/{job}/explode"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+        app.worker
+            .fail_with(Some(409), "job is paused: resume it first");
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/api/admin/jobs/{job}/run-now"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert_eq!(r.json()["error"], "job is paused: resume it first");
+
+        app.worker.fail_with(
+            Some(401),
+            "InvalidSignature: key 3f2a not in the JWKS of login.example",
+        );
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/api/admin/jobs/{job}/run-now"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+        assert!(!r.body.contains("JWKS"), "{}", r.body);
+        let page = app.get("/admin", Some(&admin)).await;
+        assert_eq!(
+            page.status,
+            StatusCode::OK,
+            "the admin page is for a broken worker too"
+        );
+        assert!(
+            page.body.contains("the worker answered 401"),
+            "{}",
+            page.body
+        );
+        assert!(!page.body.contains("JWKS"));
+
+        app.worker
+            .fail_with(None, "tcp connect error: 10.0.0.7:8081 refused");
+        let page = app.get("/api/admin", Some(&admin)).await.json();
+        assert_eq!(
+            page["worker_health_error"],
+            "the worker is unreachable; the cause is in the web's log"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_paths_and_bad_queries_are_refused_in_the_callers_format() {
+    with_app(async |app| {
+        let reader = app.sign_in(ROLE_READER).await;
+        let r = app.get("/nowhere", Some(&reader)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert!(
+            r.body.contains("id=\"error-message\""),
+            "a page: {}",
+            r.body
+        );
+        let r = app.get("/api/nowhere", Some(&reader)).await;
+        assert_eq!(r.json()["error"], "nothing at /api/nowhere");
+        let r = app.get("/api/runs?status=stuck", Some(&reader)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            r.json()["error"],
+            "status must be running, success or failed, got 'stuck'"
+        );
+        let r = app
+            .get(
+                "/api/jobs/00000000-0000-0000-0000-000000000000",
+                Some(&reader),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            r.header("x-frame-options"),
+            "DENY",
+            "errors carry the security headers"
+        );
+        let r = app.get("/api/jobs", None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.json()["error"], "sign in first");
+    })
+    .await;
+}
