@@ -14,6 +14,10 @@ pub mod jobs;
 pub mod manage;
 pub mod scheduler;
 
+/// The connection pool every function of this crate takes (re-exported so callers need not
+/// depend on sqlx).
+pub use sqlx::PgPool;
+
 pub use clock::{Clock, DbClock, ManualClock};
 pub use cron::{CronError, CronExpr};
 pub use jobs::{Job, JobRunner, RunContext, pause, resume, run_now};

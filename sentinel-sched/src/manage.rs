@@ -224,6 +224,22 @@ pub async fn delete_schedule(pool: &PgPool, schedule_id: Uuid) -> Result<Option<
     )
 }
 
+/// What the worker's control API reports: every job with its schedules (and their next
+/// times) and its running run, if any, oldest job first.
+pub async fn job_status(pool: &PgPool) -> Result<Vec<serde_json::Value>, SchedError> {
+    Ok(sqlx::query_scalar(
+        "SELECT json_build_object('job_id', j.job_id, 'job_type', j.job_type, 'tenant_id', j.tenant_id, 'name', j.name, \
+           'enabled', j.enabled, 'paused', j.paused, 'run_requested_at', j.run_requested_at, \
+           'schedules', coalesce((SELECT json_agg(json_build_object('schedule_id', s.schedule_id, 'cron_expr', s.cron_expr, \
+              'next_run_at', s.next_run_at, 'enabled', s.enabled)) FROM job_schedules s WHERE s.job_id = j.job_id), '[]'::json), \
+           'running', (SELECT json_build_object('run_id', r.run_id, 'started_at', r.started_at, 'worker_id', r.worker_id, \
+              'progress', r.progress) FROM job_runs r WHERE r.job_id = j.job_id AND r.status = 'running' LIMIT 1)) \
+         FROM jobs j ORDER BY j.created_at",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 /// A page of the run history, newest first, and the number of runs matching the filter.
 pub async fn list_runs(
     pool: &PgPool,

@@ -11,8 +11,7 @@ use axum::{Extension, Json, Router};
 use sentinel_sched::SchedError;
 use sentinel_store::{AuditEvent, Store};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use sqlx::PgPool;
+use serde_json::json;
 use uuid::Uuid;
 
 use sentinel_graph::identity::{TokenValidator, VerifiedToken as Caller};
@@ -22,7 +21,7 @@ pub const CALLER_ROLE: &str = "Sentinel.Worker.Invoke";
 
 #[derive(Debug, Clone)]
 pub struct ApiState {
-    pub pool: PgPool,
+    pub store: Store,
     pub validator: Arc<TokenValidator>,
     pub worker_id: String,
 }
@@ -68,31 +67,32 @@ async fn require_token(State(state): State<ApiState>, mut req: Request, next: Ne
 }
 
 async fn health(State(state): State<ApiState>) -> Response {
-    match sqlx::query("SELECT 1").execute(&state.pool).await {
-        Ok(_) => Json(json!({"status": "ok", "database": "reachable", "worker_id": state.worker_id})).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "degraded", "database": format!("unreachable: {e}"), "worker_id": state.worker_id})),
-        )
-            .into_response(),
+    match state.store.now().await {
+        Ok(_) => {
+            Json(json!({"status": "ok", "database": "reachable", "worker_id": state.worker_id}))
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "health: the database did not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "degraded", "database": "unreachable", "worker_id": state.worker_id})),
+            )
+                .into_response()
+        }
     }
 }
 
 async fn status(State(state): State<ApiState>) -> Response {
-    let jobs: Result<Vec<Value>, sqlx::Error> = sqlx::query_scalar(
-        "SELECT json_build_object('job_id', j.job_id, 'job_type', j.job_type, 'tenant_id', j.tenant_id, 'name', j.name, \
-           'enabled', j.enabled, 'paused', j.paused, 'run_requested_at', j.run_requested_at, \
-           'schedules', coalesce((SELECT json_agg(json_build_object('schedule_id', s.schedule_id, 'cron_expr', s.cron_expr, \
-              'next_run_at', s.next_run_at, 'enabled', s.enabled)) FROM job_schedules s WHERE s.job_id = j.job_id), '[]'::json), \
-           'running', (SELECT json_build_object('run_id', r.run_id, 'started_at', r.started_at, 'worker_id', r.worker_id, \
-              'progress', r.progress) FROM job_runs r WHERE r.job_id = j.job_id AND r.status = 'running' LIMIT 1)) \
-         FROM jobs j ORDER BY j.created_at",
-    )
-    .fetch_all(&state.pool)
-    .await;
-    match jobs {
+    match sentinel_sched::manage::job_status(state.store.pool()).await {
         Ok(jobs) => Json(json!({"worker_id": state.worker_id, "jobs": jobs})).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
+        Err(e) => {
+            tracing::error!(error = %e, "status: the database did not answer");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database did not answer",
+            )
+        }
     }
 }
 
@@ -130,7 +130,7 @@ async fn audit(
         entity_id: Some(job.to_string()),
         details: json!({"app_id": caller.app_id(), "worker_id": state.worker_id, "outcome": outcome}),
     };
-    if let Err(e) = Store::from_pool(state.pool.clone()).audit(&event).await {
+    if let Err(e) = state.store.audit(&event).await {
         tracing::warn!(error = %e, action, "could not write audit event");
     }
 }
@@ -141,13 +141,13 @@ async fn operate(
     caller: Caller,
     body: axum::body::Bytes,
     action: &str,
-    op: impl AsyncFnOnce(&PgPool, Uuid) -> Result<bool, SchedError>,
+    op: impl AsyncFnOnce(&sentinel_sched::PgPool, Uuid) -> Result<bool, SchedError>,
 ) -> Response {
     let job = match parse_body(&body) {
         Ok(j) => j.job_id,
         Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
-    let (resp, outcome) = match op(&state.pool, job).await {
+    let (resp, outcome) = match op(state.store.pool(), job).await {
         Ok(true) => (
             Json(json!({"ok": true, "job_id": job})).into_response(),
             "ok",
@@ -163,10 +163,16 @@ async fn operate(
             ),
             "paused",
         ),
-        Err(e) => (
-            error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-            "error",
-        ),
+        Err(e) => {
+            tracing::error!(error = %e, action, "the database did not answer");
+            (
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database did not answer",
+                ),
+                "error",
+            )
+        }
     };
     audit(&state, &headers, &caller, action, job, outcome).await;
     resp

@@ -16,7 +16,7 @@ use sentinel_graph::identity::TokenValidator;
 
 /// A first start against an empty database begins scanning unattended: an hourly tenant scan
 /// (delta keeps the hourly runs cheap), run at once.
-async fn first_scan(pool: &sqlx::PgPool, tenant: &str) -> Result<()> {
+async fn first_scan(store: &Store, tenant: &str) -> Result<()> {
     let spec = sentinel_sched::manage::JobSpec {
         name: Some("Tenant scan".into()),
         job_type: "graph_ingest".into(),
@@ -25,7 +25,8 @@ async fn first_scan(pool: &sqlx::PgPool, tenant: &str) -> Result<()> {
         enabled: true,
     };
     let hourly: sentinel_sched::CronExpr = "0 * * * *".parse()?;
-    if let Some(id) = sentinel_sched::manage::create_first_job(pool, &spec, &hourly).await? {
+    if let Some(id) = sentinel_sched::manage::create_first_job(store.pool(), &spec, &hourly).await?
+    {
         tracing::info!(job_id = %id, "no jobs yet: created an hourly tenant scan and asked for a run now");
     }
     Ok(())
@@ -38,7 +39,7 @@ pub async fn run(config: &WorkerConfig) -> Result<ExitCode> {
     store.migrate().await.context("applying the schema")?;
     let pool = store.pool().clone();
     if config.first_scan {
-        first_scan(&pool, &config.graph.tenant_id).await?;
+        first_scan(&store, &config.graph.tenant_id).await?;
     }
     let scheduler = Arc::new(
         Scheduler::new(
@@ -66,7 +67,7 @@ pub async fn run(config: &WorkerConfig) -> Result<ExitCode> {
         &config.graph.client_id,
     ));
     let app = router(ApiState {
-        pool,
+        store: store.clone(),
         validator,
         worker_id: config.worker_id.clone(),
     });

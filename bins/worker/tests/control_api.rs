@@ -23,7 +23,7 @@ struct Api {
 
 async fn serve_api(db: &TestDb, validator: TokenValidator) -> Api {
     let state = ApiState {
-        pool: db.pool.clone(),
+        store: sentinel_store::Store::from_pool(db.pool.clone()),
         validator: Arc::new(validator),
         worker_id: "test-worker".into(),
     };
