@@ -115,37 +115,49 @@ pub async fn get_job(pool: &PgPool, job_id: Uuid) -> Result<Option<JobView>, Sch
     Ok(jobs.pop())
 }
 
+/// `$1` is the job's id; `$2`.. the spec's columns, in [`SPEC_COLUMNS`] order.
+fn bind_spec<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    job_id: Uuid,
+    spec: &'q JobSpec,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(job_id)
+        .bind(&spec.job_type)
+        .bind(&spec.tenant_id)
+        .bind(&spec.config)
+        .bind(spec.enabled)
+        .bind(&spec.name)
+}
+
+/// The columns [`bind_spec`] binds as `$2`..`$6`.
+const SPEC_COLUMNS: [&str; 5] = ["job_type", "tenant_id", "config", "enabled", "name"];
+
 pub async fn create_job(pool: &PgPool, spec: &JobSpec) -> Result<Uuid, SchedError> {
     let id = Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO jobs (job_id, job_type, tenant_id, config, enabled, name) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(id)
-    .bind(&spec.job_type)
-    .bind(&spec.tenant_id)
-    .bind(&spec.config)
-    .bind(spec.enabled)
-    .bind(&spec.name)
-    .execute(pool)
-    .await?;
+    let sql = format!(
+        "INSERT INTO jobs (job_id, {}) VALUES ($1, $2, $3, $4, $5, $6)",
+        SPEC_COLUMNS.join(", ")
+    );
+    bind_spec(sqlx::query(&sql), id, spec).execute(pool).await?;
     Ok(id)
 }
 
 /// Replaces what was declared about a job. `false` when there is no such job.
 pub async fn update_job(pool: &PgPool, job_id: Uuid, spec: &JobSpec) -> Result<bool, SchedError> {
-    let n = sqlx::query(
-        "UPDATE jobs SET job_type = $2, tenant_id = $3, config = $4, enabled = $5, name = $6, updated_at = now() \
-         WHERE job_id = $1",
-    )
-    .bind(job_id)
-    .bind(&spec.job_type)
-    .bind(&spec.tenant_id)
-    .bind(&spec.config)
-    .bind(spec.enabled)
-    .bind(&spec.name)
-    .execute(pool)
-    .await?
-    .rows_affected();
+    let set: Vec<String> = SPEC_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ${}", i + 2))
+        .collect();
+    let sql = format!(
+        "UPDATE jobs SET {}, updated_at = now() WHERE job_id = $1",
+        set.join(", ")
+    );
+    let n = bind_spec(sqlx::query(&sql), job_id, spec)
+        .execute(pool)
+        .await?
+        .rows_affected();
     Ok(n > 0)
 }
 

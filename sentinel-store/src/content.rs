@@ -11,6 +11,7 @@ const ITEM_TABLES: [&str; 3] = [
     "msgraph_drive_item_permission_grants",
 ];
 use crate::rows::{DriveItemRow, DriveRow, last_wins};
+use crate::unnest::Unnest;
 use crate::{Store, StoreError};
 
 impl Store {
@@ -20,32 +21,27 @@ impl Store {
         }
         let rows = last_wins(rows, |r| r.id.clone());
         let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
-            "INSERT INTO msgraph_drives (tenant_id, id, site_id, owner_user_id, name, drive_type, web_url, quota_total, \
-               quota_used, created_at, raw_json, synced_at, deleted_at) \
-             SELECT $1, d.id, d.site, d.owner, d.name, d.dt, d.url, d.qt, d.qu, d.created, d.raw::jsonb, now(), NULL \
-             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::int8[], \
-                         $10::timestamptz[], $11::text[]) AS d(id, site, owner, name, dt, url, qt, qu, created, raw) \
-             ON CONFLICT (tenant_id, id) DO UPDATE SET site_id = EXCLUDED.site_id, owner_user_id = EXCLUDED.owner_user_id, \
-               name = EXCLUDED.name, drive_type = EXCLUDED.drive_type, web_url = EXCLUDED.web_url, \
-               quota_total = EXCLUDED.quota_total, quota_used = EXCLUDED.quota_used, created_at = EXCLUDED.created_at, \
-               raw_json = EXCLUDED.raw_json, synced_at = now(), deleted_at = NULL, \
-               skipped_reason = NULL, skipped_since = NULL",
-        )
-        .bind(tenant)
-        .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.site_id.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.owner_user_id.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.drive_type.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.web_url.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.quota_total).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.quota_used).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.created_at).collect::<Vec<Option<DateTime<Utc>>>>())
-        .bind(rows.iter().map(|r| r.raw_json.to_string()).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let mut u = Unnest::new("msgraph_drives", tenant, rows.len());
+        u.column("id", rows.iter().map(|r| r.id.clone()))
+            .column("site_id", rows.iter().map(|r| r.site_id.clone()))
+            .column(
+                "owner_user_id",
+                rows.iter().map(|r| r.owner_user_id.clone()),
+            )
+            .column("name", rows.iter().map(|r| r.name.clone()))
+            .column("drive_type", rows.iter().map(|r| r.drive_type.clone()))
+            .column("web_url", rows.iter().map(|r| r.web_url.clone()))
+            .column("quota_total", rows.iter().map(|r| r.quota_total))
+            .column("quota_used", rows.iter().map(|r| r.quota_used))
+            .column("created_at", rows.iter().map(|r| r.created_at))
+            .json("raw_json", rows.iter().map(|r| r.raw_json.to_string()))
+            .computed("synced_at", "now()")
+            .computed("deleted_at", "NULL::timestamptz")
+            // A drive listed again can be read again.
+            .computed("skipped_reason", "NULL::text")
+            .computed("skipped_since", "NULL::timestamptz");
+        let set = u.excluded_except(&["id"]);
+        let n = u.upsert(&mut tx, &["id"], &set).await?;
         touch(&mut tx, &["msgraph_drives"]).await?;
         tx.commit().await?;
         Ok(n)
@@ -164,51 +160,59 @@ impl Store {
         let mut n = 0;
         if !upserts.is_empty() {
             let rows = last_wins(upserts, |r| r.id.clone());
-            n += sqlx::query(
-                "INSERT INTO msgraph_drive_items AS t (tenant_id, drive_id, id, parent_id, name, is_folder, is_root, size, \
-                   mime_type, quick_xor_hash, sha1_hash, created_at, modified_at, created_by_id, modified_by_id, shared_scope, \
-                   is_permission_root, sharing_changed_at, raw_json, synced_at, deleted_at) \
-                 SELECT $1, $2, i.id, i.parent, i.name, i.folder, i.root, i.size, i.mime, i.qx, i.sha1, i.created, i.modified, \
-                   i.cby, i.mby, i.scope, i.proot, \
-                   CASE WHEN i.changed THEN now() ELSE '-infinity'::timestamptz END, i.raw::jsonb, now(), NULL \
-                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::int8[], $9::text[], $10::text[], \
-                             $11::text[], $12::timestamptz[], $13::timestamptz[], $14::text[], $15::text[], $16::text[], \
-                             $17::bool[], $18::bool[], $19::text[]) \
-                      AS i(id, parent, name, folder, root, size, mime, qx, sha1, created, modified, cby, mby, scope, proot, changed, raw) \
-                 ON CONFLICT (tenant_id, drive_id, id) DO UPDATE SET parent_id = EXCLUDED.parent_id, name = EXCLUDED.name, \
-                   is_folder = EXCLUDED.is_folder, is_root = EXCLUDED.is_root, size = EXCLUDED.size, \
-                   mime_type = EXCLUDED.mime_type, quick_xor_hash = EXCLUDED.quick_xor_hash, sha1_hash = EXCLUDED.sha1_hash, \
-                   created_at = EXCLUDED.created_at, modified_at = EXCLUDED.modified_at, \
-                   created_by_id = EXCLUDED.created_by_id, modified_by_id = EXCLUDED.modified_by_id, \
-                   shared_scope = EXCLUDED.shared_scope, is_permission_root = EXCLUDED.is_permission_root, \
-                   sharing_changed_at = CASE \
-                     WHEN t.deleted_at IS NOT NULL OR t.is_permission_root IS DISTINCT FROM EXCLUDED.is_permission_root \
+            let mut u = Unnest::new("msgraph_drive_items", tenant, rows.len());
+            u.column("drive_id", rows.iter().map(|_| drive_id.to_string()))
+                .column("id", rows.iter().map(|r| r.id.clone()))
+                .column("parent_id", rows.iter().map(|r| r.parent_id.clone()))
+                .column("name", rows.iter().map(|r| r.name.clone()))
+                .column("is_folder", rows.iter().map(|r| r.is_folder))
+                .column("is_root", rows.iter().map(|r| r.is_root))
+                .column("size", rows.iter().map(|r| r.size))
+                .column("mime_type", rows.iter().map(|r| r.mime_type.clone()))
+                .column(
+                    "quick_xor_hash",
+                    rows.iter().map(|r| r.quick_xor_hash.clone()),
+                )
+                .column("sha1_hash", rows.iter().map(|r| r.sha1_hash.clone()))
+                .column("created_at", rows.iter().map(|r| r.created_at))
+                .column("modified_at", rows.iter().map(|r| r.modified_at))
+                .column(
+                    "created_by_id",
+                    rows.iter().map(|r| r.created_by_id.clone()),
+                )
+                .column(
+                    "modified_by_id",
+                    rows.iter().map(|r| r.modified_by_id.clone()),
+                )
+                .column("shared_scope", rows.iter().map(|r| r.shared_scope.clone()))
+                .column(
+                    "is_permission_root",
+                    rows.iter().map(|r| r.is_permission_root),
+                )
+                .input("sharing_changed", rows.iter().map(|r| r.sharing_changed))
+                .json("raw_json", rows.iter().map(|r| r.raw_json.clone()))
+                // `-infinity` stands for "no sharing change reported" until the conflict
+                // clause decides.
+                .computed(
+                    "sharing_changed_at",
+                    "CASE WHEN u.sharing_changed THEN now() ELSE '-infinity'::timestamptz END",
+                )
+                .computed("synced_at", "now()")
+                .computed("deleted_at", "NULL::timestamptz");
+            let key = ["drive_id", "id"];
+            // A sharing change is now when reported, when the item comes back, or when it
+            // becomes or stops being a permission root; otherwise it keeps its time.
+            let set = u.update_set(
+                &key,
+                &[(
+                    "sharing_changed_at",
+                    "CASE WHEN t.deleted_at IS NOT NULL \
+                       OR t.is_permission_root IS DISTINCT FROM EXCLUDED.is_permission_root \
                        OR EXCLUDED.sharing_changed_at > '-infinity' \
-                     THEN now() ELSE t.sharing_changed_at END, \
-                   raw_json = EXCLUDED.raw_json, synced_at = now(), deleted_at = NULL",
-            )
-            .bind(tenant)
-            .bind(drive_id)
-            .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.parent_id.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.is_folder).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.is_root).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.size).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.mime_type.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.quick_xor_hash.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.sha1_hash.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.created_at).collect::<Vec<Option<DateTime<Utc>>>>())
-            .bind(rows.iter().map(|r| r.modified_at).collect::<Vec<Option<DateTime<Utc>>>>())
-            .bind(rows.iter().map(|r| r.created_by_id.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.modified_by_id.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.shared_scope.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.is_permission_root).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.sharing_changed).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.raw_json.as_str()).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+                     THEN now() ELSE t.sharing_changed_at END",
+                )],
+            );
+            n += u.upsert(&mut tx, &key, &set).await?;
         }
         if !deleted.is_empty() {
             n += delete_items(&mut tx, tenant, drive_id, deleted).await?;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
 use crate::rows::{GroupRow, MemberChange, UserRow, in_passes, last_wins};
+use crate::unnest::Unnest;
 use crate::{Store, StoreError};
 
 /// Records that `tables` changed, in the caller's transaction.
@@ -51,19 +52,21 @@ pub(crate) async fn soft_delete_ids(
 /// comes back as `{"id", "members@delta"}`: an absent property is not a null. So a column takes
 /// the incoming value only when the incoming object carries the property it comes from, and
 /// `raw_json` is the stored object with the incoming properties laid over it.
-fn merge_set(table: &str, columns: &[(&str, &str)]) -> String {
-    let mut set: Vec<String> = columns
+fn merge_set(u: &Unnest, columns: &[(&str, &str)]) -> String {
+    let merged: Vec<(&str, String)> = columns
         .iter()
         .map(|(column, property)| {
-            format!(
-                "{column} = CASE WHEN EXCLUDED.raw_json ? '{property}' THEN EXCLUDED.{column} ELSE {table}.{column} END"
+            (
+                *column,
+                format!(
+                    "CASE WHEN EXCLUDED.raw_json ? '{property}' THEN EXCLUDED.{column} ELSE t.{column} END"
+                ),
             )
         })
+        .chain([("raw_json", "t.raw_json || EXCLUDED.raw_json".to_string())])
         .collect();
-    set.push(format!("raw_json = {table}.raw_json || EXCLUDED.raw_json"));
-    set.push("synced_at = now()".into());
-    set.push("deleted_at = NULL".into());
-    set.join(", ")
+    let overrides: Vec<(&str, &str)> = merged.iter().map(|(c, e)| (*c, e.as_str())).collect();
+    u.update_set(&["id"], &overrides)
 }
 
 /// Columns of `msgraph_users` and the Graph property each is read from.
@@ -96,55 +99,28 @@ async fn upsert_users(
     tenant: &str,
     rows: &[UserRow],
 ) -> Result<u64, StoreError> {
-    let sql = format!(
-        "INSERT INTO msgraph_users (tenant_id, id, display_name, user_principal_name, mail, user_type, is_guest, \
-           account_enabled, department, has_license, created_at, raw_json, synced_at, deleted_at) \
-         SELECT $1, u.id, u.dn, u.upn, u.mail, u.ut, u.guest, u.enabled, u.dept, u.lic, u.created, u.raw::jsonb, now(), NULL \
-         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::bool[], $9::text[], \
-                     $10::bool[], $11::timestamptz[], $12::text[]) \
-              AS u(id, dn, upn, mail, ut, guest, enabled, dept, lic, created, raw) \
-         ON CONFLICT (tenant_id, id) DO UPDATE SET {}",
-        merge_set("msgraph_users", USER_COLUMNS)
-    );
     let mut n = 0;
     // One statement may not touch a row twice: the same user twice in a page is merged in turn.
     for rows in in_passes(rows, |r| r.id.clone()) {
-        n += sqlx::query(&sql)
-            .bind(tenant)
-            .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
-            .bind(
-                rows.iter()
-                    .map(|r| r.display_name.clone())
-                    .collect::<Vec<_>>(),
+        let mut u = Unnest::new("msgraph_users", tenant, rows.len());
+        u.column("id", rows.iter().map(|r| r.id.clone()))
+            .column("display_name", rows.iter().map(|r| r.display_name.clone()))
+            .column(
+                "user_principal_name",
+                rows.iter().map(|r| r.user_principal_name.clone()),
             )
-            .bind(
-                rows.iter()
-                    .map(|r| r.user_principal_name.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rows.iter().map(|r| r.mail.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.user_type.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.is_guest).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.account_enabled).collect::<Vec<_>>())
-            .bind(
-                rows.iter()
-                    .map(|r| r.department.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rows.iter().map(|r| r.has_license).collect::<Vec<_>>())
-            .bind(
-                rows.iter()
-                    .map(|r| r.created_at)
-                    .collect::<Vec<Option<DateTime<Utc>>>>(),
-            )
-            .bind(
-                rows.iter()
-                    .map(|r| r.raw_json.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+            .column("mail", rows.iter().map(|r| r.mail.clone()))
+            .column("user_type", rows.iter().map(|r| r.user_type.clone()))
+            .column("is_guest", rows.iter().map(|r| r.is_guest))
+            .column("account_enabled", rows.iter().map(|r| r.account_enabled))
+            .column("department", rows.iter().map(|r| r.department.clone()))
+            .column("has_license", rows.iter().map(|r| r.has_license))
+            .column("created_at", rows.iter().map(|r| r.created_at))
+            .json("raw_json", rows.iter().map(|r| r.raw_json.to_string()))
+            .computed("synced_at", "now()")
+            .computed("deleted_at", "NULL::timestamptz");
+        let set = merge_set(&u, USER_COLUMNS);
+        n += u.upsert(tx, &["id"], &set).await?;
     }
     Ok(n)
 }
@@ -155,51 +131,25 @@ async fn upsert_groups(
     tenant: &str,
     rows: &[GroupRow],
 ) -> Result<u64, StoreError> {
-    let sql = format!(
-        "INSERT INTO msgraph_groups (tenant_id, id, display_name, mail, mail_nickname, is_unified, security_enabled, \
-           visibility, created_at, raw_json, synced_at, deleted_at) \
-         SELECT $1, g.id, g.dn, g.mail, g.nick, g.unified, g.sec, g.vis, g.created, g.raw::jsonb, now(), NULL \
-         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::text[], \
-                     $9::timestamptz[], $10::text[]) AS g(id, dn, mail, nick, unified, sec, vis, created, raw) \
-         ON CONFLICT (tenant_id, id) DO UPDATE SET {}",
-        merge_set("msgraph_groups", GROUP_COLUMNS)
-    );
     let mut n = 0;
     for rows in in_passes(rows, |r| r.id.clone()) {
-        n += sqlx::query(&sql)
-            .bind(tenant)
-            .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
-            .bind(
-                rows.iter()
-                    .map(|r| r.display_name.clone())
-                    .collect::<Vec<_>>(),
+        let mut u = Unnest::new("msgraph_groups", tenant, rows.len());
+        u.column("id", rows.iter().map(|r| r.id.clone()))
+            .column("display_name", rows.iter().map(|r| r.display_name.clone()))
+            .column("mail", rows.iter().map(|r| r.mail.clone()))
+            .column(
+                "mail_nickname",
+                rows.iter().map(|r| r.mail_nickname.clone()),
             )
-            .bind(rows.iter().map(|r| r.mail.clone()).collect::<Vec<_>>())
-            .bind(
-                rows.iter()
-                    .map(|r| r.mail_nickname.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rows.iter().map(|r| r.is_unified).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.security_enabled).collect::<Vec<_>>())
-            .bind(
-                rows.iter()
-                    .map(|r| r.visibility.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                rows.iter()
-                    .map(|r| r.created_at)
-                    .collect::<Vec<Option<DateTime<Utc>>>>(),
-            )
-            .bind(
-                rows.iter()
-                    .map(|r| r.raw_json.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+            .column("is_unified", rows.iter().map(|r| r.is_unified))
+            .column("security_enabled", rows.iter().map(|r| r.security_enabled))
+            .column("visibility", rows.iter().map(|r| r.visibility.clone()))
+            .column("created_at", rows.iter().map(|r| r.created_at))
+            .json("raw_json", rows.iter().map(|r| r.raw_json.to_string()))
+            .computed("synced_at", "now()")
+            .computed("deleted_at", "NULL::timestamptz");
+        let set = merge_set(&u, GROUP_COLUMNS);
+        n += u.upsert(tx, &["id"], &set).await?;
     }
     Ok(n)
 }
@@ -214,22 +164,16 @@ async fn apply_member_changes(
         return Ok(0);
     }
     let changes = last_wins(changes, |c| (c.group_id.clone(), c.member_id.clone()));
-    let n = sqlx::query(
-            "INSERT INTO msgraph_group_members (tenant_id, group_id, member_id, member_type, synced_at, deleted_at) \
-             SELECT $1, m.g, m.m, m.t, now(), CASE WHEN m.removed THEN now() END \
-             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bool[]) AS m(g, m, t, removed) \
-             ON CONFLICT (tenant_id, group_id, member_id) DO UPDATE SET member_type = EXCLUDED.member_type, \
-               synced_at = now(), deleted_at = EXCLUDED.deleted_at",
-        )
-        .bind(tenant)
-        .bind(changes.iter().map(|c| c.group_id.clone()).collect::<Vec<_>>())
-        .bind(changes.iter().map(|c| c.member_id.clone()).collect::<Vec<_>>())
-        .bind(changes.iter().map(|c| c.member_type.clone()).collect::<Vec<_>>())
-        .bind(changes.iter().map(|c| c.removed).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    Ok(n)
+    let mut u = Unnest::new("msgraph_group_members", tenant, changes.len());
+    u.column("group_id", changes.iter().map(|c| c.group_id.clone()))
+        .column("member_id", changes.iter().map(|c| c.member_id.clone()))
+        .column("member_type", changes.iter().map(|c| c.member_type.clone()))
+        .input("removed", changes.iter().map(|c| c.removed))
+        .computed("synced_at", "now()")
+        .computed("deleted_at", "CASE WHEN u.removed THEN now() END");
+    let key = ["group_id", "member_id"];
+    let set = u.excluded_except(&key);
+    u.upsert(tx, &key, &set).await
 }
 
 /// Partition key of a tenant-wide resource (users, groups, sites).

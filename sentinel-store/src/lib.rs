@@ -18,6 +18,7 @@ mod reports;
 mod rows;
 mod schema;
 mod sites;
+mod unnest;
 mod views;
 
 pub use audit::{AuditEvent, AuditRecord};

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::directory::touch;
 use crate::rows::{DueItem, ItemPermissions, SweptItem};
+use crate::unnest::Unnest;
 use crate::{Store, StoreError};
 
 /// Leaves out items of drives Graph refused to read, or whose site it refused (locked): their
@@ -28,132 +29,85 @@ impl Store {
         if items.is_empty() {
             return Ok(0);
         }
-        let mut p_drive = Vec::new();
-        let mut p_item = Vec::new();
-        let mut p_id = Vec::new();
-        let mut p_roles = Vec::new();
-        let mut p_ltype = Vec::new();
-        let mut p_lscope = Vec::new();
-        let mut p_lhash = Vec::new();
-        let mut p_lpd = Vec::new();
-        let mut p_pw = Vec::new();
-        let mut p_exp: Vec<Option<DateTime<Utc>>> = Vec::new();
-        let mut p_inv = Vec::new();
-        let mut p_inh = Vec::new();
-        let mut p_raw = Vec::new();
-        let (mut g_drive, mut g_item, mut g_perm, mut g_key, mut g_type) =
-            (vec![], vec![], vec![], vec![], vec![]);
-        let (mut g_id, mut g_name, mut g_email, mut g_login) = (vec![], vec![], vec![], vec![]);
-        let (mut g_ext, mut g_every, mut g_eeeu) = (vec![], vec![], vec![]);
+        // One row per (item, permission) and per (item, permission, grantee): Graph may repeat.
         let mut seen = std::collections::HashSet::new();
+        let mut perms = Vec::new();
+        let mut grants = Vec::new();
         for it in items {
             for p in &it.permissions {
-                if !seen.insert((
-                    it.drive_id.clone(),
-                    it.item_id.clone(),
-                    p.permission_id.clone(),
-                )) {
+                if !seen.insert((&it.drive_id, &it.item_id, &p.permission_id)) {
                     continue;
                 }
-                p_drive.push(it.drive_id.clone());
-                p_item.push(it.item_id.clone());
-                p_id.push(p.permission_id.clone());
-                // Postgres arrays of arrays must be rectangular: roles travel as a joined string.
-                p_roles.push(p.roles.join(","));
-                p_ltype.push(p.link_type.clone());
-                p_lscope.push(p.link_scope.clone());
-                p_lhash.push(p.link_url_sha256.clone());
-                p_lpd.push(p.link_prevents_download);
-                p_pw.push(p.has_password);
-                p_exp.push(p.expires_at);
-                p_inv.push(p.invitation_email.clone());
-                p_inh.push(p.inherited_from_id.clone());
-                p_raw.push(p.raw_json.to_string());
+                perms.push((it, p));
                 let mut keys = std::collections::HashSet::new();
-                for g in p
-                    .grants
-                    .iter()
-                    .filter(|g| keys.insert(g.grantee_key.clone()))
-                {
-                    g_drive.push(it.drive_id.clone());
-                    g_item.push(it.item_id.clone());
-                    g_perm.push(p.permission_id.clone());
-                    g_key.push(g.grantee_key.clone());
-                    g_type.push(g.grantee_type.clone());
-                    g_id.push(g.grantee_id.clone());
-                    g_name.push(g.display_name.clone());
-                    g_email.push(g.email.clone());
-                    g_login.push(g.login_name.clone());
-                    g_ext.push(g.is_external);
-                    g_every.push(g.is_everyone);
-                    g_eeeu.push(g.is_everyone_except_external);
+                for g in p.grants.iter().filter(|g| keys.insert(&g.grantee_key)) {
+                    grants.push((it, p, g));
                 }
             }
         }
+        let ps = || perms.iter().map(|(it, p)| (*it, *p));
+        let mut u = Unnest::new("msgraph_drive_item_permissions", tenant, perms.len());
+        u.column("drive_id", ps().map(|(it, _)| it.drive_id.clone()))
+            .column("item_id", ps().map(|(it, _)| it.item_id.clone()))
+            .column("permission_id", ps().map(|(_, p)| p.permission_id.clone()))
+            // Postgres arrays of arrays must be rectangular: roles travel as a joined string.
+            .input("roles_joined", ps().map(|(_, p)| p.roles.join(",")))
+            .computed("roles", "string_to_array(NULLIF(u.roles_joined, ''), ',')")
+            .column("link_type", ps().map(|(_, p)| p.link_type.clone()))
+            .column("link_scope", ps().map(|(_, p)| p.link_scope.clone()))
+            .column(
+                "link_url_sha256",
+                ps().map(|(_, p)| p.link_url_sha256.clone()),
+            )
+            .column(
+                "link_prevents_download",
+                ps().map(|(_, p)| p.link_prevents_download),
+            )
+            .column("has_password", ps().map(|(_, p)| p.has_password))
+            .column("expires_at", ps().map(|(_, p)| p.expires_at))
+            .column(
+                "invitation_email",
+                ps().map(|(_, p)| p.invitation_email.clone()),
+            )
+            .column(
+                "inherited_from_id",
+                ps().map(|(_, p)| p.inherited_from_id.clone()),
+            )
+            .json("raw_json", ps().map(|(_, p)| p.raw_json.to_string()))
+            .computed("synced_at", "now()")
+            .computed("deleted_at", "NULL::timestamptz");
+        let gs = || {
+            grants
+                .iter()
+                .map(|(it, p, g)| (&it.drive_id, &it.item_id, &p.permission_id, *g))
+        };
+        let mut g = Unnest::new("msgraph_drive_item_permission_grants", tenant, grants.len());
+        g.column("drive_id", gs().map(|(d, _, _, _)| d.clone()))
+            .column("item_id", gs().map(|(_, i, _, _)| i.clone()))
+            .column("permission_id", gs().map(|(_, _, p, _)| p.clone()))
+            .column("grantee_key", gs().map(|(.., g)| g.grantee_key.clone()))
+            .column("grantee_type", gs().map(|(.., g)| g.grantee_type.clone()))
+            .column("grantee_id", gs().map(|(.., g)| g.grantee_id.clone()))
+            .column("display_name", gs().map(|(.., g)| g.display_name.clone()))
+            .column("email", gs().map(|(.., g)| g.email.clone()))
+            .column("login_name", gs().map(|(.., g)| g.login_name.clone()))
+            .column("is_external", gs().map(|(.., g)| g.is_external))
+            .column("is_everyone", gs().map(|(.., g)| g.is_everyone))
+            .column(
+                "is_everyone_except_external",
+                gs().map(|(.., g)| g.is_everyone_except_external),
+            )
+            .computed("synced_at", "now()")
+            .computed("deleted_at", "NULL::timestamptz");
         let drives: Vec<String> = items.iter().map(|i| i.drive_id.clone()).collect();
         let item_ids: Vec<String> = items.iter().map(|i| i.item_id.clone()).collect();
         let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
-            "INSERT INTO msgraph_drive_item_permissions (tenant_id, drive_id, item_id, permission_id, roles, link_type, \
-               link_scope, link_url_sha256, link_prevents_download, has_password, expires_at, invitation_email, \
-               inherited_from_id, raw_json, synced_at, deleted_at) \
-             SELECT $1, p.d, p.i, p.id, string_to_array(NULLIF(p.roles, ''), ','), p.lt, p.ls, p.lh, p.lpd, p.pw, p.exp, \
-               p.inv, p.inh, p.raw::jsonb, now(), NULL \
-             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], \
-                         $10::bool[], $11::timestamptz[], $12::text[], $13::text[], $14::text[]) \
-                  AS p(d, i, id, roles, lt, ls, lh, lpd, pw, exp, inv, inh, raw) \
-             ON CONFLICT (tenant_id, drive_id, item_id, permission_id) DO UPDATE SET roles = EXCLUDED.roles, \
-               link_type = EXCLUDED.link_type, link_scope = EXCLUDED.link_scope, link_url_sha256 = EXCLUDED.link_url_sha256, \
-               link_prevents_download = EXCLUDED.link_prevents_download, has_password = EXCLUDED.has_password, \
-               expires_at = EXCLUDED.expires_at, invitation_email = EXCLUDED.invitation_email, \
-               inherited_from_id = EXCLUDED.inherited_from_id, raw_json = EXCLUDED.raw_json, synced_at = now(), deleted_at = NULL",
-        )
-        .bind(tenant)
-        .bind(p_drive)
-        .bind(p_item)
-        .bind(p_id)
-        .bind(p_roles)
-        .bind(p_ltype)
-        .bind(p_lscope)
-        .bind(p_lhash)
-        .bind(p_lpd)
-        .bind(p_pw)
-        .bind(p_exp)
-        .bind(p_inv)
-        .bind(p_inh)
-        .bind(p_raw)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query(
-            "INSERT INTO msgraph_drive_item_permission_grants (tenant_id, drive_id, item_id, permission_id, grantee_key, \
-               grantee_type, grantee_id, display_name, email, login_name, is_external, is_everyone, \
-               is_everyone_except_external, synced_at, deleted_at) \
-             SELECT $1, g.d, g.i, g.p, g.k, g.t, g.id, g.dn, g.em, g.ln, g.ext, g.ev, g.eeeu, now(), NULL \
-             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], \
-                         $10::text[], $11::bool[], $12::bool[], $13::bool[]) \
-                  AS g(d, i, p, k, t, id, dn, em, ln, ext, ev, eeeu) \
-             ON CONFLICT (tenant_id, drive_id, item_id, permission_id, grantee_key) DO UPDATE SET \
-               grantee_type = EXCLUDED.grantee_type, grantee_id = EXCLUDED.grantee_id, display_name = EXCLUDED.display_name, \
-               email = EXCLUDED.email, login_name = EXCLUDED.login_name, is_external = EXCLUDED.is_external, \
-               is_everyone = EXCLUDED.is_everyone, is_everyone_except_external = EXCLUDED.is_everyone_except_external, \
-               synced_at = now(), deleted_at = NULL",
-        )
-        .bind(tenant)
-        .bind(g_drive)
-        .bind(g_item)
-        .bind(g_perm)
-        .bind(g_key)
-        .bind(g_type)
-        .bind(g_id)
-        .bind(g_name)
-        .bind(g_email)
-        .bind(g_login)
-        .bind(g_ext)
-        .bind(g_every)
-        .bind(g_eeeu)
-        .execute(&mut *tx)
-        .await?;
+        let perm_key = ["drive_id", "item_id", "permission_id"];
+        let set = u.excluded_except(&perm_key);
+        let n = u.upsert(&mut tx, &perm_key, &set).await?;
+        let grant_key = ["drive_id", "item_id", "permission_id", "grantee_key"];
+        let set = g.excluded_except(&grant_key);
+        g.upsert(&mut tx, &grant_key, &set).await?;
         // Whatever these items had before and no longer have is gone (now() is this transaction's time).
         // `= ANY` on the key columns keeps these on the primary-key index even with the stale
         // statistics of a table that was empty when the run started.

@@ -6,6 +6,7 @@ use sqlx::{Postgres, Transaction};
 
 use crate::directory::{soft_delete_ids, touch};
 use crate::rows::{SiteRow, last_wins};
+use crate::unnest::Unnest;
 use crate::{Store, StoreError};
 
 /// Soft-deletes every live subsite whose parent is deleted, down the tree: a subsite cannot
@@ -44,27 +45,21 @@ async fn upsert_sites(
         return Ok(0);
     }
     let rows = last_wins(rows, |r| r.id.clone());
-    Ok(sqlx::query(
-        "INSERT INTO msgraph_sites (tenant_id, id, name, display_name, web_url, created_at, raw_json, parent_site_id, \
-           synced_at, deleted_at) \
-         SELECT $1, s.id, s.name, s.dn, s.url, s.created, s.raw::jsonb, $8, now(), NULL \
-         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[]) \
-              AS s(id, name, dn, url, created, raw) \
-         ON CONFLICT (tenant_id, id) DO UPDATE SET name = EXCLUDED.name, display_name = EXCLUDED.display_name, \
-           web_url = EXCLUDED.web_url, created_at = EXCLUDED.created_at, raw_json = EXCLUDED.raw_json, \
-           parent_site_id = EXCLUDED.parent_site_id, synced_at = now(), deleted_at = NULL",
-    )
-    .bind(tenant)
-    .bind(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.display_name.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.web_url.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.created_at).collect::<Vec<Option<DateTime<Utc>>>>())
-    .bind(rows.iter().map(|r| r.raw_json.to_string()).collect::<Vec<_>>())
-    .bind(parent)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected())
+    let mut u = Unnest::new("msgraph_sites", tenant, rows.len());
+    u.column("id", rows.iter().map(|r| r.id.clone()))
+        .column("name", rows.iter().map(|r| r.name.clone()))
+        .column("display_name", rows.iter().map(|r| r.display_name.clone()))
+        .column("web_url", rows.iter().map(|r| r.web_url.clone()))
+        .column("created_at", rows.iter().map(|r| r.created_at))
+        .json("raw_json", rows.iter().map(|r| r.raw_json.to_string()))
+        .column(
+            "parent_site_id",
+            rows.iter().map(|_| parent.map(String::from)),
+        )
+        .computed("synced_at", "now()")
+        .computed("deleted_at", "NULL::timestamptz");
+    let set = u.excluded_except(&["id"]);
+    u.upsert(tx, &["id"], &set).await
 }
 
 /// A site and every site under it, for statements that act on a whole tree.

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tera::Context;
 
-use super::{ListQuery, charts, pager, to_values};
+use super::{ListQuery, charts, insert_table, to_values};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::WebError;
@@ -103,18 +103,7 @@ pub async fn analytics(
     ctx.insert("inventory_cards", INVENTORY_CARDS);
     ctx.insert("posture_rows", POSTURE_ROWS);
     ctx.insert("posture", &posture);
-    ctx.insert(
-        "pager",
-        &pager(
-            &uri,
-            req.page,
-            req.limit() as u32,
-            sites.rows.len(),
-            sites.total,
-        ),
-    );
+    insert_table(&mut ctx, &uri, &req, sites.rows.len(), sites.total);
     ctx.insert("sites", &sites.rows);
-    ctx.insert("q", &req.filter);
-    ctx.insert("include_deleted", &req.include_deleted);
     state.views.page("analytics.html", Some(&user), ctx)
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tera::Context;
 
-use super::{ListQuery, live, pager, to_values};
+use super::{ListQuery, insert_table, live, to_values};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::WebError;
@@ -161,24 +161,13 @@ pub async fn drive(
     ctx.insert("folder", &folder);
     ctx.insert("ancestors", &ancestors);
     ctx.insert("children", &children.rows);
-    ctx.insert(
-        "pager",
-        &pager(
-            &uri,
-            req.page,
-            req.limit() as u32,
-            children.rows.len(),
-            children.total,
-        ),
-    );
+    insert_table(&mut ctx, &uri, &req, children.rows.len(), children.total);
     ctx.insert("shared", &shared.rows);
     ctx.insert("shared_total", &shared.total);
     ctx.insert(
         "shared_csv_url",
         &format!("{}?table=shared&format=csv", uri.path()),
     );
-    ctx.insert("q", &req.filter);
-    ctx.insert("include_deleted", &req.include_deleted);
     state.views.page("drive.html", Some(&user), ctx)
 }
 
