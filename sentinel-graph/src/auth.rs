@@ -132,7 +132,7 @@ pub(crate) fn token_error(
                 .map(String::as_str)
                 .unwrap_or("no description")
         )),
-        RequestTokenError::Request(e) => GraphError::Transport(format!("token endpoint: {e}")),
+        RequestTokenError::Request(e) => GraphError::transport("asking the token endpoint", e),
         RequestTokenError::Parse(e, _) => {
             GraphError::Auth(format!("unreadable token response: {e}"))
         }

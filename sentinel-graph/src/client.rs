@@ -205,7 +205,7 @@ impl GraphClient {
                 .permits
                 .acquire()
                 .await
-                .map_err(|_| GraphError::Transport("client closed".into()))?;
+                .map_err(|e| GraphError::transport("waiting for a request slot", e))?;
             let mut req = inner
                 .http
                 .request(method.clone(), url.clone())
@@ -221,10 +221,10 @@ impl GraphClient {
                 Ok(r) => r,
                 Err(e) => {
                     // reqwest-retry already retried what was transient.
-                    return Err(GraphError::Transport(format!(
-                        "{method} {}: {e}",
-                        self.relative(url)
-                    )));
+                    return Err(GraphError::transport(
+                        format!("{method} {}", self.relative(url)),
+                        e,
+                    ));
                 }
             };
             let status = resp.status();
@@ -267,10 +267,10 @@ impl GraphClient {
                         self.relative(url)
                     ))
                 }),
-                Err(e) => Err(GraphError::Transport(format!(
-                    "{method} {}: reading body: {e}",
-                    self.relative(url)
-                ))),
+                Err(e) => Err(GraphError::transport(
+                    format!("{method} {}: reading the body", self.relative(url)),
+                    e,
+                )),
             };
             drop(permit);
             let value = match parsed {

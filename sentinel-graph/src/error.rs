@@ -45,17 +45,48 @@ pub enum GraphError {
     /// A paging or delta round kept returning links it had already returned.
     #[error("paging loop detected: {0} was returned again")]
     PagingLoop(String),
-    /// The request could not be sent or the connection failed, after retries.
-    #[error("transport: {0}")]
-    Transport(String),
+    /// The request could not be sent or the connection failed, after retries: `what` was
+    /// being done, `source` is why it failed.
+    #[error("transport: {what}")]
+    Transport {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl GraphError {
+    /// A transport failure while doing `what`.
+    pub fn transport(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> GraphError {
+        GraphError::Transport {
+            what: what.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// The message and every cause under it (`transport: GET /x: error sending request: ...`),
+    /// for logs and run histories that keep one line.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            out.push_str(": ");
+            out.push_str(&e.to_string());
+            next = e.source();
+        }
+        out
+    }
+
     /// Whether retrying the same call later could succeed.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            GraphError::Throttled { .. } | GraphError::Transport(_) | GraphError::BadResponse(_)
+            GraphError::Throttled { .. }
+                | GraphError::Transport { .. }
+                | GraphError::BadResponse(_)
         ) || matches!(self, GraphError::Api { status, .. } if *status >= 500)
     }
 }

@@ -7,6 +7,7 @@ use sentinel_graph::models::{Group, Site, User};
 use crate::PipelineError;
 use crate::convert::{group_row, member_changes, site_row, user_row};
 use crate::job::Ctx;
+use crate::progress::Phase;
 use crate::progress::Progress;
 use crate::rounds::{Assembler, DeltaSource, RoundStep};
 use crate::stage::{Pipeline, Sink};
@@ -79,7 +80,7 @@ impl Sink for UsersSink {
 }
 
 pub(crate) async fn sync_users(ctx: &Ctx) -> Result<(), PipelineError> {
-    ctx.progress.set_phase("users");
+    ctx.progress.set_phase(Phase::Users);
     let (start, full_since) = start(ctx, "users").await?;
     let fields = [
         "displayName",
@@ -141,7 +142,7 @@ impl Sink for GroupsSink {
 }
 
 pub(crate) async fn sync_groups(ctx: &Ctx) -> Result<(), PipelineError> {
-    ctx.progress.set_phase("groups");
+    ctx.progress.set_phase(Phase::Groups);
     let (start, full_since) = start(ctx, "groups").await?;
     let stream = ctx.client.groups_delta(start, &[], true);
     Pipeline::source("groups.delta", DeltaSource(stream))
@@ -185,7 +186,7 @@ impl Sink for SitesSink {
 }
 
 pub(crate) async fn sync_sites(ctx: &Ctx) -> Result<(), PipelineError> {
-    ctx.progress.set_phase("sites");
+    ctx.progress.set_phase(Phase::Sites);
     let (start, full_since) = start(ctx, "sites").await?;
     let stream = ctx.client.sites_delta(start);
     Pipeline::source("sites.delta", DeltaSource(stream))

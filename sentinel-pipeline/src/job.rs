@@ -9,6 +9,7 @@ use sentinel_store::{AuditEvent, MvRefresh, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::progress::Phase;
 use crate::progress::{Progress, ProgressSnapshot};
 use crate::{PipelineError, directory, drives, permissions};
 
@@ -44,8 +45,12 @@ impl Resource {
             Resource::Permissions => "permissions",
         }
     }
+}
 
-    pub fn parse(s: &str) -> Result<Resource, String> {
+impl std::str::FromStr for Resource {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Resource, String> {
         Resource::ALL
             .into_iter()
             .find(|r| r.name() == s.trim())
@@ -71,8 +76,12 @@ impl PermissionMode {
             PermissionMode::Hierarchical => PermissionMode::Exhaustive,
         }
     }
+}
 
-    pub fn parse(s: &str) -> Result<PermissionMode, String> {
+impl std::str::FromStr for PermissionMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<PermissionMode, String> {
         match s {
             "exhaustive" => Ok(PermissionMode::Exhaustive),
             "hierarchical" => Ok(PermissionMode::Hierarchical),
@@ -298,7 +307,7 @@ async fn run_resources(ctx: &Ctx) -> Result<(), PipelineError> {
         )
         .await;
     }
-    ctx.progress.set_phase("done");
+    ctx.progress.set_phase(Phase::Done);
     let failures = ctx.progress.failures();
     if !failures.is_empty() {
         let what: Vec<String> = failures.iter().map(|(r, n)| format!("{n} {r}")).collect();

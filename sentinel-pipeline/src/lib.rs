@@ -3,13 +3,14 @@
 //! [`stage`] has composable async stages (source → transform → batch → sink) joined by bounded
 //! channels; the ingestion pipelines are built from them: users, groups with membership, sites,
 //! drives (libraries and OneDrives), drive items (a delta round per drive, drives in parallel)
-//! and permissions (`exhaustive` or `hierarchical`). [`job`] runs them as the `graph_ingest` job
-//! and refreshes materialized views as the `refresh_mv` job.
+//! and permissions (`exhaustive` or `hierarchical`). [`job`] runs them; [`kinds`] are the
+//! `graph_ingest` and `refresh_mv` jobs as the scheduler runs them and the web checks them.
 
 pub mod convert;
 mod directory;
 mod drives;
 pub mod job;
+pub mod kinds;
 mod permissions;
 pub mod progress;
 mod rounds;
@@ -18,7 +19,8 @@ pub mod stage;
 pub use job::{
     GraphIngestConfig, IngestReport, PermissionMode, Resource, run_graph_ingest, run_refresh_mv,
 };
-pub use progress::{Progress, ProgressSnapshot};
+pub use kinds::{GraphIngest, NoConfig, RefreshMv, job_kinds};
+pub use progress::{Phase, Progress, ProgressSnapshot};
 
 /// An error of a pipeline run.
 #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::PipelineError;
 use crate::convert::permission_row;
 use crate::job::{Ctx, PermissionMode};
+use crate::progress::Phase;
 use crate::progress::Progress;
 use crate::stage::{Emitter, Pipeline, Sink, Source, Transform};
 
@@ -195,7 +196,7 @@ impl Sink for PermissionsSink {
 }
 
 pub(crate) async fn sync_permissions(ctx: &Ctx) -> Result<(), PipelineError> {
-    ctx.progress.set_phase("permissions");
+    ctx.progress.set_phase(Phase::Permissions);
     let roots_only = ctx.config.permission_mode == PermissionMode::Hierarchical;
     ctx.store.analyze_content().await?;
     let sweep_before = match ctx.config.permission_sweep_hours() {

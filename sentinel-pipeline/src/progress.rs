@@ -6,10 +6,32 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+/// What a run is doing: one phase per resource read, in order, then done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    #[default]
+    Starting,
+    Users,
+    Groups,
+    Sites,
+    Drives,
+    Items,
+    Permissions,
+    Done,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = serde_json::to_value(self).ok();
+        f.write_str(name.as_ref().and_then(|v| v.as_str()).unwrap_or("?"))
+    }
+}
+
 /// Live counters of a run. Shared between the run and whoever watches it.
 #[derive(Debug, Default)]
 pub struct Progress {
-    phase: Mutex<String>,
+    phase: Mutex<Phase>,
     pub users: AtomicU64,
     pub groups: AtomicU64,
     pub sites: AtomicU64,
@@ -30,7 +52,7 @@ pub struct Progress {
 /// A snapshot, as stored in `job_runs.progress`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct ProgressSnapshot {
-    pub phase: String,
+    pub phase: Phase,
     pub users: u64,
     pub groups: u64,
     pub sites: u64,
@@ -52,8 +74,8 @@ pub struct ProgressSnapshot {
 }
 
 impl Progress {
-    pub fn set_phase(&self, phase: &str) {
-        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase.to_string();
+    pub fn set_phase(&self, phase: Phase) {
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase;
     }
 
     pub fn add(counter: &AtomicU64, n: u64) {
@@ -96,7 +118,7 @@ impl Progress {
         let s = client.stats();
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         ProgressSnapshot {
-            phase: self.phase.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            phase: *self.phase.lock().unwrap_or_else(|e| e.into_inner()),
             users: g(&self.users),
             groups: g(&self.groups),
             sites: g(&self.sites),

@@ -59,8 +59,8 @@ impl RunContext {
 /// Runs jobs of one `job_type`.
 #[async_trait::async_trait]
 pub trait JobRunner: Send + Sync {
-    /// Runs the job; `Err` is the message recorded on the failed run.
-    async fn run(&self, job: &Job, ctx: RunContext) -> Result<(), String>;
+    /// Runs the job; `Err` (with its causes) is recorded on the failed run.
+    async fn run(&self, job: &Job, ctx: RunContext) -> Result<(), crate::JobError>;
 }
 
 /// Asks for one run of the job at the next poll. `false` when there is no such job.

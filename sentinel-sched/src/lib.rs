@@ -6,11 +6,12 @@
 //! whole run (a heartbeat stops the run if that connection dies). A run left `running` whose lock
 //! anyone can take is an orphan and is marked failed. Standard 5-field cron, in UTC, on the
 //! database's clock; a missed schedule runs once, not once per missed tick. The scheduler knows
-//! nothing of Graph: jobs are run by [`JobRunner`]s the binary registers.
+//! nothing of Graph: jobs are run by the [`JobKind`]s (or [`JobRunner`]s) the binary registers.
 
 pub mod clock;
 pub mod cron;
 pub mod jobs;
+pub mod kind;
 pub mod manage;
 pub mod scheduler;
 
@@ -21,6 +22,7 @@ pub use sqlx::PgPool;
 pub use clock::{Clock, DbClock, ManualClock};
 pub use cron::{CronError, CronExpr};
 pub use jobs::{Job, JobRunner, RunContext, pause, resume, run_now};
+pub use kind::{JobError, JobKind, KindSpec, RunStatus, Trigger};
 pub use scheduler::{Scheduler, TickReport, lock_key};
 
 /// Resolves on Ctrl-C or SIGTERM: the stop a scheduler loop (and any server running beside

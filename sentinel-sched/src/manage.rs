@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{CronExpr, SchedError};
+use crate::{CronExpr, RunStatus, SchedError, Trigger};
 
 /// What an operator declares about a job.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +40,7 @@ pub struct JobView {
     pub run_requested_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub last_status: Option<String>,
+    pub last_status: Option<RunStatus>,
     pub last_started_at: Option<DateTime<Utc>>,
     #[sqlx(skip)]
     pub schedules: Vec<ScheduleView>,
@@ -55,19 +55,18 @@ pub struct RunView {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub duration_secs: Option<f64>,
-    pub status: String,
+    pub status: RunStatus,
     pub error: Option<String>,
     pub progress: Value,
     pub worker_id: Option<String>,
-    pub trigger: Option<String>,
+    pub trigger: Option<Trigger>,
 }
 
 /// Which runs to list: newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunFilter {
     pub job_id: Option<Uuid>,
-    /// `running`, `success` or `failed`.
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     pub page: u32,
     pub per_page: u32,
 }
@@ -267,14 +266,14 @@ pub async fn list_runs(
          ORDER BY r.started_at DESC, r.run_id LIMIT $3 OFFSET $4"
     ))
     .bind(filter.job_id)
-    .bind(&filter.status)
+    .bind(filter.status.map(RunStatus::as_str))
     .bind(per_page)
     .bind(i64::from(filter.page) * per_page)
     .fetch_all(pool)
     .await?;
     let total = sqlx::query_scalar(&format!("SELECT count(*) FROM job_runs r WHERE {cond}"))
         .bind(filter.job_id)
-        .bind(&filter.status)
+        .bind(filter.status.map(RunStatus::as_str))
         .fetch_one(pool)
         .await?;
     Ok((rows, total))

@@ -20,6 +20,7 @@ use crate::SchedError;
 use crate::clock::Clock;
 use crate::cron::CronExpr;
 use crate::jobs::{Job, JobRunner, RunContext};
+use crate::kind::{JobKind, KindRunner, RunStatus, Trigger};
 
 /// First half of every job lock key: keeps our advisory locks apart from anyone else's.
 const LOCK_NAMESPACE: i32 = 0x5345_4E54; // "SENT"
@@ -84,6 +85,11 @@ impl Scheduler {
             stopping: AtomicBool::new(false),
             running: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Runs the jobs of kind `K` with `kind` (each run's configuration checked first).
+    pub fn with_kind<K: JobKind>(self, kind: K) -> Scheduler {
+        self.with_runner(K::NAME, Arc::new(KindRunner(kind)))
     }
 
     pub fn with_runner(mut self, job_type: &str, runner: Arc<dyn JobRunner>) -> Scheduler {
@@ -162,19 +168,20 @@ impl Scheduler {
             .await?;
             let ctx = RunContext::new(Uuid::new_v4());
             let trigger = if schedule_id.is_some() {
-                "schedule"
+                Trigger::Schedule
             } else {
-                "run_now"
+                Trigger::RunNow
             };
             sqlx::query(
                 // Started = when the run holds the lock (the database's clock), not when the poll began.
                 "INSERT INTO job_runs (run_id, job_id, started_at, status, worker_id, trigger) \
-                 VALUES ($1, $2, clock_timestamp(), 'running', $3, $4)",
+                 VALUES ($1, $2, clock_timestamp(), $5, $3, $4)",
             )
             .bind(ctx.run_id)
             .bind(job_id)
             .bind(&self.worker_id)
             .bind(trigger)
+            .bind(RunStatus::Running)
             .execute(&mut *tx)
             .await?;
             claimed.push((job, ctx, conn));
@@ -255,7 +262,7 @@ impl Scheduler {
                 heartbeat,
             ));
             let outcome = match &runner {
-                Some(r) => r.run(&job, ctx.clone()).await,
+                Some(r) => r.run(&job, ctx.clone()).await.map_err(|e| e.chain()),
                 None => Err(format!("no runner for job type '{}'", job.job_type)),
             };
             beat.abort();
@@ -268,8 +275,8 @@ impl Scheduler {
                 other => other,
             };
             let (status, error) = match &outcome {
-                Ok(()) => ("success", None),
-                Err(e) => ("failed", Some(e.clone())),
+                Ok(()) => (RunStatus::Success, None),
+                Err(e) => (RunStatus::Failed, Some(e.clone())),
             };
             let recorded = sqlx::query(
                 "UPDATE job_runs SET status = $2, error = $3, finished_at = now(), progress = $4 WHERE run_id = $1 AND status = 'running'",

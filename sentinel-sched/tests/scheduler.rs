@@ -25,13 +25,13 @@ struct Counting {
 
 #[async_trait::async_trait]
 impl JobRunner for Counting {
-    async fn run(&self, _job: &Job, ctx: RunContext) -> Result<(), String> {
+    async fn run(&self, _job: &Job, ctx: RunContext) -> Result<(), JobError> {
         self.runs.fetch_add(1, Ordering::SeqCst);
         ctx.set_progress(json!({"items": 42}));
         let started = std::time::Instant::now();
         loop {
             if ctx.should_stop() {
-                return Err("cancelled".into());
+                return Err(JobError::from("cancelled".to_string()));
             }
             if !self.until_stopped && started.elapsed() >= self.hold {
                 return Ok(());
@@ -274,4 +274,75 @@ async fn shutdown_stops_running_jobs_and_records_them_honestly(pool: PgPool) {
             .await
             .expect("audit");
     assert_eq!(events, 2, "start and failure are audited");
+}
+
+/// Counts to its configured limit, refusing a limit of zero.
+struct CountTo;
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountToConfig {
+    limit: u32,
+}
+
+#[async_trait::async_trait]
+impl JobKind for CountTo {
+    const NAME: &'static str = "test";
+    type Config = CountToConfig;
+    fn validate(c: &CountToConfig) -> Result<(), String> {
+        if c.limit == 0 {
+            return Err("limit must be at least 1".into());
+        }
+        Ok(())
+    }
+    async fn run(&self, _: &Job, c: CountToConfig, ctx: RunContext) -> Result<(), JobError> {
+        ctx.set_progress(json!({"counted": c.limit}));
+        if c.limit > 5 {
+            let io = std::io::Error::other("the counter overflowed");
+            return Err(JobError::failed(format!("counting to {}", c.limit), io));
+        }
+        Ok(())
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_kind_runs_with_its_checked_config_and_a_failure_keeps_its_cause(pool: PgPool) {
+    let job = setup(&pool, "* * * * *").await;
+    let clock = Arc::new(ManualClock::new(t0()));
+    let s = Scheduler::new(pool.clone(), clock.clone(), "w1").with_kind(CountTo);
+    for config in [
+        json!({"limit": 3}),
+        json!({"limit": 0}),
+        json!({"limit": 9}),
+    ] {
+        sqlx::query("UPDATE jobs SET config = $2 WHERE job_id = $1")
+            .bind(job)
+            .bind(&config)
+            .execute(&pool)
+            .await
+            .expect("config");
+        assert!(sentinel_sched::run_now(&pool, job).await.expect("run now"));
+        assert_eq!(s.tick().await.expect("tick").started.len(), 1);
+        s.wait_idle().await;
+    }
+    assert_eq!(
+        statuses(&pool).await,
+        vec![
+            ("success".into(), None),
+            (
+                "failed".into(),
+                Some("test config: limit must be at least 1".into())
+            ),
+            (
+                "failed".into(),
+                Some("counting to 9: the counter overflowed".into())
+            ),
+        ]
+    );
+    let progress: serde_json::Value =
+        sqlx::query_scalar("SELECT progress FROM job_runs ORDER BY started_at LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .expect("progress");
+    assert_eq!(progress, json!({"counted": 3}));
 }

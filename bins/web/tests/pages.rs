@@ -150,7 +150,7 @@ async fn a_bad_form_shows_the_page_again_and_bad_json_gets_a_400() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert_eq!(
             r.json()["error"],
-            "refresh_mv takes no configuration: use {}"
+            "refresh_mv config: unknown field `x`, there are no fields"
         );
 
         let r = app
@@ -443,7 +443,7 @@ async fn unknown_paths_and_bad_queries_are_refused_in_the_callers_format() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert_eq!(
             r.json()["error"],
-            "status must be running, success or failed, got 'stuck'"
+            "status must be running, success, failed, got 'stuck'"
         );
         let r = app
             .get(

@@ -3,6 +3,5 @@
 
 pub mod api;
 pub mod config;
-pub mod runners;
 pub mod serve;
 pub mod sync;

@@ -11,15 +11,15 @@ use sentinel_store::Store;
 
 use crate::api::{ApiState, router};
 use crate::config::WorkerConfig;
-use crate::runners::{GraphIngest, RefreshMv};
 use sentinel_graph::identity::TokenValidator;
+use sentinel_pipeline::{GraphIngest, RefreshMv};
 
 /// A first start against an empty database begins scanning unattended: an hourly tenant scan
 /// (delta keeps the hourly runs cheap), run at once.
 async fn first_scan(store: &Store, tenant: &str) -> Result<()> {
     let spec = sentinel_sched::manage::JobSpec {
         name: Some("Tenant scan".into()),
-        job_type: "graph_ingest".into(),
+        job_type: <GraphIngest as sentinel_sched::JobKind>::NAME.into(),
         tenant_id: tenant.to_string(),
         config: serde_json::to_value(sentinel_pipeline::GraphIngestConfig::default())?,
         enabled: true,
@@ -47,19 +47,13 @@ pub async fn run(config: &WorkerConfig) -> Result<ExitCode> {
             Arc::new(DbClock(pool.clone())),
             &config.worker_id,
         )
-        .with_runner(
-            "graph_ingest",
-            Arc::new(GraphIngest {
-                graph: config.graph.clone(),
-                store: store.clone(),
-            }),
-        )
-        .with_runner(
-            "refresh_mv",
-            Arc::new(RefreshMv {
-                store: store.clone(),
-            }),
-        ),
+        .with_kind(GraphIngest {
+            graph: config.graph.clone(),
+            store: store.clone(),
+        })
+        .with_kind(RefreshMv {
+            store: store.clone(),
+        }),
     );
     let validator = Arc::new(TokenValidator::new(
         config.graph.authority.as_str(),

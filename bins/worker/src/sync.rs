@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use secrecy::{ExposeSecret, SecretString};
 use sentinel_graph::GraphClient;
-use sentinel_pipeline::{GraphIngestConfig, PermissionMode, PipelineError, Progress, Resource};
+use sentinel_pipeline::{
+    GraphIngestConfig, PermissionMode, Phase, PipelineError, Progress, Resource,
+};
 use sentinel_store::Store;
 
 use crate::config::WorkerConfig;
@@ -17,10 +19,10 @@ use crate::config::WorkerConfig;
 #[derive(Debug, clap::Args)]
 pub struct SyncArgs {
     /// How item permissions are read: hierarchical (roots of permission hierarchies only) or exhaustive (every item).
-    #[arg(long, default_value = "hierarchical", value_parser = PermissionMode::parse)]
+    #[arg(long, default_value = "hierarchical", value_parser = str::parse::<PermissionMode>)]
     permissions: PermissionMode,
     /// Comma-separated resources to read (default: all, in order users,groups,sites,drives,items,permissions).
-    #[arg(long, value_delimiter = ',', value_parser = Resource::parse)]
+    #[arg(long, value_delimiter = ',', value_parser = str::parse::<Resource>)]
     resources: Vec<Resource>,
     /// Drives read in parallel.
     #[arg(long, default_value_t = 4)]
@@ -156,14 +158,14 @@ pub async fn run(config: &WorkerConfig, args: SyncArgs) -> Result<ExitCode> {
 /// One status line, rewritten every second, while the sync runs on a terminal.
 async fn show_progress(progress: Arc<Progress>, client: GraphClient) {
     let started = Instant::now();
-    let mut phase_start = (String::new(), Instant::now(), 0u64);
+    let mut phase_start = (Phase::Starting, Instant::now(), 0u64);
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let s = progress.snapshot(&client);
         if s.phase != phase_start.0 {
-            phase_start = (s.phase.clone(), Instant::now(), s.permission_items);
+            phase_start = (s.phase, Instant::now(), s.permission_items);
         }
-        let eta = if s.phase == "permissions" && s.permission_items > phase_start.2 {
+        let eta = if s.phase == Phase::Permissions && s.permission_items > phase_start.2 {
             let rate =
                 (s.permission_items - phase_start.2) as f64 / phase_start.1.elapsed().as_secs_f64();
             let left = s.permission_items_due.saturating_sub(s.permission_items) as f64;

@@ -5,9 +5,9 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use sentinel_pipeline::GraphIngestConfig;
-use sentinel_sched::CronExpr;
+use sentinel_pipeline::{GraphIngest, job_kinds};
 use sentinel_sched::manage::{self, JobSpec, JobView};
+use sentinel_sched::{CronExpr, JobKind, KindSpec};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tera::Context;
@@ -19,8 +19,10 @@ use crate::error::WebError;
 use crate::format::{FormInput, Format, Input, is_on};
 use crate::render::csv_response;
 
-/// Job types the worker runs.
-pub const JOB_TYPES: &[&str] = &["graph_ingest", "refresh_mv"];
+/// The names of the kinds of job, for the forms' choice.
+fn job_types() -> Vec<&'static str> {
+    job_kinds().iter().map(|k| k.name).collect()
+}
 
 /// A job as the API sends it. `config` is JSON, or JSON text (what the form sends).
 #[derive(Debug, Deserialize)]
@@ -87,6 +89,7 @@ pub(super) fn changed(format: Format, to: &str, answer: impl IntoResponse) -> Re
 
 /// Checks what the worker will need to run the job; the message says what to fix.
 fn spec(state: &AppState, input: JobInput) -> Result<JobSpec, String> {
+    let kind = KindSpec::find(&job_kinds(), &input.job_type)?;
     let config = match input.config {
         None => json!({}),
         Some(Value::String(text)) => {
@@ -94,22 +97,7 @@ fn spec(state: &AppState, input: JobInput) -> Result<JobSpec, String> {
         }
         Some(v) => v,
     };
-    match input.job_type.as_str() {
-        "graph_ingest" => {
-            let c: GraphIngestConfig = serde_json::from_value(config.clone())
-                .map_err(|e| format!("graph_ingest config: {e}"))?;
-            c.validate()
-                .map_err(|e| format!("graph_ingest config: {e}"))?;
-        }
-        "refresh_mv" if config.as_object().is_some_and(|o| o.is_empty()) => {}
-        "refresh_mv" => return Err("refresh_mv takes no configuration: use {}".into()),
-        other => {
-            return Err(format!(
-                "unknown job type '{other}': use one of {}",
-                JOB_TYPES.join(", ")
-            ));
-        }
-    }
+    let config = kind.check(&config)?;
     let name = input
         .name
         .map(|n| n.trim().to_string())
@@ -212,10 +200,14 @@ async fn render_list(
     let mut ctx = Context::new();
     ctx.insert("nav", "jobs");
     ctx.insert("jobs", &jobs);
-    ctx.insert("job_types", JOB_TYPES);
+    ctx.insert("job_types", &job_types());
+    // The form starts as a tenant scan, the job most admins create.
+    let default_config = KindSpec::find(&job_kinds(), GraphIngest::NAME)
+        .map(|k| k.default_config())
+        .unwrap_or_default();
     ctx.insert(
         "default_config",
-        &serde_json::to_string_pretty(&GraphIngestConfig::default()).unwrap_or_default(),
+        &serde_json::to_string_pretty(&default_config).unwrap_or_default(),
     );
     let status = match form_error {
         Some((msg, values)) => {
@@ -275,7 +267,7 @@ pub(super) async fn render_job(
         "config_text",
         &serde_json::to_string_pretty(&job.config).unwrap_or_default(),
     );
-    ctx.insert("job_types", JOB_TYPES);
+    ctx.insert("job_types", &job_types());
     if let Some(expr) = preview.filter(|e| !e.trim().is_empty()) {
         ctx.insert("preview_expr", expr);
         match parse_cron(expr) {

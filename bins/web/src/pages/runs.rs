@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
+use sentinel_sched::RunStatus;
 use sentinel_sched::manage::{self, RunFilter};
 use serde::Deserialize;
 use serde_json::json;
@@ -53,18 +54,14 @@ pub async fn runs(
                 .map_err(|_| WebError::BadInput(format!("job_id must be a UUID, got '{s}'")))?,
         ),
     };
-    let status = q.status.clone().filter(|s| !s.is_empty());
-    if let Some(s) = &status
-        && !matches!(s.as_str(), "running" | "success" | "failed")
-    {
-        return Err(WebError::BadInput(format!(
-            "status must be running, success or failed, got '{s}'"
-        )));
-    }
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(s.parse::<RunStatus>().map_err(WebError::BadInput)?),
+    };
     let csv = format == Format::Csv;
     let filter = RunFilter {
         job_id,
-        status: status.clone(),
+        status,
         page: if csv { 0 } else { q.page.unwrap_or(0) },
         per_page: if csv { 10_000 } else { 50 },
     };
@@ -88,6 +85,9 @@ pub async fn runs(
         "pager",
         &pager(&uri, filter.page, filter.per_page, runs.len(), total),
     );
-    ctx.insert("any_running", &runs.iter().any(|r| r.status == "running"));
+    ctx.insert(
+        "any_running",
+        &runs.iter().any(|r| r.status == RunStatus::Running),
+    );
     state.views.page("runs.html", Some(&user), ctx)
 }

@@ -1,0 +1,132 @@
+//! The two kinds of job the worker runs, as [`JobKind`]s: `graph_ingest` reads a tenant into
+//! the store and refreshes the views it fed; `refresh_mv` refreshes the views whose sources
+//! changed. The web checks what an admin submits with [`job_kinds`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sentinel_graph::{GraphClient, GraphConfig};
+use sentinel_sched::{Job, JobError, JobKind, KindSpec, RunContext};
+use sentinel_store::Store;
+use serde::{Deserialize, Serialize};
+
+use crate::{GraphIngestConfig, Progress, run_graph_ingest, run_refresh_mv};
+
+/// Every kind of job there is, for checking a job before it is stored.
+pub fn job_kinds() -> [KindSpec; 2] {
+    [KindSpec::of::<GraphIngest>(), KindSpec::of::<RefreshMv>()]
+}
+
+/// Reads a tenant into the store, then refreshes the views it fed.
+#[derive(Debug)]
+pub struct GraphIngest {
+    /// The app registration and Graph endpoint; the tenant is the job's.
+    pub graph: GraphConfig,
+    pub store: Store,
+}
+
+#[async_trait::async_trait]
+impl JobKind for GraphIngest {
+    const NAME: &'static str = "graph_ingest";
+    type Config = GraphIngestConfig;
+
+    fn validate(config: &GraphIngestConfig) -> Result<(), String> {
+        config.validate().map_err(|e| e.to_string())
+    }
+
+    async fn run(
+        &self,
+        job: &Job,
+        config: GraphIngestConfig,
+        ctx: RunContext,
+    ) -> Result<(), JobError> {
+        let mut graph = self.graph.clone();
+        graph.tenant_id = job.tenant_id.clone();
+        config.apply_to(&mut graph);
+        let client = GraphClient::new(graph)
+            .map_err(|e| JobError::failed("building the Graph client", e))?;
+        let progress = Arc::new(Progress::default());
+        // Progress is published every second while the run lasts, and once more at its end.
+        let reporter = {
+            let (progress, client, ctx) = (progress.clone(), client.clone(), ctx.clone());
+            tokio::spawn(async move {
+                loop {
+                    ctx.set_progress(
+                        serde_json::to_value(progress.snapshot(&client)).unwrap_or_default(),
+                    );
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            })
+        };
+        let result = run_graph_ingest(
+            &client,
+            &self.store,
+            &job.tenant_id,
+            &config,
+            progress.clone(),
+            ctx.stop_flag(),
+        )
+        .await;
+        reporter.abort();
+        ctx.set_progress(serde_json::to_value(progress.snapshot(&client)).unwrap_or_default());
+        // The pipeline's errors already say what failed.
+        result.map_err(JobError::new)?;
+        run_refresh_mv(&self.store)
+            .await
+            .map_err(|e| JobError::failed("refreshing the views", e))?;
+        Ok(())
+    }
+}
+
+/// Refreshes the materialized views whose sources changed.
+#[derive(Debug)]
+pub struct RefreshMv {
+    pub store: Store,
+}
+
+/// `refresh_mv` takes no configuration: `{}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoConfig {}
+
+#[async_trait::async_trait]
+impl JobKind for RefreshMv {
+    const NAME: &'static str = "refresh_mv";
+    type Config = NoConfig;
+
+    async fn run(&self, _: &Job, _: NoConfig, ctx: RunContext) -> Result<(), JobError> {
+        let r = run_refresh_mv(&self.store)
+            .await
+            .map_err(|e| JobError::failed("refreshing the views", e))?;
+        ctx.set_progress(serde_json::json!({"refreshed": r.refreshed, "skipped": r.skipped}));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn each_kind_checks_what_an_admin_submits() {
+        let kinds = job_kinds();
+        let ingest = KindSpec::find(&kinds, "graph_ingest").expect("graph_ingest");
+        assert_eq!(
+            ingest.default_config(),
+            serde_json::to_value(GraphIngestConfig::default()).expect("json")
+        );
+        assert!(
+            ingest
+                .check(&json!({"drive_concurrency": 0}))
+                .is_err_and(|e| e.contains("drive_concurrency must be between 1 and 64"))
+        );
+        let refresh = KindSpec::find(&kinds, "refresh_mv").expect("refresh_mv");
+        assert_eq!(refresh.check(&json!({})), Ok(json!({})));
+        assert!(
+            refresh
+                .check(&json!({"views": ["x"]}))
+                .is_err_and(|e| e.starts_with("refresh_mv config: unknown field `views`"))
+        );
+    }
+}
