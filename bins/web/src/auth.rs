@@ -238,7 +238,7 @@ pub async fn logout(
 pub async fn signed_out(State(state): State<AppState>) -> Result<Response, WebError> {
     state
         .views
-        .page("signed_out.html", None, tera::Context::new())
+        .page("signed_out.html", None, &serde_json::json!({}))
 }
 
 fn new_token() -> String {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use serde::Serialize;
 use serde_json::Value;
 use tera::{Context, Tera};
 
@@ -53,23 +54,25 @@ impl Views {
         Ok(Views { tera })
     }
 
-    /// A full page; `user` fills the navigation bar and the CSRF token of its forms.
-    pub fn page(
+    /// A full page from its typed context; `user` fills the navigation bar and the CSRF
+    /// token of its forms.
+    pub fn page<C: Serialize>(
         &self,
         name: &str,
         user: Option<&CurrentUser>,
-        ctx: Context,
+        page: &C,
     ) -> Result<Response, WebError> {
-        self.page_with_status(StatusCode::OK, name, user, ctx)
+        self.page_with_status(StatusCode::OK, name, user, page)
     }
 
-    pub fn page_with_status(
+    pub fn page_with_status<C: Serialize>(
         &self,
         status: StatusCode,
         name: &str,
         user: Option<&CurrentUser>,
-        mut ctx: Context,
+        page: &C,
     ) -> Result<Response, WebError> {
+        let mut ctx = Context::from_serialize(page)?;
         ctx.insert("nav_items", NAV_ITEMS);
         if let Some(u) = user {
             ctx.insert("user", u);
@@ -213,7 +216,7 @@ mod tests {
     fn every_template_parses_and_the_signed_out_page_renders() {
         let views = Views::new().expect("templates parse");
         let resp = views
-            .page("signed_out.html", None, Context::new())
+            .page("signed_out.html", None, &serde_json::json!({}))
             .expect("renders");
         assert_eq!(resp.status(), StatusCode::OK);
     }

@@ -4,8 +4,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde_json::json;
-use tera::Context;
+use sentinel_store::AuditRecord;
+use serde::Serialize;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::AppState;
@@ -43,18 +44,29 @@ pub async fn admin(
         }))
         .into_response());
     }
-    let mut ctx = Context::new();
-    ctx.insert("nav", "admin");
-    match &health {
-        Ok(h) => ctx.insert("health", h),
-        Err(e) => ctx.insert("health_error", e),
-    }
-    match &status {
-        Ok(s) => ctx.insert("jobs", &s["jobs"]),
-        Err(e) => ctx.insert("status_error", e),
-    }
-    ctx.insert("audit", &audit);
-    state.views.page("admin.html", Some(&user), ctx)
+    let page = AdminPage {
+        nav: "admin",
+        health: health.as_ref().ok(),
+        health_error: health.as_ref().err(),
+        jobs: status.as_ref().ok().map(|s| &s["jobs"]),
+        status_error: status.as_ref().err(),
+        audit: &audit,
+    };
+    state.views.page("admin.html", Some(&user), &page)
+}
+
+#[derive(Serialize)]
+struct AdminPage<'a> {
+    nav: &'static str,
+    /// The worker's `/health` answer, or why there is none.
+    health: Option<&'a Value>,
+    health_error: Option<&'a String>,
+    /// The jobs as the worker's status reports them (absent, not null: the template
+    /// iterates over it with a default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jobs: Option<&'a Value>,
+    status_error: Option<&'a String>,
+    audit: &'a [AuditRecord],
 }
 
 fn op_name(op: &str) -> Option<&'static str> {

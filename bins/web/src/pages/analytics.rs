@@ -5,10 +5,11 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
+use sentinel_store::{PostureSnapshot, SitePosture};
+use serde::Serialize;
 use serde_json::json;
-use tera::Context;
 
-use super::{ListQuery, charts, insert_table, to_values};
+use super::{ListQuery, Table, charts, to_values};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::WebError;
@@ -75,15 +76,14 @@ pub async fn analytics(
     if format == Format::Json {
         return Ok(Json(json!({"posture": posture, "sites": sites})).into_response());
     }
-    let mut ctx = Context::new();
-    if let Some(s) = &posture.sharing {
+    let sharing_chart = posture.sharing.as_ref().map(|s| {
         let values = serde_json::to_value(s).unwrap_or_default();
         let data: Vec<(String, i64)> = POSTURE_ROWS
             .iter()
             .map(|(k, label)| (label.to_string(), values[*k].as_i64().unwrap_or(0)))
             .collect();
-        ctx.insert("sharing_chart", &charts::bars("Sharing posture", &data));
-    }
+        charts::bars("Sharing posture", &data)
+    });
     let top: Vec<(String, i64)> = sites
         .rows
         .iter()
@@ -96,14 +96,30 @@ pub async fn analytics(
             )
         })
         .collect();
-    if !top.is_empty() && req.page == 0 {
-        ctx.insert("exposure_chart", &charts::bars("Most exposed sites", &top));
-    }
-    ctx.insert("nav", "analytics");
-    ctx.insert("inventory_cards", INVENTORY_CARDS);
-    ctx.insert("posture_rows", POSTURE_ROWS);
-    ctx.insert("posture", &posture);
-    insert_table(&mut ctx, &uri, &req, sites.rows.len(), sites.total);
-    ctx.insert("sites", &sites.rows);
-    state.views.page("analytics.html", Some(&user), ctx)
+    let page = AnalyticsPage {
+        nav: "analytics",
+        sharing_chart,
+        exposure_chart: (!top.is_empty() && req.page == 0)
+            .then(|| charts::bars("Most exposed sites", &top)),
+        inventory_cards: INVENTORY_CARDS,
+        posture_rows: POSTURE_ROWS,
+        posture: &posture,
+        table: Table::new(&uri, &req, sites.rows.len(), sites.total),
+        sites: &sites.rows,
+    };
+    state.views.page("analytics.html", Some(&user), &page)
+}
+
+#[derive(Serialize)]
+struct AnalyticsPage<'a> {
+    nav: &'static str,
+    /// Server-drawn SVG (no script).
+    sharing_chart: Option<String>,
+    exposure_chart: Option<String>,
+    inventory_cards: &'static [(&'static str, &'static str)],
+    posture_rows: &'static [(&'static str, &'static str)],
+    posture: &'a PostureSnapshot,
+    #[serde(flatten)]
+    table: Table,
+    sites: &'a [SitePosture],
 }

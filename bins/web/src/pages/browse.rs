@@ -5,11 +5,11 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use sentinel_store::{DriveSummary, ItemPermission, ItemSummary, SiteSummary};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tera::Context;
 
-use super::{ListQuery, insert_table, live, to_values};
+use super::{ListQuery, Table, live, to_values};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::WebError;
@@ -83,13 +83,23 @@ pub async fn site(
         Format::Json => return Ok(Json(json!({"site": site, "drives": drives})).into_response()),
         Format::Html => {}
     }
-    let mut ctx = Context::new();
-    ctx.insert("nav", "analytics");
-    ctx.insert("site", &site);
-    ctx.insert("drives", &drives);
-    ctx.insert("include_deleted", &q.include_deleted());
-    ctx.insert("csv_url", &super::with_param(&uri, "format", "csv"));
-    state.views.page("site.html", Some(&user), ctx)
+    let page = SitePage {
+        nav: "analytics",
+        site: &site,
+        drives: &drives,
+        include_deleted: q.include_deleted(),
+        csv_url: super::with_param(&uri, "format", "csv"),
+    };
+    state.views.page("site.html", Some(&user), &page)
+}
+
+#[derive(Serialize)]
+struct SitePage<'a> {
+    nav: &'static str,
+    site: &'a SiteSummary,
+    drives: &'a [DriveSummary],
+    include_deleted: bool,
+    csv_url: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,20 +165,33 @@ pub async fn drive(
         Some(f) if !f.is_root => store.item_ancestors(tenant, &drive_id, &f.item_id).await?,
         _ => Vec::new(),
     };
-    let mut ctx = Context::new();
-    ctx.insert("nav", "analytics");
-    ctx.insert("drive", &drive);
-    ctx.insert("folder", &folder);
-    ctx.insert("ancestors", &ancestors);
-    ctx.insert("children", &children.rows);
-    insert_table(&mut ctx, &uri, &req, children.rows.len(), children.total);
-    ctx.insert("shared", &shared.rows);
-    ctx.insert("shared_total", &shared.total);
-    ctx.insert(
-        "shared_csv_url",
-        &format!("{}?table=shared&format=csv", uri.path()),
-    );
-    state.views.page("drive.html", Some(&user), ctx)
+    let page = DrivePage {
+        nav: "analytics",
+        drive: &drive,
+        folder: folder.as_ref(),
+        ancestors: &ancestors,
+        children: &children.rows,
+        table: Table::new(&uri, &req, children.rows.len(), children.total),
+        shared: &shared.rows,
+        shared_total: shared.total,
+        shared_csv_url: format!("{}?table=shared&format=csv", uri.path()),
+    };
+    state.views.page("drive.html", Some(&user), &page)
+}
+
+#[derive(Serialize)]
+struct DrivePage<'a> {
+    nav: &'static str,
+    drive: &'a DriveSummary,
+    folder: Option<&'a ItemSummary>,
+    /// `(item id, name)` from the root down.
+    ancestors: &'a [(String, Option<String>)],
+    children: &'a [ItemSummary],
+    #[serde(flatten)]
+    table: Table,
+    shared: &'a [ItemSummary],
+    shared_total: i64,
+    shared_csv_url: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,22 +247,40 @@ pub async fn item(
     }
     let drive = store.drive(tenant, &drive_id).await?;
     let ancestors = store.item_ancestors(tenant, &drive_id, &item_id).await?;
-    let mut ctx = Context::new();
-    ctx.insert("nav", "analytics");
-    ctx.insert("drive", &drive);
-    ctx.insert("item", &item);
-    ctx.insert("ancestors", &ancestors);
-    ctx.insert("permissions", &permissions);
-    ctx.insert("csv_url", &super::with_param(&uri, "format", "csv"));
-    ctx.insert("live_url", &super::with_param(&uri, "live", "1"));
+    let (mut live, mut live_error) = (None, None);
     if q.live.is_some() {
         match live::item_truth(&state, &drive_id, &item_id).await {
-            Ok(v) => ctx.insert("live", &v),
+            Ok(v) => live = Some(v),
             Err(e) => {
                 tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "live panel");
-                ctx.insert("live_error", &e.public().message);
+                live_error = Some(e.public().message);
             }
         }
     }
-    state.views.page("item.html", Some(&user), ctx)
+    let page = ItemPage {
+        nav: "analytics",
+        drive: drive.as_ref(),
+        item: &item,
+        ancestors: &ancestors,
+        permissions: &permissions,
+        csv_url: super::with_param(&uri, "format", "csv"),
+        live_url: super::with_param(&uri, "live", "1"),
+        live,
+        live_error,
+    };
+    state.views.page("item.html", Some(&user), &page)
+}
+
+#[derive(Serialize)]
+struct ItemPage<'a> {
+    nav: &'static str,
+    drive: Option<&'a DriveSummary>,
+    item: &'a ItemSummary,
+    ancestors: &'a [(String, Option<String>)],
+    permissions: &'a [ItemPermission],
+    csv_url: String,
+    live_url: String,
+    /// What Graph says now, when asked for (`?live=1`).
+    live: Option<Value>,
+    live_error: Option<String>,
 }

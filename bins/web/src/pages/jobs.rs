@@ -8,9 +8,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use sentinel_pipeline::{GraphIngest, job_kinds};
 use sentinel_sched::manage::{self, JobSpec, JobView};
 use sentinel_sched::{CronExpr, JobKind, KindSpec};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tera::Context;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -197,29 +196,40 @@ async fn render_list(
         Format::Json => return Ok(Json(json!({"jobs": jobs})).into_response()),
         Format::Html => {}
     }
-    let mut ctx = Context::new();
-    ctx.insert("nav", "jobs");
-    ctx.insert("jobs", &jobs);
-    ctx.insert("job_types", &job_types());
     // The form starts as a tenant scan, the job most admins create.
     let default_config = KindSpec::find(&job_kinds(), GraphIngest::NAME)
         .map(|k| k.default_config())
         .unwrap_or_default();
-    ctx.insert(
-        "default_config",
-        &serde_json::to_string_pretty(&default_config).unwrap_or_default(),
-    );
-    let status = match form_error {
-        Some((msg, values)) => {
-            ctx.insert("error", &msg);
-            ctx.insert("form", &values);
+    let (error, form) = form_error.unzip();
+    let page = JobsPage {
+        nav: "jobs",
+        jobs: &jobs,
+        job_types: job_types(),
+        default_config: serde_json::to_string_pretty(&default_config).unwrap_or_default(),
+        status: if error.is_some() {
             StatusCode::BAD_REQUEST
-        }
-        None => StatusCode::OK,
+        } else {
+            StatusCode::OK
+        },
+        error,
+        form,
     };
     state
         .views
-        .page_with_status(status, "jobs.html", Some(user), ctx)
+        .page_with_status(page.status, "jobs.html", Some(user), &page)
+}
+
+#[derive(Serialize)]
+struct JobsPage<'a> {
+    nav: &'static str,
+    jobs: &'a [Value],
+    job_types: Vec<&'static str>,
+    default_config: String,
+    #[serde(skip)]
+    status: StatusCode,
+    /// Why the form was refused, and what it held.
+    error: Option<String>,
+    form: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -260,31 +270,42 @@ pub(super) async fn render_job(
     if format != Format::Html {
         return Ok(Json(job_json).into_response());
     }
-    let mut ctx = Context::new();
-    ctx.insert("nav", "jobs");
-    ctx.insert("job", &job_json);
-    ctx.insert(
-        "config_text",
-        &serde_json::to_string_pretty(&job.config).unwrap_or_default(),
-    );
-    ctx.insert("job_types", &job_types());
-    if let Some(expr) = preview.filter(|e| !e.trim().is_empty()) {
-        ctx.insert("preview_expr", expr);
-        match parse_cron(expr) {
-            Ok(c) => ctx.insert("preview", &c.upcoming(chrono::Utc::now(), 5)),
-            Err(e) => ctx.insert("preview_error", &e),
-        }
-    }
-    let status = match form_error {
-        Some(msg) => {
-            ctx.insert("error", msg);
-            StatusCode::BAD_REQUEST
-        }
-        None => StatusCode::OK,
+    let preview_expr = preview.filter(|e| !e.trim().is_empty());
+    let parsed = preview_expr.map(parse_cron);
+    let page = JobPage {
+        nav: "jobs",
+        job: &job_json,
+        config_text: serde_json::to_string_pretty(&job.config).unwrap_or_default(),
+        job_types: job_types(),
+        preview_expr,
+        preview: match &parsed {
+            Some(Ok(c)) => Some(c.upcoming(chrono::Utc::now(), 5)),
+            _ => None,
+        },
+        preview_error: parsed.and_then(Result::err),
+        error: form_error,
+    };
+    let status = if form_error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
     };
     state
         .views
-        .page_with_status(status, "job.html", Some(user), ctx)
+        .page_with_status(status, "job.html", Some(user), &page)
+}
+
+#[derive(Serialize)]
+struct JobPage<'a> {
+    nav: &'static str,
+    job: &'a Value,
+    config_text: String,
+    job_types: Vec<&'static str>,
+    /// A cron expression to preview, its next five times, or why it is invalid.
+    preview_expr: Option<&'a str>,
+    preview: Option<Vec<chrono::DateTime<chrono::Utc>>>,
+    preview_error: Option<String>,
+    error: Option<&'a str>,
 }
 
 /// `POST /jobs` (form) and `POST /api/jobs` (JSON).

@@ -158,19 +158,21 @@ pub fn pager(uri: &Uri, page: u32, per_page: u32, rows: usize, total: i64) -> Pa
 }
 
 /// What a paged table's template reads: its pager, its filter and its deleted switch.
-pub fn insert_table(
-    ctx: &mut tera::Context,
-    uri: &Uri,
-    req: &PageRequest,
-    rows: usize,
-    total: i64,
-) {
-    ctx.insert(
-        "pager",
-        &pager(uri, req.page, req.limit() as u32, rows, total),
-    );
-    ctx.insert("q", &req.filter);
-    ctx.insert("include_deleted", &req.include_deleted);
+#[derive(Debug, Serialize)]
+pub struct Table {
+    pub pager: Pager,
+    pub q: Option<String>,
+    pub include_deleted: bool,
+}
+
+impl Table {
+    pub fn new(uri: &Uri, req: &PageRequest, rows: usize, total: i64) -> Table {
+        Table {
+            pager: pager(uri, req.page, req.limit() as u32, rows, total),
+            q: req.filter.clone(),
+            include_deleted: req.include_deleted,
+        }
+    }
 }
 
 /// Serializes rows for CSV.

@@ -5,13 +5,12 @@ use axum::extract::{Query, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use sentinel_sched::RunStatus;
-use sentinel_sched::manage::{self, RunFilter};
-use serde::Deserialize;
+use sentinel_sched::manage::{self, JobView, RunFilter, RunView};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tera::Context;
 use uuid::Uuid;
 
-use super::{pager, to_values};
+use super::{Pager, pager, to_values};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::WebError;
@@ -75,19 +74,27 @@ pub async fn runs(
         );
     }
     let jobs = manage::list_jobs(state.store.pool()).await?;
-    let mut ctx = Context::new();
-    ctx.insert("nav", "runs");
-    ctx.insert("runs", &runs);
-    ctx.insert("jobs", &jobs);
-    ctx.insert("job_id", &job_id);
-    ctx.insert("status", &status);
-    ctx.insert(
-        "pager",
-        &pager(&uri, filter.page, filter.per_page, runs.len(), total),
-    );
-    ctx.insert(
-        "any_running",
-        &runs.iter().any(|r| r.status == RunStatus::Running),
-    );
-    state.views.page("runs.html", Some(&user), ctx)
+    let page = RunsPage {
+        nav: "runs",
+        any_running: runs.iter().any(|r| r.status == RunStatus::Running),
+        pager: pager(&uri, filter.page, filter.per_page, runs.len(), total),
+        runs: &runs,
+        jobs: &jobs,
+        job_id,
+        status,
+    };
+    state.views.page("runs.html", Some(&user), &page)
+}
+
+#[derive(Serialize)]
+struct RunsPage<'a> {
+    nav: &'static str,
+    runs: &'a [RunView],
+    /// Every job, for the filter.
+    jobs: &'a [JobView],
+    job_id: Option<Uuid>,
+    status: Option<RunStatus>,
+    pager: Pager,
+    /// The page asks the browser to refresh while a run is in progress.
+    any_running: bool,
 }
