@@ -124,8 +124,52 @@ pub async fn spawn_sim_with(
 /// The variables that point the worker's and the web's configuration at `sim` for Entra and
 /// Graph and at `db` (for in-process use, e.g. with `GraphConfig::from_lookup`).
 pub fn sim_vars(sim: &RunningSim, db: &TestDb) -> Vec<(&'static str, String)> {
+    let mut vars = graph_vars(sim);
+    vars.push(("DATABASE_URL", db.url.clone()));
+    vars
+}
+
+/// A variable lookup over `vars`, for the `from_lookup` constructors of the configurations.
+pub fn lookup(vars: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {
+    move |k| {
+        vars.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// What `POST /_sim/{path}` answered (its JSON, or null), after checking it succeeded.
+pub async fn sim_control(
+    sim: &RunningSim,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let r = reqwest::Client::new()
+        .post(format!("{}/_sim/{path}", sim.url()))
+        .json(&body)
+        .send()
+        .await
+        .expect("simulator control call");
+    assert!(r.status().is_success(), "/_sim/{path}: {}", r.status());
+    r.json().await.unwrap_or(serde_json::Value::Null)
+}
+
+/// The simulator's ground truth: every object of `kind` (`users`, `items`, ...), one a line.
+pub async fn sim_dump(sim: &RunningSim, kind: &str) -> Vec<serde_json::Value> {
+    let text = reqwest::get(format!("{}/_sim/dump/{kind}", sim.url()))
+        .await
+        .expect("dump")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// The variables that point a Graph client (`GraphConfig::from_lookup`) at `sim`.
+pub fn graph_vars(sim: &RunningSim) -> Vec<(&'static str, String)> {
     vec![
-        ("DATABASE_URL", db.url.clone()),
         ("ENTRA_TENANT_ID", sim.state.read_tenant().tenant_id.clone()),
         ("ENTRA_CLIENT_ID", sim.state.config.client_id.clone()),
         (

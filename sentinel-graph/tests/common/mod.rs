@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use sentinel_graph::models::DriveItem;
 use sentinel_graph::{
-    DeltaEvent, DeltaStart, DriveDeltaOptions, GraphClient, GraphConfig, GraphError, SecretString,
+    DeltaEvent, DeltaStart, DriveDeltaOptions, GraphClient, GraphConfig, GraphError,
 };
 use sentinel_sim::{Profile, RunningSim, SimConfig};
 use serde_json::Value;
@@ -20,16 +20,11 @@ pub struct TestTenant {
 
 /// A tiny tenant with a generous budget (tests that need throttling set their own).
 pub async fn spawn_tenant(seed: u64, tweak: impl FnOnce(&mut SimConfig)) -> TestTenant {
-    let mut config = SimConfig {
-        profile: Profile::Tiny,
-        seed,
-        ru_per_minute: 1_000_000,
-        ..SimConfig::default()
-    };
-    tweak(&mut config);
-    let sim = sentinel_sim::spawn(config, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("simulator starts");
+    let sim = sentinel_testkit::spawn_sim_with(Profile::Tiny, seed, |c| {
+        c.ru_per_minute = 1_000_000;
+        tweak(c);
+    })
+    .await;
     let client = client_for(&sim, |_| {});
     TestTenant {
         sim,
@@ -38,15 +33,11 @@ pub async fn spawn_tenant(seed: u64, tweak: impl FnOnce(&mut SimConfig)) -> Test
     }
 }
 
+/// The client's configuration for `sim`, as the binaries build it from their environment,
+/// with budgets no test reaches and half a minute of patience for throttling.
 pub fn client_config(sim: &RunningSim) -> GraphConfig {
-    let tenant_id = sim.state.read_tenant().tenant_id.clone();
-    let mut c = GraphConfig::new(
-        tenant_id,
-        sim.state.config.client_id.clone(),
-        SecretString::from(sim.state.config.client_secret.clone()),
-    );
-    c.graph_base_url = format!("{}/v1.0", sim.url()).parse().expect("url");
-    c.authority = sim.url().parse().expect("url");
+    let vars = sentinel_testkit::lookup(sentinel_testkit::graph_vars(sim));
+    let mut c = GraphConfig::from_lookup(&vars).expect("the simulator's configuration");
     c.ru_per_minute = 1_000_000;
     c.directory_ru_per_10s = 1_000_000;
     c.max_throttle_wait = Duration::from_secs(30);
@@ -61,15 +52,8 @@ pub fn client_for(sim: &RunningSim, tweak: impl FnOnce(&mut GraphConfig)) -> Gra
 
 impl TestTenant {
     pub async fn post(&self, path: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.sim.url()))
-            .json(&body)
-            .send()
-            .await
-            .expect("control call");
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json().await.unwrap_or(Value::Null)
+        let control = path.strip_prefix("/_sim/").expect("a /_sim/ control path");
+        sentinel_testkit::sim_control(&self.sim, control, body).await
     }
 
     pub async fn get(&self, path: &str) -> Value {
@@ -84,18 +68,7 @@ impl TestTenant {
     }
 
     pub async fn dump(&self, kind: &str) -> Vec<Value> {
-        let text = self
-            .http
-            .get(format!("{}/_sim/dump/{kind}", self.sim.url()))
-            .send()
-            .await
-            .expect("dump")
-            .text()
-            .await
-            .expect("text");
-        text.lines()
-            .map(|l| serde_json::from_str(l).expect("json line"))
-            .collect()
+        sentinel_testkit::sim_dump(&self.sim, kind).await
     }
 
     pub async fn faults(&self, faults: Value) {

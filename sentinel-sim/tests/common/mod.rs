@@ -13,16 +13,11 @@ pub struct Sim {
 }
 
 pub async fn start(seed: u64, tweak: impl FnOnce(&mut SimConfig)) -> Sim {
-    let mut config = SimConfig {
-        profile: Profile::Tiny,
-        seed,
-        ru_per_minute: 1_000_000,
-        ..SimConfig::default()
-    };
-    tweak(&mut config);
-    let sim = sentinel_sim::spawn(config, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("start");
+    let sim = sentinel_testkit::spawn_sim_with(Profile::Tiny, seed, |c| {
+        c.ru_per_minute = 1_000_000;
+        tweak(c);
+    })
+    .await;
     let http = Client::new();
     let tenant_id = sim.state.read_tenant().tenant_id.clone();
     let mut s = Sim {
@@ -93,18 +88,7 @@ impl Sim {
     }
 
     pub async fn dump(&self, kind: &str) -> Vec<Value> {
-        let text = self
-            .http
-            .get(self.url(&format!("/_sim/dump/{kind}")))
-            .send()
-            .await
-            .expect("dump")
-            .text()
-            .await
-            .expect("text");
-        text.lines()
-            .map(|l| serde_json::from_str(l).expect("line"))
-            .collect()
+        sentinel_testkit::sim_dump(&self.sim, kind).await
     }
 
     /// Follows a delta or paged collection to its end; returns (values, deltaLink).

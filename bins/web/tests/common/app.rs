@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use sentinel_sim::{Profile, RunningSim};
 use sentinel_store::Store;
-use sentinel_testkit::{TestDb, create_db, sim_vars, spawn_sim};
+use sentinel_testkit::{TestDb, create_db, lookup, sim_vars, spawn_sim};
 use sentinel_web::auth::{CurrentUser, ROLE_ADMIN, ROLE_READER, keep_signed_in};
 use sentinel_web::worker_client::{Worker, WorkerError};
 use sentinel_web::{AppState, WebConfig, app, session_store};
@@ -100,12 +100,7 @@ impl Reply {
 fn config(sim: &RunningSim, db: &TestDb) -> WebConfig {
     let mut vars = sim_vars(sim, db);
     vars.push(("WEB_PUBLIC_URL", "http://127.0.0.1:9".into()));
-    WebConfig::from_lookup(|k| {
-        vars.iter()
-            .find(|(name, _)| *name == k)
-            .map(|(_, v)| v.clone())
-    })
-    .expect("config")
+    WebConfig::from_lookup(lookup(vars)).expect("config")
 }
 
 pub async fn spawn_app() -> TestApp {
