@@ -463,3 +463,192 @@ async fn unknown_paths_and_bad_queries_are_refused_in_the_callers_format() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn pages_carry_the_security_headers_and_no_script() {
+    with_app(async |app| {
+        let reader = app.sign_in(ROLE_READER).await;
+        let page = app.get("/analytics", Some(&reader)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let csp = page.header("content-security-policy");
+        assert!(
+            csp.contains("script-src 'none'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        assert_eq!(page.header("x-frame-options"), "DENY");
+        assert_eq!(page.header("x-content-type-options"), "nosniff");
+        assert_eq!(page.header("cache-control"), "no-store");
+        assert!(!page.body.contains("<script"), "no script at all");
+    })
+    .await;
+}
+
+/// The live panel's ids become Graph path segments: one that could change the path is refused
+/// before any call, and an unknown item is Graph's 404.
+#[tokio::test]
+async fn live_ids_are_checked_before_any_graph_call() {
+    with_app(async |app| {
+        let reader = app.sign_in(ROLE_READER).await;
+        let graph_calls = async || {
+            let log: Vec<serde_json::Value> =
+                reqwest::get(format!("{}/_sim/requests", app.sim.url()))
+                    .await
+                    .expect("log")
+                    .json()
+                    .await
+                    .expect("json");
+            log.iter()
+                .filter(|r| {
+                    r["route"].as_str().is_some_and(|p| {
+                        p.starts_with("/v1.0/drives/") || p.starts_with("/v1.0/sites/")
+                    })
+                })
+                .count()
+        };
+        let before = graph_calls().await;
+        for (query, what) in [
+            ("driveId=b!x&itemId=..", "item"),
+            ("driveId=a/b&itemId=1", "drive"),
+            ("driveId=a&itemId=1?x=1", "item"),
+            ("driveId=a&itemId=1%23frag", "item"),
+            ("driveId=a%2F..%2Fusers&itemId=1", "drive"),
+            ("itemId=1", "driveId is required"),
+        ] {
+            let r = app
+                .get(
+                    &format!("/api/graph/drive-item-permissions?{query}"),
+                    Some(&reader),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}");
+            let msg = r.json()["error"].as_str().unwrap_or_default().to_string();
+            assert!(msg.contains(what), "{query}: {msg}");
+        }
+        let r = app
+            .get("/api/graph/site-access?siteId=..%2Fsites", Some(&reader))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(graph_calls().await, before, "no Graph call for a bad id");
+
+        let r = app
+            .get(
+                "/api/graph/drive-item-permissions?driveId=nope&itemId=nope",
+                Some(&reader),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(r.json()["source"], "graph");
+        assert!(graph_calls().await > before, "a good id is asked of Graph");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn jobs_schedules_and_filters_refuse_bad_input_saying_what_to_fix() {
+    with_app(async |app| {
+        let admin = app.sign_in(ROLE_ADMIN).await;
+        let post = async |body: serde_json::Value| {
+            app.call(Method::POST, "/api/jobs", &admin, Some(body))
+                .await
+        };
+        let r =
+            post(json!({"job_type": "graph_ingest", "config": {"permission_mode": "sideways"}}))
+                .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(
+            r.json()["error"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("graph_ingest config: unknown variant `sideways`")),
+            "{}",
+            r.body
+        );
+        let r = post(json!({"job_type": "mine_bitcoin"})).await;
+        assert_eq!(
+            r.json()["error"],
+            "unknown job type 'mine_bitcoin': use one of graph_ingest, refresh_mv"
+        );
+        let r = post(json!({"job_type": "refresh_mv"})).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let job = r.json()["job_id"].as_str().expect("id").to_string();
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/api/jobs/{job}/schedules"),
+                &admin,
+                Some(json!({"cron_expr": "* * *"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = app
+            .get("/api/cron-preview?expr=0+0+31+2+*", Some(&admin))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "February 31st never comes"
+        );
+        assert!(r.body.contains("never fires"), "{}", r.body);
+        for bad in ["/runs?status=exploded", "/runs?job_id=not-a-uuid"] {
+            let r = app.get(bad, Some(&admin)).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+            assert!(r.body.contains("id=\"error-message\""), "{bad}: a page");
+        }
+        let r = app
+            .call(
+                Method::PUT,
+                "/api/jobs/not-a-uuid",
+                &admin,
+                Some(json!({"job_type": "refresh_mv"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    })
+    .await;
+}
+
+/// A locked site does not fail a scan: the finished run says what it skipped, and why.
+#[tokio::test]
+async fn a_finished_run_says_what_it_skipped() {
+    with_app(async |app| {
+        let admin = app.sign_in(ROLE_ADMIN).await;
+        let r = app
+            .call(
+                Method::POST,
+                "/api/jobs",
+                &admin,
+                Some(json!({"job_type": "refresh_mv"})),
+            )
+            .await;
+        let job = r.json()["job_id"].as_str().expect("id").to_string();
+        sqlx::query(
+            "INSERT INTO job_runs (run_id, job_id, finished_at, status, progress) \
+             VALUES ($1, $2::uuid, now(), 'success', $3)",
+        )
+        .bind(uuid::Uuid::new_v4())
+        .bind(&job)
+        .bind(json!({
+            "skipped_sites": {"contoso.sharepoint.com,1,2": "403 accessDenied: Access denied."},
+            "skipped_drives": {"users/u1/drive": "403 accessDenied"},
+        }))
+        .execute(&app.db.pool)
+        .await
+        .expect("run");
+        let html = app
+            .get(&format!("/runs?job_id={job}"), Some(&admin))
+            .await
+            .body;
+        assert!(
+            html.contains("Skipped 1 site")
+                && html.contains("1 drive")
+                && html.contains("403 accessDenied: Access denied."),
+            "{html}"
+        );
+        let api = app
+            .get(&format!("/api/runs?job_id={job}"), Some(&admin))
+            .await
+            .json();
+        assert_eq!(api["runs"][0]["status"], "success");
+        assert_eq!(api["total"], 1);
+    })
+    .await;
+}
