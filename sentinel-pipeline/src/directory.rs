@@ -7,17 +7,17 @@ use sentinel_graph::models::{Group, Site, User};
 use crate::PipelineError;
 use crate::convert::{group_row, member_changes, site_row, user_row};
 use crate::job::Ctx;
-use crate::progress::Phase;
-use crate::progress::Progress;
+use crate::progress::{Phase, Progress};
 use crate::rounds::{Assembler, DeltaSource, RoundStep};
 use crate::stage::{Pipeline, Sink};
+use sentinel_store::TenantTable;
 
 /// Where a round starts: the stored link, or scratch (a full round, reconciled at its end).
 async fn start(
     ctx: &Ctx,
-    resource: &str,
+    table: TenantTable,
 ) -> Result<(DeltaStart, Option<DateTime<Utc>>), PipelineError> {
-    match ctx.store.delta_link(resource, &ctx.tenant).await? {
+    match ctx.store.delta_link(table.resource(), &ctx.tenant).await? {
         Some(link) => Ok((DeltaStart::Link(link), None)),
         None => Ok((DeltaStart::Scratch, Some(ctx.store.now().await?))),
     }
@@ -26,7 +26,7 @@ async fn start(
 /// Round bookkeeping shared by the directory sinks.
 struct Round {
     ctx: Ctx,
-    resource: &'static str,
+    table: TenantTable,
     /// `Some` while the round is a full one: when it started.
     full_since: Option<DateTime<Utc>>,
 }
@@ -42,10 +42,10 @@ impl Round {
             let n = self
                 .ctx
                 .store
-                .reconcile_tenant_table(&self.ctx.tenant, self.resource, since)
+                .reconcile_tenant_table(&self.ctx.tenant, self.table, since)
                 .await?;
             tracing::info!(
-                resource = self.resource,
+                resource = self.table.resource(),
                 removed = n,
                 "full round reconciled"
             );
@@ -81,7 +81,7 @@ impl Sink for UsersSink {
 
 pub(crate) async fn sync_users(ctx: &Ctx) -> Result<(), PipelineError> {
     ctx.progress.set_phase(Phase::Users);
-    let (start, full_since) = start(ctx, "users").await?;
+    let (start, full_since) = start(ctx, TenantTable::Users).await?;
     let fields = [
         "displayName",
         "userPrincipalName",
@@ -99,7 +99,7 @@ pub(crate) async fn sync_users(ctx: &Ctx) -> Result<(), PipelineError> {
             "users.store",
             UsersSink(Round {
                 ctx: ctx.clone(),
-                resource: "users",
+                table: TenantTable::Users,
                 full_since,
             }),
         )
@@ -143,7 +143,7 @@ impl Sink for GroupsSink {
 
 pub(crate) async fn sync_groups(ctx: &Ctx) -> Result<(), PipelineError> {
     ctx.progress.set_phase(Phase::Groups);
-    let (start, full_since) = start(ctx, "groups").await?;
+    let (start, full_since) = start(ctx, TenantTable::Groups).await?;
     let stream = ctx.client.groups_delta(start, &[], true);
     Pipeline::source("groups.delta", DeltaSource(stream))
         .transform("groups.assemble", Assembler::new())
@@ -151,7 +151,7 @@ pub(crate) async fn sync_groups(ctx: &Ctx) -> Result<(), PipelineError> {
             "groups.store",
             GroupsSink(Round {
                 ctx: ctx.clone(),
-                resource: "groups",
+                table: TenantTable::Groups,
                 full_since,
             }),
         )
@@ -187,7 +187,7 @@ impl Sink for SitesSink {
 
 pub(crate) async fn sync_sites(ctx: &Ctx) -> Result<(), PipelineError> {
     ctx.progress.set_phase(Phase::Sites);
-    let (start, full_since) = start(ctx, "sites").await?;
+    let (start, full_since) = start(ctx, TenantTable::Sites).await?;
     let stream = ctx.client.sites_delta(start);
     Pipeline::source("sites.delta", DeltaSource(stream))
         .transform("sites.assemble", Assembler::new())
@@ -195,7 +195,7 @@ pub(crate) async fn sync_sites(ctx: &Ctx) -> Result<(), PipelineError> {
             "sites.store",
             SitesSink(Round {
                 ctx: ctx.clone(),
-                resource: "sites",
+                table: TenantTable::Sites,
                 full_since,
             }),
         )

@@ -176,6 +176,25 @@ async fn apply_member_changes(
     u.upsert(tx, &key, &set).await
 }
 
+/// A tenant-wide table fed by full delta rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TenantTable {
+    Users,
+    Groups,
+    Sites,
+}
+
+impl TenantTable {
+    /// The delta state's resource name (`msgraph_delta_state.resource_type`).
+    pub fn resource(self) -> &'static str {
+        match self {
+            TenantTable::Users => "users",
+            TenantTable::Groups => "groups",
+            TenantTable::Sites => "sites",
+        }
+    }
+}
+
 /// Partition key of a tenant-wide resource (users, groups, sites).
 pub fn tenant_partition(tenant: &str) -> String {
     tenant.to_string()
@@ -234,25 +253,20 @@ impl Store {
     }
 
     /// After a full directory round: soft-deletes rows of `table` not seen since `round_started`
-    /// (`users`, `groups` with their memberships, or `sites`).
+    /// (groups with their memberships; site collections with the subsites left without one).
     pub async fn reconcile_tenant_table(
         &self,
         tenant: &str,
-        resource: &str,
+        table: TenantTable,
         round_started: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let tables: &[&'static str] = match resource {
-            "users" => &["msgraph_users"],
-            "groups" => &["msgraph_groups", "msgraph_group_members"],
-            "sites" => &["msgraph_sites"],
-            other => {
-                return Err(StoreError::Invalid(format!(
-                    "no full-round reconciliation for '{other}'"
-                )));
-            }
+        let tables: &[&'static str] = match table {
+            TenantTable::Users => &["msgraph_users"],
+            TenantTable::Groups => &["msgraph_groups", "msgraph_group_members"],
+            TenantTable::Sites => &["msgraph_sites"],
         };
         // Subsites are not in sites rounds: their parents' listings keep them.
-        let not_subsite = if resource == "sites" {
+        let not_subsite = if table == TenantTable::Sites {
             " AND parent_site_id IS NULL"
         } else {
             ""
@@ -270,7 +284,7 @@ impl Store {
                 .await?
                 .rows_affected();
         }
-        if resource == "sites" {
+        if table == TenantTable::Sites {
             n += crate::sites::delete_orphaned_subsites(&mut tx, tenant).await?;
         }
         touch(&mut tx, tables).await?;

@@ -23,6 +23,7 @@ mod views;
 
 pub use audit::{AuditEvent, AuditRecord};
 pub use delta::drive_partition;
+pub use directory::TenantTable;
 pub use error::StoreError;
 pub use reports::*;
 pub use rows::*;

@@ -257,7 +257,7 @@ async fn a_full_round_soft_deletes_what_it_did_not_see(pool: PgPool) {
         .await
         .expect("second round");
     let n = store
-        .reconcile_tenant_table(T, "users", round)
+        .reconcile_tenant_table(T, TenantTable::Users, round)
         .await
         .expect("reconcile");
     assert_eq!(n, 1);

@@ -33,6 +33,8 @@ use worker_client::{Worker, WorkerClient};
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
+    /// The scheduler's tables (jobs, schedules, runs), reached through `sentinel_sched::manage`.
+    pub jobs: sentinel_sched::PgPool,
     /// The tenant whose data is shown (`ENTRA_TENANT_ID`).
     pub tenant: String,
     pub views: Arc<render::Views>,
@@ -46,6 +48,7 @@ impl AppState {
     /// The state for `config` over `store`, with `worker` answering for the worker.
     pub fn new(config: &WebConfig, store: Store, worker: Arc<dyn Worker>) -> Result<AppState> {
         Ok(AppState {
+            jobs: store.pool().clone(),
             store,
             tenant: config.graph.tenant_id.clone(),
             views: Arc::new(render::Views::new()?),

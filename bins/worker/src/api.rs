@@ -22,6 +22,8 @@ pub const CALLER_ROLE: &str = "Sentinel.Worker.Invoke";
 #[derive(Debug, Clone)]
 pub struct ApiState {
     pub store: Store,
+    /// The scheduler's tables, for `sentinel_sched`'s operations.
+    pub jobs: sentinel_sched::PgPool,
     pub validator: Arc<TokenValidator>,
     pub worker_id: String,
 }
@@ -84,7 +86,7 @@ async fn health(State(state): State<ApiState>) -> Response {
 }
 
 async fn status(State(state): State<ApiState>) -> Response {
-    match sentinel_sched::manage::job_status(state.store.pool()).await {
+    match sentinel_sched::manage::job_status(&state.jobs).await {
         Ok(jobs) => Json(json!({"worker_id": state.worker_id, "jobs": jobs})).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "status: the database did not answer");
@@ -147,7 +149,7 @@ async fn operate(
         Ok(j) => j.job_id,
         Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
-    let (resp, outcome) = match op(state.store.pool(), job).await {
+    let (resp, outcome) = match op(&state.jobs, job).await {
         Ok(true) => (
             Json(json!({"ok": true, "job_id": job})).into_response(),
             "ok",

@@ -62,6 +62,7 @@ pub async fn run(config: &WorkerConfig) -> Result<ExitCode> {
     ));
     let app = router(ApiState {
         store: store.clone(),
+        jobs: pool.clone(),
         validator,
         worker_id: config.worker_id.clone(),
     });

@@ -24,6 +24,7 @@ struct Api {
 async fn serve_api(db: &TestDb, validator: TokenValidator) -> Api {
     let state = ApiState {
         store: sentinel_store::Store::from_pool(db.pool.clone()),
+        jobs: db.pool.clone(),
         validator: Arc::new(validator),
         worker_id: "test-worker".into(),
     };

@@ -177,7 +177,7 @@ async fn render_list(
     format: Format,
     form_error: Option<(String, Value)>,
 ) -> Result<Response, WebError> {
-    let jobs = jobs_json(&manage::list_jobs(state.store.pool()).await?);
+    let jobs = jobs_json(&manage::list_jobs(&state.jobs).await?);
     match format {
         Format::Csv => {
             let cols = [
@@ -263,7 +263,7 @@ pub(super) async fn render_job(
     preview: Option<&str>,
     form_error: Option<&str>,
 ) -> Result<Response, WebError> {
-    let job = manage::get_job(state.store.pool(), job_id)
+    let job = manage::get_job(&state.jobs, job_id)
         .await?
         .ok_or_else(|| WebError::not_found(format_args!("job {job_id}")))?;
     let job_json = jobs_json(std::slice::from_ref(&job)).remove(0);
@@ -323,7 +323,7 @@ pub async fn create(
         }
         Err(msg) => return Err(WebError::BadInput(msg)),
     };
-    let id = manage::create_job(state.store.pool(), &spec).await?;
+    let id = manage::create_job(&state.jobs, &spec).await?;
     audit(&state, &user, "job.create", "job", id, spec_details(&spec)).await;
     Ok(changed(
         format,
@@ -351,7 +351,7 @@ pub async fn update(
         }
         Err(msg) => return Err(WebError::BadInput(msg)),
     };
-    if !manage::update_job(state.store.pool(), id, &spec).await? {
+    if !manage::update_job(&state.jobs, id, &spec).await? {
         return Err(WebError::not_found(format_args!("job {id}")));
     }
     audit(&state, &user, "job.update", "job", id, spec_details(&spec)).await;
@@ -375,7 +375,7 @@ pub async fn set_enabled(
     axum::Form(form): axum::Form<EnabledForm>,
 ) -> Result<Redirect, WebError> {
     let enabled = matches!(form.enabled.as_str(), "true" | "1" | "on");
-    if !manage::set_job_enabled(state.store.pool(), id, enabled).await? {
+    if !manage::set_job_enabled(&state.jobs, id, enabled).await? {
         return Err(WebError::not_found(format_args!("job {id}")));
     }
     let action = if enabled { "job.enable" } else { "job.disable" };
@@ -390,7 +390,7 @@ pub async fn delete(
     format: Format,
     Path(id): Path<Uuid>,
 ) -> Result<Response, WebError> {
-    if !manage::delete_job(state.store.pool(), id).await? {
+    if !manage::delete_job(&state.jobs, id).await? {
         return Err(WebError::not_found(format_args!("job {id}")));
     }
     audit(&state, &user, "job.delete", "job", id, json!({})).await;

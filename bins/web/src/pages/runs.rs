@@ -64,7 +64,7 @@ pub async fn runs(
         page: if csv { 0 } else { q.page.unwrap_or(0) },
         per_page: if csv { 10_000 } else { 50 },
     };
-    let (runs, total) = manage::list_runs(state.store.pool(), &filter).await?;
+    let (runs, total) = manage::list_runs(&state.jobs, &filter).await?;
     if csv {
         return csv_response("runs", RUN_COLUMNS, &to_values(&runs));
     }
@@ -73,7 +73,7 @@ pub async fn runs(
             Json(json!({"runs": runs, "total": total, "page": filter.page})).into_response(),
         );
     }
-    let jobs = manage::list_jobs(state.store.pool()).await?;
+    let jobs = manage::list_jobs(&state.jobs).await?;
     let page = RunsPage {
         nav: "runs",
         any_running: runs.iter().any(|r| r.status == RunStatus::Running),

@@ -92,7 +92,7 @@ pub async fn add(
         Ok(c) => c,
         Err(msg) => return refuse(&state, &user, format, Some(job_id), &input, msg).await,
     };
-    let id = manage::add_schedule(state.store.pool(), job_id, &cron, input.enabled)
+    let id = manage::add_schedule(&state.jobs, job_id, &cron, input.enabled)
         .await?
         .ok_or_else(|| WebError::not_found(format_args!("job {job_id}")))?;
     let details =
@@ -120,7 +120,7 @@ pub async fn update(
         Ok(c) => c,
         Err(msg) => return refuse(&state, &user, format, input.form_job_id, &input, msg).await,
     };
-    let job_id = manage::update_schedule(state.store.pool(), id, &cron, input.enabled)
+    let job_id = manage::update_schedule(&state.jobs, id, &cron, input.enabled)
         .await?
         .ok_or_else(|| WebError::not_found(format_args!("schedule {id}")))?;
     let details = json!({"cron_expr": cron.to_string(), "enabled": input.enabled});
@@ -139,7 +139,7 @@ pub async fn delete(
     format: Format,
     Path(id): Path<Uuid>,
 ) -> Result<Response, WebError> {
-    let job_id = manage::delete_schedule(state.store.pool(), id)
+    let job_id = manage::delete_schedule(&state.jobs, id)
         .await?
         .ok_or_else(|| WebError::not_found(format_args!("schedule {id}")))?;
     audit(
