@@ -22,6 +22,7 @@ fn time(s: &Option<String>) -> Option<DateTime<Utc>> {
         .map(|d| d.with_timezone(&Utc))
 }
 
+/// A user as its row (guests flagged from `userType`).
 pub fn user_row(u: &User) -> UserRow {
     UserRow {
         id: u.id.clone(),
@@ -38,6 +39,7 @@ pub fn user_row(u: &User) -> UserRow {
     }
 }
 
+/// A group as its row.
 pub fn group_row(g: &Group) -> GroupRow {
     let mut raw = g.raw.clone();
     // Membership lives in its own table; a page's slice of it is no property of the group.
@@ -57,6 +59,7 @@ pub fn group_row(g: &Group) -> GroupRow {
     }
 }
 
+/// The membership changes a group's `members@delta` carries (additions and `@removed`).
 pub fn member_changes(g: &Group) -> Vec<MemberChange> {
     g.members_delta
         .iter()
@@ -75,6 +78,7 @@ pub fn member_changes(g: &Group) -> Vec<MemberChange> {
         .collect()
 }
 
+/// A site as its row.
 pub fn site_row(s: &Site) -> SiteRow {
     SiteRow {
         id: s.id.clone(),
@@ -86,6 +90,7 @@ pub fn site_row(s: &Site) -> SiteRow {
     }
 }
 
+/// A drive as its row, with the site or user it belongs to.
 pub fn drive_row(d: &Drive, site_id: Option<&str>, owner_user_id: Option<&str>) -> DriveRow {
     DriveRow {
         id: d.id.clone(),

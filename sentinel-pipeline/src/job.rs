@@ -17,15 +17,22 @@ use crate::{PipelineError, directory, drives, permissions};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Resource {
+    /// Users (`users/delta`).
     Users,
+    /// Groups with their members (`groups/delta`).
     Groups,
+    /// Site collections (`sites/delta`, `getAllSites`) and their subsites.
     Sites,
+    /// Document libraries and OneDrives.
     Drives,
+    /// Drive items (a delta round per drive).
     Items,
+    /// Item permissions and their grantees.
     Permissions,
 }
 
 impl Resource {
+    /// Every resource, in the order a run reads them.
     pub const ALL: [Resource; 6] = [
         Resource::Users,
         Resource::Groups,
@@ -35,6 +42,7 @@ impl Resource {
         Resource::Permissions,
     ];
 
+    /// The resource's name in configurations and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Resource::Users => "users",
@@ -96,13 +104,17 @@ impl std::str::FromStr for PermissionMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GraphIngestConfig {
+    /// What to read, in [`Resource::ALL`] order.
     pub resources: Vec<Resource>,
+    /// How item permissions are read.
     pub permission_mode: PermissionMode,
     /// Glob patterns on a site's id, name or URL; empty includes every site (and OneDrives).
     pub include_sites: Vec<String>,
+    /// Glob patterns of sites to leave out (after `include_sites`).
     pub exclude_sites: Vec<String>,
     /// Glob patterns on a drive's id or name.
     pub include_drives: Vec<String>,
+    /// Glob patterns of drives to leave out (after `include_drives`).
     pub exclude_drives: Vec<String>,
     /// Drives read in parallel.
     pub drive_concurrency: usize,
@@ -142,6 +154,7 @@ impl Default for GraphIngestConfig {
 }
 
 impl GraphIngestConfig {
+    /// What is wrong with the configuration, said so that an admin can fix it.
     pub fn validate(&self) -> Result<(), PipelineError> {
         let bad = |m: &str| Err(PipelineError::Config(m.to_string()));
         if self.resources.is_empty() {
@@ -210,7 +223,9 @@ impl Ctx {
 /// What a successful run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestReport {
+    /// The counters at the end of the run.
     pub progress: ProgressSnapshot,
+    /// How long the run took.
     pub duration: Duration,
 }
 

@@ -22,6 +22,7 @@ pub fn job_kinds() -> [KindSpec; 2] {
 pub struct GraphIngest {
     /// The app registration and Graph endpoint; the tenant is the job's.
     pub graph: GraphConfig,
+    /// Where the tenant is written.
     pub store: Store,
 }
 
@@ -81,6 +82,7 @@ impl JobKind for GraphIngest {
 /// Refreshes the materialized views whose sources changed.
 #[derive(Debug)]
 pub struct RefreshMv {
+    /// Whose views are refreshed.
     pub store: Store,
 }
 

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Where Microsoft Graph meets the Princeton Sentinel store.
 //!
 //! [`stage`] has composable async stages (source → transform → batch → sink) joined by bounded
@@ -26,18 +27,22 @@ pub use progress::{Phase, Progress, ProgressSnapshot};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PipelineError {
+    /// Graph failed (after the client's retries).
     #[error(transparent)]
     Graph(#[from] sentinel_graph::GraphError),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] sentinel_store::StoreError),
     /// A downstream stage stopped (its own error is reported instead).
     #[error("a downstream stage stopped")]
     Closed,
+    /// A stage failed for a reason of its own.
     #[error("{0}")]
     Stage(String),
     /// The run could not cover everything: it must not be reported as a success.
     #[error("incomplete: {0}")]
     Incomplete(String),
+    /// The job's configuration does not check out.
     #[error("invalid job configuration: {0}")]
     Config(String),
     /// Stopped on request (shutdown) at a safe point.

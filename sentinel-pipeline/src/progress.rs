@@ -10,14 +10,22 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
+    /// Not yet reading.
     #[default]
     Starting,
+    /// Reading users.
     Users,
+    /// Reading groups.
     Groups,
+    /// Reading sites.
     Sites,
+    /// Listing drives.
     Drives,
+    /// Reading drive items.
     Items,
+    /// Reading permissions.
     Permissions,
+    /// Finished.
     Done,
 }
 
@@ -32,12 +40,19 @@ impl std::fmt::Display for Phase {
 #[derive(Debug, Default)]
 pub struct Progress {
     phase: Mutex<Phase>,
+    /// Users written.
     pub users: AtomicU64,
+    /// Groups written.
     pub groups: AtomicU64,
+    /// Sites written.
     pub sites: AtomicU64,
+    /// Drives to read.
     pub drives: AtomicU64,
+    /// Drives read to the end of their round.
     pub drives_done: AtomicU64,
+    /// Drive items written.
     pub items: AtomicU64,
+    /// Items whose permissions were read.
     pub permission_items: AtomicU64,
     /// Permission reads still due when the permissions phase last looked.
     pub permission_items_due: AtomicU64,
@@ -52,36 +67,53 @@ pub struct Progress {
 /// A snapshot, as stored in `job_runs.progress`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct ProgressSnapshot {
+    /// What the run is doing.
     pub phase: Phase,
+    /// Users written.
     pub users: u64,
+    /// Groups written.
     pub groups: u64,
+    /// Sites written.
     pub sites: u64,
+    /// Drives to read.
     pub drives: u64,
+    /// Drives read to the end of their round.
     pub drives_done: u64,
+    /// Drive items written.
     pub items: u64,
+    /// Items whose permissions were read.
     pub permission_items: u64,
+    /// Permission reads due when last counted.
     pub permission_items_due: u64,
+    /// Failures by resource (a run with any fails).
     pub failures: BTreeMap<String, u64>,
     /// Sites skipped because Graph refused to read them, by id, with the reason: they do not
     /// fail the run, and their libraries are kept as last read.
     pub skipped_sites: BTreeMap<String, String>,
     /// Drives skipped likewise (a locked OneDrive): kept as last read.
     pub skipped_drives: BTreeMap<String, String>,
+    /// Resource units the client spent.
     pub ru_spent: u64,
+    /// Requests the client sent.
     pub requests: u64,
+    /// Responses that were throttled (429 or 503).
     pub throttled: u64,
+    /// Time spent waiting on throttling, in ms.
     pub throttle_wait_ms: u64,
 }
 
 impl Progress {
+    /// Records what the run is doing now.
     pub fn set_phase(&self, phase: Phase) {
         *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase;
     }
 
+    /// Adds `n` to `counter`.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Counts `n` failures of `resource`.
     pub fn fail(&self, resource: &str, n: u64) {
         if n > 0 {
             *self
@@ -93,6 +125,7 @@ impl Progress {
         }
     }
 
+    /// Records a site Graph refused to read, and why.
     pub fn skip_site(&self, site: &str, reason: &str) {
         self.skipped_sites
             .lock()
@@ -100,6 +133,7 @@ impl Progress {
             .insert(site.to_string(), reason.to_string());
     }
 
+    /// Records a drive Graph refused to read, and why.
     pub fn skip_drive(&self, drive: &str, reason: &str) {
         self.skipped_drives
             .lock()
@@ -107,6 +141,7 @@ impl Progress {
             .insert(drive.to_string(), reason.to_string());
     }
 
+    /// Failures so far, by resource.
     pub fn failures(&self) -> BTreeMap<String, u64> {
         self.failures
             .lock()
@@ -114,6 +149,7 @@ impl Progress {
             .clone()
     }
 
+    /// The counters now, with the client's spending.
     pub fn snapshot(&self, client: &sentinel_graph::GraphClient) -> ProgressSnapshot {
         let s = client.stats();
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);

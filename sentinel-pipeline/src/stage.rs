@@ -62,6 +62,7 @@ pub const CHANNEL_CAPACITY: usize = 2;
 /// Counters of one stage, readable while the pipeline runs.
 #[derive(Debug, Default)]
 pub struct StageMetrics {
+    /// The stage's name in reports.
     pub name: String,
     items_in: AtomicU64,
     items_out: AtomicU64,
@@ -72,9 +73,13 @@ pub struct StageMetrics {
 /// A snapshot of a stage's counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageReport {
+    /// The stage's name.
     pub name: String,
+    /// Items the stage took in.
     pub items_in: u64,
+    /// Items it passed on.
     pub items_out: u64,
+    /// Errors it raised.
     pub errors: u64,
     /// Time spent working (not waiting on neighbours).
     pub busy: Duration,
@@ -88,6 +93,7 @@ impl StageMetrics {
         })
     }
 
+    /// The counters now.
     pub fn report(&self) -> StageReport {
         StageReport {
             name: self.name.clone(),
@@ -112,6 +118,7 @@ pub struct Emitter<T> {
 }
 
 impl<T: Send> Emitter<T> {
+    /// Passes `item` downstream; fails when the downstream stage has stopped.
     pub async fn emit(&self, item: T) -> Result<(), PipelineError> {
         self.tx
             .send(item)
@@ -125,15 +132,20 @@ impl<T: Send> Emitter<T> {
 /// Produces the pipeline's items.
 #[async_trait::async_trait]
 pub trait Source: Send + 'static {
+    /// What the source produces.
     type Item: Send + 'static;
+    /// Produces every item into `out`, then returns.
     async fn produce(self: Box<Self>, out: Emitter<Self::Item>) -> Result<(), PipelineError>;
 }
 
 /// Turns each input into zero or more outputs.
 #[async_trait::async_trait]
 pub trait Transform: Send + 'static {
+    /// What the transform takes.
     type In: Send + 'static;
+    /// What it passes on.
     type Out: Send + 'static;
+    /// Handles one item, emitting any number into `out`.
     async fn apply(
         &mut self,
         input: Self::In,
@@ -145,11 +157,14 @@ pub trait Transform: Send + 'static {
     }
 }
 
-/// Consumes the pipeline's output.
+/// The end of a pipeline: consumes every item.
 #[async_trait::async_trait]
 pub trait Sink: Send + 'static {
+    /// What the sink takes.
     type In: Send + 'static;
+    /// Handles one item.
     async fn consume(&mut self, input: Self::In) -> Result<(), PipelineError>;
+    /// Called once the input is exhausted.
     async fn finish(&mut self) -> Result<(), PipelineError> {
         Ok(())
     }
@@ -166,10 +181,12 @@ pub struct Pipeline<T> {
 /// Counters of every stage after a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PipelineReport {
+    /// Each stage's counters, in pipeline order.
     pub stages: Vec<StageReport>,
 }
 
 impl PipelineReport {
+    /// The counters of the stage named `name`.
     pub fn stage(&self, name: &str) -> Option<&StageReport> {
         self.stages.iter().find(|s| s.name == name)
     }
@@ -208,6 +225,7 @@ impl<T: Send + 'static> Pipeline<T> {
         self.metrics.clone()
     }
 
+    /// Adds a transform stage named `name`.
     pub fn transform<X: Transform<In = T>>(mut self, name: &str, mut stage: X) -> Pipeline<X::Out> {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let metrics = StageMetrics::new(name);
@@ -286,6 +304,7 @@ pub struct RunnablePipeline {
 }
 
 impl RunnablePipeline {
+    /// Each stage's live counters, in pipeline order.
     pub fn metrics(&self) -> Vec<Arc<StageMetrics>> {
         self.metrics.clone()
     }

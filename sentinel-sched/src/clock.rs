@@ -7,8 +7,10 @@ use sqlx::PgPool;
 
 use crate::SchedError;
 
+/// Where the scheduler reads the time: the database's clock, or a manual one in tests.
 #[async_trait::async_trait]
 pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The time now.
     async fn now(&self) -> Result<DateTime<Utc>, SchedError>;
 }
 
@@ -30,12 +32,15 @@ impl Clock for DbClock {
 pub struct ManualClock(Mutex<DateTime<Utc>>);
 
 impl ManualClock {
+    /// A clock stopped at `at`.
     pub fn new(at: DateTime<Utc>) -> ManualClock {
         ManualClock(Mutex::new(at))
     }
+    /// Moves the clock to `at`.
     pub fn set(&self, at: DateTime<Utc>) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = at;
     }
+    /// Moves the clock on by `by`.
     pub fn advance(&self, by: Duration) {
         let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
         *t += by;

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid cron expression '{expr}': {reason}")]
 pub struct CronError {
+    /// The expression as given.
     pub expr: String,
+    /// What is wrong with it.
     pub reason: String,
 }
 

@@ -12,15 +12,20 @@ use crate::SchedError;
 /// A job row (`jobs`).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Job {
+    /// The job's id.
     pub job_id: Uuid,
+    /// Its kind (`jobs.job_type`).
     pub job_type: String,
+    /// The tenant it works on.
     pub tenant_id: String,
+    /// Its configuration, checked by its kind before each run.
     pub config: Value,
 }
 
 /// What a running job can see: whether to stop, and where to put its progress.
 #[derive(Debug, Clone)]
 pub struct RunContext {
+    /// This run's id (`job_runs.run_id`).
     pub run_id: Uuid,
     stop: Arc<AtomicBool>,
     progress: Arc<Mutex<Value>>,
@@ -38,6 +43,7 @@ impl RunContext {
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
         self.stop.clone()
     }
+    /// Whether the run must stop at its next safe point.
     pub fn should_stop(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }

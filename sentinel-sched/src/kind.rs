@@ -26,7 +26,9 @@ pub enum JobError {
     /// The work failed.
     #[error("{message}")]
     Failed {
+        /// What failed.
         message: String,
+        /// Why, when known.
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
@@ -91,6 +93,7 @@ pub trait JobKind: Send + Sync + 'static {
 /// What the web needs of a kind: its name, its default configuration and its check.
 #[derive(Clone, Copy)]
 pub struct KindSpec {
+    /// The kind's name (`jobs.job_type`).
     pub name: &'static str,
     default_config: fn() -> Value,
     check: fn(&Value) -> Result<Value, String>,
@@ -113,6 +116,7 @@ fn check<K: JobKind>(config: &Value) -> Result<K::Config, String> {
 }
 
 impl KindSpec {
+    /// The spec of kind `K`.
     pub fn of<K: JobKind>() -> KindSpec {
         KindSpec {
             name: K::NAME,
@@ -159,8 +163,11 @@ impl<K: JobKind> JobRunner for KindRunner<K> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
+    /// Started, not yet finished.
     Running,
+    /// Finished without error.
     Success,
+    /// Finished with an error, or abandoned (orphaned).
     Failed,
 }
 
@@ -178,7 +185,9 @@ pub enum Trigger {
 macro_rules! text_enum {
     ($t:ty, $what:literal, $($variant:ident = $text:literal),+ $(,)?) => {
         impl $t {
+            /// Every value.
             pub const ALL: &'static [$t] = &[$(<$t>::$variant),+];
+            /// The word for it in SQL and JSON.
             pub fn as_str(self) -> &'static str {
                 match self { $(<$t>::$variant => $text),+ }
             }

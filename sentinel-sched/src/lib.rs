@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Postgres-polling job scheduler for Princeton Sentinel.
 //!
 //! Operators declare jobs and schedules (rows); every worker polls: due schedules
@@ -49,10 +50,13 @@ pub async fn shutdown_signal() {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SchedError {
+    /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// A cron expression was refused.
     #[error(transparent)]
     Cron(#[from] CronError),
+    /// The job is paused, so it cannot run now.
     #[error("job {0} is paused: resume it first")]
     Paused(uuid::Uuid),
 }

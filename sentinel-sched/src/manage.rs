@@ -12,62 +12,104 @@ use crate::{CronExpr, RunStatus, SchedError, Trigger};
 /// What an operator declares about a job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSpec {
+    /// Shown in lists; the job type when absent.
     pub name: Option<String>,
+    /// The job's kind.
     pub job_type: String,
+    /// The tenant it works on.
     pub tenant_id: String,
+    /// Its configuration (checked by its kind first).
     pub config: Value,
+    /// Whether its schedules fire.
     pub enabled: bool,
 }
 
+/// A schedule as the pages show it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ScheduleView {
+    /// The schedule's id.
     pub schedule_id: Uuid,
+    /// Its job.
     pub job_id: Uuid,
+    /// Standard 5-field cron, in UTC.
     pub cron_expr: String,
+    /// When it fires next (computed by the next poll).
     pub next_run_at: Option<DateTime<Utc>>,
+    /// Whether it fires.
     pub enabled: bool,
 }
 
+/// A job as the pages show it: its declaration, its last run and its schedules.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct JobView {
+    /// The job's id.
     pub job_id: Uuid,
+    /// Its name, if any.
     pub name: Option<String>,
+    /// Its kind.
     pub job_type: String,
+    /// The tenant it works on.
     pub tenant_id: String,
+    /// Its configuration.
     pub config: Value,
+    /// Whether its schedules fire.
     pub enabled: bool,
+    /// Paused by an operator: nothing starts it until resumed.
     pub paused: bool,
+    /// A run-now request not yet taken up.
     pub run_requested_at: Option<DateTime<Utc>>,
+    /// When it was declared.
     pub created_at: DateTime<Utc>,
+    /// When it was last changed.
     pub updated_at: DateTime<Utc>,
+    /// How its last run ended.
     pub last_status: Option<RunStatus>,
+    /// When its last run started.
     pub last_started_at: Option<DateTime<Utc>>,
+    /// Its schedules.
     #[sqlx(skip)]
     pub schedules: Vec<ScheduleView>,
 }
 
+/// A run as the history shows it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct RunView {
+    /// The run's id.
     pub run_id: Uuid,
+    /// Its job.
     pub job_id: Uuid,
+    /// Its job's name, if the job still exists.
     pub job_name: Option<String>,
+    /// Its job's kind, if the job still exists.
     pub job_type: Option<String>,
+    /// When the run took the job's lock.
     pub started_at: DateTime<Utc>,
+    /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
+    /// How long it took (so far, while running).
     pub duration_secs: Option<f64>,
+    /// How it ended, or that it runs.
     pub status: RunStatus,
+    /// Why it failed.
     pub error: Option<String>,
+    /// Its progress counters.
     pub progress: Value,
+    /// The worker that ran it.
     pub worker_id: Option<String>,
+    /// What started it.
     pub trigger: Option<Trigger>,
 }
 
 /// Which runs to list: newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunFilter {
+    /// Only this job's runs.
     pub job_id: Option<Uuid>,
+    /// Only runs with this status.
     pub status: Option<RunStatus>,
+    /// Which page, from 0.
     pub page: u32,
+    /// Runs a page.
     pub per_page: u32,
 }
 
@@ -105,6 +147,7 @@ pub async fn list_jobs(pool: &PgPool) -> Result<Vec<JobView>, SchedError> {
     Ok(jobs)
 }
 
+/// A job by id, with its schedules.
 pub async fn get_job(pool: &PgPool, job_id: Uuid) -> Result<Option<JobView>, SchedError> {
     let mut jobs: Vec<JobView> = sqlx::query_as(&format!("{JOB_SELECT} WHERE j.job_id = $1"))
         .bind(job_id)
@@ -132,6 +175,7 @@ fn bind_spec<'q>(
 /// The columns [`bind_spec`] binds as `$2`..`$6`.
 const SPEC_COLUMNS: [&str; 5] = ["job_type", "tenant_id", "config", "enabled", "name"];
 
+/// Declares a job; returns its id.
 pub async fn create_job(pool: &PgPool, spec: &JobSpec) -> Result<Uuid, SchedError> {
     let id = Uuid::new_v4();
     let sql = format!(
@@ -160,6 +204,7 @@ pub async fn update_job(pool: &PgPool, job_id: Uuid, spec: &JobSpec) -> Result<b
     Ok(n > 0)
 }
 
+/// Switches a job's schedules on or off. `false` when there is no such job.
 pub async fn set_job_enabled(
     pool: &PgPool,
     job_id: Uuid,

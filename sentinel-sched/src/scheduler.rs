@@ -38,9 +38,11 @@ pub fn lock_key(job_id: Uuid) -> (i32, i32) {
 /// What one poll did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TickReport {
+    /// Runs this poll started.
     pub started: Vec<Uuid>,
     /// Due, but the job was running elsewhere: left due for a later poll.
     pub busy: Vec<Uuid>,
+    /// Runs found orphaned (their worker gone) and marked failed.
     pub orphans_failed: Vec<Uuid>,
 }
 
@@ -92,6 +94,7 @@ impl Scheduler {
         self.with_runner(K::NAME, Arc::new(KindRunner(kind)))
     }
 
+    /// Runs the jobs of `job_type` with `runner` (a [`JobKind`] checks configurations first: prefer `with_kind`).
     pub fn with_runner(mut self, job_type: &str, runner: Arc<dyn JobRunner>) -> Scheduler {
         self.runners.insert(job_type.to_string(), runner);
         self
