@@ -120,11 +120,24 @@ struct Pending {
     return_to: String,
 }
 
-/// Only paths of this site: never an absolute or scheme-relative URL (open redirect).
+/// Only paths of this site (no open redirect). The target is judged as the browser will read
+/// it: parsed by a WHATWG URL parser (the `url` crate), which drops tabs and newlines and reads
+/// `\` as `/`, against an origin of our own; anything that leaves that origin goes to the
+/// dashboard instead, and what is kept is the parsed path and query, never the raw text.
 fn safe_return_to(r: Option<&str>) -> String {
-    match r {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.into(),
-        _ => "/analytics".into(),
+    const HOME: &str = "/analytics";
+    let Some(raw) = r.filter(|p| p.starts_with('/')) else {
+        return HOME.into();
+    };
+    let Ok(base) = url::Url::parse("https://sentinel.invalid/") else {
+        return HOME.into();
+    };
+    match base.join(raw) {
+        Ok(u) if u.origin() == base.origin() => match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        },
+        _ => HOME.into(),
     }
 }
 
@@ -321,9 +334,38 @@ mod tests {
             safe_return_to(Some("/runs?status=failed")),
             "/runs?status=failed"
         );
-        for bad in ["https://evil.example", "//evil.example", "/\\evil", "runs"] {
-            assert_eq!(safe_return_to(Some(bad)), "/analytics", "{bad}");
+        assert_eq!(
+            safe_return_to(Some("/drives/b!x/items/01AB?live=1")),
+            "/drives/b!x/items/01AB?live=1"
+        );
+        // What browsers turn into another origin: tabs and newlines are dropped, `\` is `/`.
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "/\\/evil.example",
+            "\\/evil.example",
+            "/\t/evil.example/",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/\t\\evil.example",
+            "https:evil.example",
+            "https:",
+            "javascript:alert(1)",
+            "runs",
+            "",
+        ] {
+            assert_eq!(safe_return_to(Some(bad)), "/analytics", "{bad:?}");
         }
+        // Encoded forms stay encoded: a path of this site, not a host.
+        assert_eq!(
+            safe_return_to(Some("/%2F%2Fevil.example")),
+            "/%2F%2Fevil.example"
+        );
+        assert_eq!(
+            safe_return_to(Some("/%09/evil.example/")),
+            "/%09/evil.example/"
+        );
         assert_eq!(safe_return_to(None), "/analytics");
     }
 

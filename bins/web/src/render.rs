@@ -113,20 +113,25 @@ pub fn csv_response(
         .into_response())
 }
 
-/// Arrays become `;`-joined cells, objects their JSON text, nulls empty cells.
+/// Arrays become `;`-joined cells, objects their JSON text, nulls empty cells. Text that a
+/// spreadsheet would run as a formula (a file named `=HYPERLINK(...)`, chosen by anyone who can
+/// name a file or share a link) is neutralised with a leading `'` (OWASP, "CSV Injection").
 fn csv_bytes(columns: &[&str], rows: &[Value]) -> Result<Vec<u8>, csv::Error> {
     let cell = |v: Option<&Value>| match v {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(String::from)
-                    .unwrap_or_else(|| x.to_string())
-            })
-            .collect::<Vec<_>>()
-            .join(";"),
+        Some(Value::String(s)) => inert(s.clone()),
+        Some(Value::Array(a)) => inert(
+            a.iter()
+                .map(|x| {
+                    x.as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| x.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(";"),
+        ),
+        // Numbers and booleans are data to a spreadsheet, never formulas.
+        Some(Value::Object(o)) => inert(Value::Object(o.clone()).to_string()),
         Some(other) => other.to_string(),
     };
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -135,6 +140,16 @@ fn csv_bytes(columns: &[&str], rows: &[Value]) -> Result<Vec<u8>, csv::Error> {
         w.write_record(columns.iter().map(|c| cell(row.get(*c))))?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// Text a spreadsheet reads as a formula starts with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return: such a cell gets a leading `'`, which spreadsheets show as text.
+fn inert(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
 }
 
 fn num_filter(v: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
@@ -255,5 +270,37 @@ mod tests {
         )
         .expect("csv");
         assert_eq!(String::from_utf8_lossy(&bytes), "a,b\n\"x,y\",r;w\n,3\n");
+    }
+
+    #[test]
+    fn csv_cells_never_start_a_formula() {
+        let rows = [
+            json!({"name": "=HYPERLINK(\"https://evil.example\",\"Q3\")", "n": -5}),
+            json!({"name": "+1-555", "n": 2}),
+            json!({"name": "-2+3", "n": 0}),
+            json!({"name": "@SUM(A1)", "n": 0}),
+            json!({"name": "\tcmd", "n": 0}),
+            json!({"name": "\r=1", "n": 0}),
+            json!({"name": ["=a", "b"], "n": 0}),
+            json!({"name": "Budget = plan", "n": 0}),
+        ];
+        let text = String::from_utf8(csv_bytes(&["name", "n"], &rows).expect("csv")).expect("utf8");
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let cells: Vec<(String, String)> = r
+            .records()
+            .map(|rec| {
+                let rec = rec.expect("record");
+                (rec[0].to_string(), rec[1].to_string())
+            })
+            .collect();
+        for (name, _) in &cells[..7] {
+            assert!(name.starts_with('\''), "{name:?} would run as a formula");
+        }
+        assert_eq!(cells[0].1, "-5", "numbers stay numbers");
+        assert_eq!(
+            cells[7].0, "Budget = plan",
+            "text that starts plainly is untouched"
+        );
+        assert_eq!(cells[0].0, "'=HYPERLINK(\"https://evil.example\",\"Q3\")");
     }
 }

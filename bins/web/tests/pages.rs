@@ -652,3 +652,31 @@ async fn a_finished_run_says_what_it_skipped() {
     })
     .await;
 }
+
+/// Anyone who can name a file or a job chooses what lands in an admin's spreadsheet.
+#[tokio::test]
+async fn a_csv_download_never_hands_a_spreadsheet_a_formula() {
+    with_app(async |app| {
+        let admin = app.sign_in(ROLE_ADMIN).await;
+        let name = "=HYPERLINK(\"https://evil.example\",\"Open\")";
+        let r = app
+            .call(
+                Method::POST,
+                "/api/jobs",
+                &admin,
+                Some(json!({"name": name, "job_type": "refresh_mv"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let csv = app.get("/jobs?format=csv", Some(&admin)).await.body;
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let row = reader.records().next().expect("a row").expect("record");
+        assert_eq!(&row[1], format!("'{name}"), "{csv}");
+        // The JSON is data, not a spreadsheet: it keeps the name as given.
+        assert_eq!(
+            app.get("/api/jobs", Some(&admin)).await.json()["jobs"][0]["name"],
+            name
+        );
+    })
+    .await;
+}
