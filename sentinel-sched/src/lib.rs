@@ -26,6 +26,16 @@ pub use jobs::{Job, JobRunner, RunContext, pause, resume, run_now};
 pub use kind::{JobError, JobKind, KindSpec, RunStatus, Trigger};
 pub use scheduler::{Scheduler, TickReport, lock_key};
 
+impl SchedError {
+    /// The statement ran past the connection's `statement_timeout` and was cancelled.
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            SchedError::Database(sqlx::Error::Database(e)) => e.code().as_deref() == Some("57014"),
+            _ => false,
+        }
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM: the stop a scheduler loop (and any server running beside
 /// it) waits on to finish its current work and exit.
 pub async fn shutdown_signal() {

@@ -12,3 +12,13 @@ pub enum StoreError {
     #[error("invalid input: {0}")]
     Invalid(String),
 }
+
+impl StoreError {
+    /// The statement ran past the connection's `statement_timeout` and was cancelled.
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => e.code().as_deref() == Some("57014"),
+            _ => false,
+        }
+    }
+}

@@ -49,6 +49,27 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// [`Store::connect`] with a limit on every statement: one that runs longer is cancelled
+    /// and fails with an error for which [`StoreError::is_timeout`] holds. For readers (the
+    /// web), so that a few slow pages cannot hold every connection.
+    pub async fn connect_with_timeout(
+        database_url: &str,
+        max_connections: u32,
+        statement_timeout: std::time::Duration,
+    ) -> Result<Store, StoreError> {
+        let options: sqlx::postgres::PgConnectOptions = database_url.parse()?;
+        let options = options.options([(
+            "statement_timeout",
+            format!("{}ms", statement_timeout.as_millis().max(1)),
+        )]);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        Ok(Store { pool })
+    }
+
     pub fn from_pool(pool: PgPool) -> Store {
         Store { pool }
     }

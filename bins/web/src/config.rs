@@ -21,6 +21,9 @@ pub struct WebConfig {
     pub worker_api_url: Url,
     /// `json` for structured logs.
     pub log_format: String,
+    /// Longest a page's query may run (`WEB_STATEMENT_TIMEOUT_SECS`, default 15): past it the
+    /// query is cancelled and the page says so, instead of holding a connection.
+    pub statement_timeout: std::time::Duration,
 }
 
 impl WebConfig {
@@ -59,7 +62,17 @@ impl WebConfig {
                 .unwrap_or("http://127.0.0.1:8081")
                 .trim_end_matches('/'),
         )?;
+        let statement_timeout = match var("WEB_STATEMENT_TIMEOUT_SECS") {
+            None => 15,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if (1..=3600).contains(&n) => n,
+                _ => bail!(
+                    "WEB_STATEMENT_TIMEOUT_SECS must be a number of seconds from 1 to 3600, got '{v}'"
+                ),
+            },
+        };
         Ok(WebConfig {
+            statement_timeout: std::time::Duration::from_secs(statement_timeout),
             database_url: SecretString::from(database_url),
             graph,
             addr,
@@ -125,6 +138,8 @@ mod tests {
             ("WORKER_API_URL", "worker:8081"),
             ("WEB_PUBLIC_URL", "ftp://x"),
             ("DATABASE_URL", "mysql://x"),
+            ("WEB_STATEMENT_TIMEOUT_SECS", "0"),
+            ("WEB_STATEMENT_TIMEOUT_SECS", "soon"),
         ] {
             let mut vars: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != name).collect();
             vars.push((name, value));

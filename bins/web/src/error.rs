@@ -34,6 +34,9 @@ pub enum WebError {
     /// The database (or the session store in it) did not answer.
     #[error("the database did not answer")]
     Database(#[source] Source),
+    /// A query ran past the web's statement timeout and was cancelled.
+    #[error("the database took too long")]
+    TooSlow(#[source] Source),
     #[error("the worker's control API failed")]
     Worker(#[source] WorkerError),
     #[error("the Graph call failed")]
@@ -46,12 +49,18 @@ pub enum WebError {
 
 impl From<sentinel_store::StoreError> for WebError {
     fn from(e: sentinel_store::StoreError) -> WebError {
+        if e.is_timeout() {
+            return WebError::TooSlow(Box::new(e));
+        }
         WebError::Database(Box::new(e))
     }
 }
 
 impl From<sentinel_sched::SchedError> for WebError {
     fn from(e: sentinel_sched::SchedError) -> WebError {
+        if e.is_timeout() {
+            return WebError::TooSlow(Box::new(e));
+        }
         WebError::Database(Box::new(e))
     }
 }
@@ -106,6 +115,13 @@ impl WebError {
             WebError::Database(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the database did not answer; try again shortly (the cause is in the web's log)"
+                    .to_string(),
+                None,
+            ),
+            WebError::TooSlow(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database took too long to answer and the query was stopped; narrow the \
+                 filter or try again shortly"
                     .to_string(),
                 None,
             ),

@@ -71,9 +71,13 @@ fn live_graph_config(config: &GraphConfig) -> GraphConfig {
 
 /// Connects to the database, applies the schema, and builds the application.
 pub async fn build(config: &WebConfig) -> Result<Router> {
-    let store = Store::connect(config.database_url.expose_secret(), 10)
-        .await
-        .context("connecting to DATABASE_URL")?;
+    let store = Store::connect_with_timeout(
+        config.database_url.expose_secret(),
+        10,
+        config.statement_timeout,
+    )
+    .await
+    .context("connecting to DATABASE_URL")?;
     store.migrate().await.context("applying the schema")?;
     let sessions = session_store(&store).await?;
     tokio::spawn(delete_expired_sessions(sessions.clone()));

@@ -680,3 +680,34 @@ async fn a_csv_download_never_hands_a_spreadsheet_a_formula() {
     })
     .await;
 }
+
+/// A slow query cannot hold a connection for ever: past the statement timeout it is cancelled
+/// and the page says so (here a lock another session holds makes the query wait).
+#[tokio::test]
+async fn a_query_past_the_statement_timeout_is_stopped_and_said_so() {
+    with_app(async |app| {
+        let reader = app.sign_in(ROLE_READER).await;
+        let store =
+            Store::connect_with_timeout(&app.db.url, 2, std::time::Duration::from_millis(300))
+                .await
+                .expect("store");
+        let router = app.with_store(store);
+        let mut holder = app.db.pool.begin().await.expect("tx");
+        sqlx::raw_sql("LOCK TABLE job_runs IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut *holder)
+            .await
+            .expect("lock");
+        let started = std::time::Instant::now();
+        let r = get(&router, "/runs", Some(&reader)).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+        assert!(r.body.contains("took too long"), "{}", r.body);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "stopped at the timeout, not at the lock's release"
+        );
+        holder.rollback().await.expect("release");
+        let r = get(&router, "/runs", Some(&reader)).await;
+        assert_eq!(r.status, StatusCode::OK, "fine once the lock is gone");
+    })
+    .await;
+}
