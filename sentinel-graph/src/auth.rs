@@ -49,8 +49,17 @@ pub(crate) struct TokenCache {
 pub(crate) struct HttpError(String);
 
 impl TokenCache {
-    pub fn new(config: &GraphConfig, http: reqwest::Client) -> TokenCache {
-        TokenCache {
+    /// A cache of tokens from the configured authority. Its HTTP client never follows a
+    /// redirect: a 307 from anything posing as the token endpoint would otherwise receive the
+    /// client secret again, at the address it chose.
+    pub fn new(config: &GraphConfig) -> Result<TokenCache, GraphError> {
+        let http = reqwest::Client::builder()
+            .user_agent(config.user_agent.clone())
+            .timeout(config.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| GraphError::Config(format!("HTTP client: {e}")))?;
+        Ok(TokenCache {
             token_url: config.token_url(),
             client_id: config.client_id.clone(),
             client_secret: config.client_secret.clone(),
@@ -58,7 +67,7 @@ impl TokenCache {
             http,
             current: Mutex::new(None),
             generation: std::sync::atomic::AtomicU64::new(0),
-        }
+        })
     }
 
     /// A valid token: the cached one while fresh, else a new one from Entra.

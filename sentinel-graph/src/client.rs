@@ -106,7 +106,7 @@ impl GraphClient {
             ))
             .with(PacingMiddleware(pacer.clone()))
             .build();
-        let tokens = TokenCache::new(&config, raw);
+        let tokens = TokenCache::new(&config)?;
         let permits = Semaphore::new(config.max_concurrency);
         Ok(GraphClient {
             inner: Arc::new(Inner {

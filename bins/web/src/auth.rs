@@ -111,7 +111,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminUser {
 }
 
 fn needs_admin() -> WebError {
-    WebError::Forbidden(format!("this change needs the {ROLE_ADMIN} role"))
+    WebError::Forbidden(format!("this needs the {ROLE_ADMIN} role"))
 }
 
 #[derive(Debug, Serialize, Deserialize)]

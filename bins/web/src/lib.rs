@@ -96,10 +96,10 @@ pub async fn session_store(store: &Store) -> Result<PostgresStore> {
     Ok(sessions)
 }
 
-/// The routes with server-side sessions (cookie `sentinel_session`, 8 h of inactivity).
+/// The routes with server-side sessions (see [`session_cookie`], 8 h of inactivity).
 pub fn app(state: AppState, sessions: PostgresStore, secure_cookies: bool) -> Router {
     let layer = SessionManagerLayer::new(sessions)
-        .with_name(SESSION_COOKIE)
+        .with_name(session_cookie(secure_cookies))
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(secure_cookies)
@@ -109,8 +109,15 @@ pub fn app(state: AppState, sessions: PostgresStore, secure_cookies: bool) -> Ro
     router(state).layer(layer)
 }
 
-/// The session cookie's name.
-pub const SESSION_COOKIE: &str = "sentinel_session";
+/// The session cookie's name: over https with the `__Host-` prefix, which browsers accept only
+/// from this host, `Secure`, for every path, and which no sibling subdomain can set or shadow.
+pub fn session_cookie(secure: bool) -> &'static str {
+    if secure {
+        "__Host-sentinel_session"
+    } else {
+        "sentinel_session"
+    }
+}
 
 /// Expired sessions are deleted every ten minutes (a session is also refused once expired).
 async fn delete_expired_sessions(sessions: PostgresStore) {

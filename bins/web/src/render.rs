@@ -73,7 +73,13 @@ impl Views {
         page: &C,
     ) -> Result<Response, WebError> {
         let mut ctx = Context::from_serialize(page)?;
-        ctx.insert("nav_items", NAV_ITEMS);
+        // Readers are not offered what they may not open.
+        let admin = user.is_some_and(CurrentUser::is_admin);
+        let nav: Vec<_> = NAV_ITEMS
+            .iter()
+            .filter(|(key, _, _)| admin || *key != "admin")
+            .collect();
+        ctx.insert("nav_items", &nav);
         if let Some(u) = user {
             ctx.insert("user", u);
             ctx.insert("csrf_token", &u.csrf);

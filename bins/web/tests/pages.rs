@@ -62,7 +62,7 @@ async fn one_handler_serves_the_page_the_json_and_the_csv() {
 #[tokio::test]
 async fn a_broken_database_is_said_plainly_and_its_error_text_stays_in_the_log() {
     with_app(async |app| {
-        let reader = app.sign_in(ROLE_READER).await;
+        let reader = app.sign_in(ROLE_ADMIN).await;
         // A schema that lost its tables: Postgres's message names them.
         sqlx::raw_sql(
             "ALTER MATERIALIZED VIEW mv_msgraph_inventory_summary RENAME TO summary_gone; \
@@ -478,6 +478,7 @@ async fn pages_carry_the_security_headers_and_no_script() {
         assert_eq!(page.header("x-frame-options"), "DENY");
         assert_eq!(page.header("x-content-type-options"), "nosniff");
         assert_eq!(page.header("cache-control"), "no-store");
+        assert_eq!(page.header("strict-transport-security"), "max-age=31536000");
         assert!(!page.body.contains("<script"), "no script at all");
     })
     .await;
@@ -708,6 +709,47 @@ async fn a_query_past_the_statement_timeout_is_stopped_and_said_so() {
         holder.rollback().await.expect("release");
         let r = get(&router, "/runs", Some(&reader)).await;
         assert_eq!(r.status, StatusCode::OK, "fine once the lock is gone");
+    })
+    .await;
+}
+
+/// The audit trail, job configurations and the worker's address are for admins.
+#[tokio::test]
+async fn readers_neither_see_nor_open_the_admin_page() {
+    with_app(async |app| {
+        let reader = app.sign_in(ROLE_READER).await;
+        for path in ["/admin", "/api/admin"] {
+            let r = app.get(path, Some(&reader)).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+            assert!(r.body.contains("Sentinel.Admin"), "{path}: {}", r.body);
+        }
+        let page = app.get("/jobs", Some(&reader)).await.body;
+        assert!(
+            !page.contains("id=\"nav-admin\""),
+            "no admin link for a reader"
+        );
+        let admin = app.sign_in(ROLE_ADMIN).await;
+        let page = app.get("/jobs", Some(&admin)).await.body;
+        assert!(page.contains("id=\"nav-admin\""));
+        assert_eq!(app.get("/admin", Some(&admin)).await.status, StatusCode::OK);
+    })
+    .await;
+}
+
+/// Over https the session cookie is `__Host-` prefixed: Secure, for the whole host, and not
+/// settable by a sibling subdomain.
+#[tokio::test]
+async fn over_https_the_session_cookie_is_host_bound_and_secure() {
+    with_app(async |app| {
+        let r = get(&app.over_https(), "/auth/login", None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let cookie = r.header("set-cookie");
+        assert!(cookie.starts_with("__Host-sentinel_session="), "{cookie}");
+        assert!(
+            cookie.contains("Secure") && cookie.contains("Path=/") && cookie.contains("HttpOnly"),
+            "{cookie}"
+        );
+        assert!(!cookie.contains("Domain"), "{cookie}");
     })
     .await;
 }

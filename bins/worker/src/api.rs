@@ -52,19 +52,31 @@ async fn require_token(State(state): State<ApiState>, mut req: Request, next: Ne
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
         .map(str::to_string);
+    // Why a token is refused is logged for the operator; the caller, who may be anyone on
+    // the network, is told only that it was.
+    let refused = || {
+        error(
+            StatusCode::UNAUTHORIZED,
+            format!("a valid bearer token with the app role {CALLER_ROLE} is required"),
+        )
+    };
     let Some(token) = token else {
-        return error(StatusCode::UNAUTHORIZED, "a bearer token is required");
+        tracing::info!("control API: no bearer token");
+        return refused();
     };
     match state.validator.validate(&token).await {
         Ok(caller) if caller.has_role(CALLER_ROLE) => {
             req.extensions_mut().insert(caller);
             next.run(req).await
         }
-        Ok(_) => error(
-            StatusCode::UNAUTHORIZED,
-            format!("the caller lacks the app role {CALLER_ROLE}"),
-        ),
-        Err(why) => error(StatusCode::UNAUTHORIZED, why),
+        Ok(caller) => {
+            tracing::warn!(app = ?caller.app_id(), "control API: a token without the app role");
+            refused()
+        }
+        Err(why) => {
+            tracing::warn!(%why, "control API: token refused");
+            refused()
+        }
     }
 }
 

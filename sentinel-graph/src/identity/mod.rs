@@ -25,12 +25,8 @@ impl AppToken {
     pub fn new(config: &GraphConfig, scope: impl Into<String>) -> Result<AppToken, GraphError> {
         let mut config = config.clone();
         config.scope = scope.into();
-        let http = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .build()
-            .map_err(|e| GraphError::Config(format!("HTTP client: {e}")))?;
         Ok(AppToken {
-            cache: TokenCache::new(&config, http),
+            cache: TokenCache::new(&config)?,
         })
     }
 

@@ -10,16 +10,18 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::{AdminUser, CurrentUser};
+use crate::auth::AdminUser;
 use crate::error::WebError;
 use crate::format::Format;
 
 /// Audit events shown on the page.
 const AUDIT_SHOWN: i64 = 25;
 
+/// Admins only: the audit trail, the job configurations and the worker's internal address are
+/// not a reader's to see.
 pub async fn admin(
     State(state): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     format: Format,
 ) -> Result<Response, WebError> {
     let (health, status, audit) = tokio::join!(

@@ -131,6 +131,13 @@ impl TestApp {
         app(state, self.sessions.clone(), false)
     }
 
+    /// The same application as browsers reach it over https (secure cookies).
+    pub fn over_https(&self) -> Router {
+        let config = config(&self.sim, &self.db);
+        let state = AppState::new(&config, self.store.clone(), self.worker.clone()).expect("state");
+        app(state, self.sessions.clone(), true)
+    }
+
     /// A session signed in with `role`, as the sign-in callback leaves it.
     pub async fn sign_in(&self, role: &str) -> Who {
         assert!(role == ROLE_ADMIN || role == ROLE_READER);
@@ -145,7 +152,7 @@ impl TestApp {
         session.save().await.expect("save");
         let id = session.id().expect("saved session has an id");
         Who {
-            cookie: format!("{}={id}", sentinel_web::SESSION_COOKIE),
+            cookie: format!("{}={id}", sentinel_web::session_cookie(false)),
             csrf: user.csrf,
         }
     }
