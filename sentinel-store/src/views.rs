@@ -58,10 +58,12 @@ impl Store {
                 .bind(&mv)
                 .fetch_one(&self.pool)
                 .await?;
+        // The name comes from a table: quoted as an identifier, it can only ever name a view.
+        let name = quote_ident(&mv);
         let sql = if populated {
-            format!("REFRESH MATERIALIZED VIEW CONCURRENTLY {mv}")
+            format!("REFRESH MATERIALIZED VIEW CONCURRENTLY {name}")
         } else {
-            format!("REFRESH MATERIALIZED VIEW {mv}")
+            format!("REFRESH MATERIALIZED VIEW {name}")
         };
         sqlx::raw_sql(&sql).execute(&self.pool).await?;
         // Stamp with the time the refresh started: changes made during it are picked up next time.
@@ -155,4 +157,9 @@ async fn analyze_grown(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> 
             .await?;
     }
     Ok(())
+}
+
+/// `name` as a quoted SQL identifier (`"` doubled inside).
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -567,6 +567,25 @@ async fn only_impacted_views_are_refreshed(pool: PgPool) {
             .is_err(),
         "only registered views"
     );
+    // A registered view whose name reads as SQL is still only ever a view's name: pasted
+    // unquoted, it would refresh the summary and then drop `jobs`.
+    let hostile = "mv_msgraph_inventory_summary; DROP TABLE jobs; --";
+    sqlx::raw_sql(&format!(
+        "CREATE MATERIALIZED VIEW \"{hostile}\" AS SELECT 1 AS one WITH NO DATA; \
+         INSERT INTO mv_dependencies (mv_name, table_name) VALUES ('{hostile}', 'msgraph_users')"
+    ))
+    .execute(store.pool())
+    .await
+    .expect("register");
+    store
+        .refresh_view(hostile)
+        .await
+        .expect("the view refreshes");
+    let jobs: Option<String> = sqlx::query_scalar("SELECT to_regclass('jobs')::text")
+        .fetch_one(store.pool())
+        .await
+        .expect("q");
+    assert_eq!(jobs.as_deref(), Some("jobs"), "nothing else ran");
 }
 
 #[sqlx::test(migrations = false)]
