@@ -8,12 +8,11 @@
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Query, Request, State};
-use axum::http::Method;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use rand::Rng;
-use sentinel_graph::identity::PendingSignIn;
 use sentinel_store::AuditEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -27,7 +26,6 @@ pub const ROLE_ADMIN: &str = "Sentinel.Admin";
 pub const ROLE_READER: &str = "Sentinel.Reader";
 
 const USER_KEY: &str = "user";
-const PENDING_KEY: &str = "pending_signin";
 
 /// The signed-in user, as kept in the server-side session.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -114,12 +112,6 @@ fn needs_admin() -> WebError {
     WebError::Forbidden(format!("this needs the {ROLE_ADMIN} role"))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Pending {
-    signin: PendingSignIn,
-    return_to: String,
-}
-
 /// Only paths of this site (no open redirect). The target is judged as the browser will read
 /// it: parsed by a WHATWG URL parser (the `url` crate), which drops tabs and newlines and reads
 /// `\` as `/`, against an origin of our own; anything that leaves that origin goes to the
@@ -146,18 +138,18 @@ pub struct LoginQuery {
     return_to: Option<String>,
 }
 
+/// Sends the browser to Entra. What the callback will check travels in a signed cookie:
+/// nothing is stored for a browser that only starts a sign-in.
 pub async fn login(
     State(state): State<AppState>,
-    session: Session,
     Query(q): Query<LoginQuery>,
-) -> Result<Redirect, WebError> {
+) -> Result<Response, WebError> {
     let (url, signin) = state.signin.start();
-    let pending = Pending {
-        signin,
-        return_to: safe_return_to(q.return_to.as_deref()),
-    };
-    session.insert(PENDING_KEY, pending).await?;
-    Ok(Redirect::to(&url))
+    let cookie = state
+        .signin_cookie
+        .set(signin, safe_return_to(q.return_to.as_deref()))
+        .ok_or_else(|| WebError::BadInput("could not start a sign-in".into()))?;
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&url)).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,18 +160,20 @@ pub struct CallbackQuery {
     error_description: Option<String>,
 }
 
+/// Finishes a sign-in this browser started (its signed cookie), and only then stores a session.
 pub async fn callback(
     State(state): State<AppState>,
     session: Session,
+    headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
-) -> Result<Redirect, WebError> {
+) -> Result<Response, WebError> {
     if let Some(err) = q.error {
         return Err(WebError::SignInFailed(format!(
             "Sign-in failed: {err}: {}",
             q.error_description.unwrap_or_default()
         )));
     }
-    let pending: Option<Pending> = session.remove(PENDING_KEY).await?;
+    let pending = state.signin_cookie.read(&headers);
     let (Some(pending), Some(code), Some(returned_state)) = (pending, q.code, q.state) else {
         return Err(WebError::BadInput(
             "This sign-in response does not belong to a sign-in started in this browser. Sign in again."
@@ -222,7 +216,13 @@ pub async fn callback(
     if let Err(e) = state.store.audit(&event).await {
         tracing::warn!(error = %e, "could not audit a sign-in");
     }
-    Ok(Redirect::to(&pending.return_to))
+    // The started sign-in is used up.
+    let clear = state.signin_cookie.clear();
+    let mut resp = Redirect::to(&pending.return_to).into_response();
+    if let Some(c) = clear {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(resp)
 }
 
 /// Makes `session` the signed-in session of `user`.

@@ -10,6 +10,7 @@ pub mod format;
 pub mod pages;
 pub mod render;
 pub mod security;
+pub mod signin_cookie;
 pub mod worker_client;
 
 use std::sync::Arc;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub tenant: String,
     pub views: Arc<render::Views>,
     pub signin: Arc<SignIn>,
+    /// Carries a started sign-in in the browser (see [`signin_cookie`]).
+    pub signin_cookie: Arc<signin_cookie::SignInCookie>,
     /// App-only Graph client for the live panels; nothing it returns is stored.
     pub graph: Arc<GraphClient>,
     pub worker: Arc<dyn Worker>,
@@ -53,6 +56,10 @@ impl AppState {
             tenant: config.graph.tenant_id.clone(),
             views: Arc::new(render::Views::new()?),
             signin: Arc::new(SignIn::new(&config.graph, &config.redirect_uri())?),
+            signin_cookie: Arc::new(signin_cookie::SignInCookie::new(
+                &config.graph.client_secret,
+                config.secure_cookies(),
+            )),
             graph: Arc::new(GraphClient::new(live_graph_config(&config.graph))?),
             worker,
         })

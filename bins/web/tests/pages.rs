@@ -736,20 +736,53 @@ async fn readers_neither_see_nor_open_the_admin_page() {
     .await;
 }
 
-/// Over https the session cookie is `__Host-` prefixed: Secure, for the whole host, and not
-/// settable by a sibling subdomain.
+/// Over https the sign-in cookie is `__Host-` prefixed: Secure, for the whole host, and not
+/// settable by a sibling subdomain (the session cookie is named the same way).
 #[tokio::test]
-async fn over_https_the_session_cookie_is_host_bound_and_secure() {
+async fn over_https_cookies_are_host_bound_and_secure() {
     with_app(async |app| {
         let r = get(&app.over_https(), "/auth/login", None).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER);
         let cookie = r.header("set-cookie");
-        assert!(cookie.starts_with("__Host-sentinel_session="), "{cookie}");
+        assert!(cookie.starts_with("__Host-sentinel_signin="), "{cookie}");
         assert!(
             cookie.contains("Secure") && cookie.contains("Path=/") && cookie.contains("HttpOnly"),
             "{cookie}"
         );
         assert!(!cookie.contains("Domain"), "{cookie}");
+        assert_eq!(
+            sentinel_web::session_cookie(true),
+            "__Host-sentinel_session"
+        );
+    })
+    .await;
+}
+
+/// A browser that only starts a sign-in stores nothing: anonymous requests cannot fill the
+/// session table (a session row is written once the callback proves the state).
+#[tokio::test]
+async fn starting_a_sign_in_stores_no_session() {
+    with_app(async |app| {
+        let sessions = async || -> i64 {
+            sqlx::query_scalar("SELECT count(*) FROM tower_sessions.session")
+                .fetch_one(&app.db.pool)
+                .await
+                .expect("count")
+        };
+        let before = sessions().await;
+        for _ in 0..200 {
+            let r = app.get("/auth/login?return_to=/runs", None).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER);
+        }
+        assert_eq!(
+            sessions().await,
+            before,
+            "200 sign-ins started, no row written"
+        );
+        // A callback without the cookie its sign-in set is refused.
+        let r = app.get("/auth/callback?code=c&state=s", None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(sessions().await, before);
     })
     .await;
 }

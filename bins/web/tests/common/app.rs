@@ -98,8 +98,13 @@ impl Reply {
 
 /// The web's configuration pointed at `sim` and `db`.
 fn config(sim: &RunningSim, db: &TestDb) -> WebConfig {
+    config_at(sim, db, "http://127.0.0.1:9")
+}
+
+/// The same, with browsers reaching the web at `public_url`.
+fn config_at(sim: &RunningSim, db: &TestDb, public_url: &str) -> WebConfig {
     let mut vars = sim_vars(sim, db);
-    vars.push(("WEB_PUBLIC_URL", "http://127.0.0.1:9".into()));
+    vars.push(("WEB_PUBLIC_URL", public_url.into()));
     WebConfig::from_lookup(lookup(vars)).expect("config")
 }
 
@@ -133,9 +138,9 @@ impl TestApp {
 
     /// The same application as browsers reach it over https (secure cookies).
     pub fn over_https(&self) -> Router {
-        let config = config(&self.sim, &self.db);
+        let config = config_at(&self.sim, &self.db, "https://sentinel.example");
         let state = AppState::new(&config, self.store.clone(), self.worker.clone()).expect("state");
-        app(state, self.sessions.clone(), true)
+        app(state, self.sessions.clone(), config.secure_cookies())
     }
 
     /// A session signed in with `role`, as the sign-in callback leaves it.
