@@ -41,6 +41,12 @@ pub enum WebError {
     Worker(#[source] WorkerError),
     #[error("the Graph call failed")]
     Graph(#[source] GraphError),
+    /// The live panel's share of the Graph budget (the user's, or everyone's) is spent.
+    #[error("{whose} share of the live Graph budget is spent")]
+    LiveBudgetSpent {
+        whose: &'static str,
+        retry_after_secs: u64,
+    },
     #[error("the page could not be rendered")]
     Template(#[source] tera::Error),
     #[error("the CSV could not be written")]
@@ -126,6 +132,18 @@ impl WebError {
                 None,
             ),
             WebError::Worker(e) => worker_public(e),
+            WebError::LiveBudgetSpent {
+                whose,
+                retry_after_secs,
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "{whose} share of the app's Graph budget for live look-ups is spent; try again \
+                     in {retry_after_secs} s (scans keep theirs, and the cached view is current \
+                     as of the last scan)"
+                ),
+                Some("graph"),
+            ),
             WebError::Graph(e) => {
                 let (status, message) = graph_public(e);
                 (status, message, Some("graph"))

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod format;
+pub mod live_budget;
 pub mod pages;
 pub mod render;
 pub mod security;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub signin_cookie: Arc<signin_cookie::SignInCookie>,
     /// App-only Graph client for the live panels; nothing it returns is stored.
     pub graph: Arc<GraphClient>,
+    /// The live panels' share of the app's Graph budget.
+    pub live_budget: Arc<live_budget::LiveBudget>,
     pub worker: Arc<dyn Worker>,
 }
 
@@ -61,6 +64,7 @@ impl AppState {
                 config.secure_cookies(),
             )),
             graph: Arc::new(GraphClient::new(live_graph_config(&config.graph))?),
+            live_budget: Arc::new(live_budget::LiveBudget::new(config.graph.ru_per_minute)),
             worker,
         })
     }

@@ -531,6 +531,7 @@ async fn live_ids_are_checked_before_any_graph_call() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert_eq!(graph_calls().await, before, "no Graph call for a bad id");
 
+        // Well-formed ids of something the scans never saw: not Graph's to answer.
         let r = app
             .get(
                 "/api/graph/drive-item-permissions?driveId=nope&itemId=nope",
@@ -538,8 +539,29 @@ async fn live_ids_are_checked_before_any_graph_call() {
             )
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
-        assert_eq!(r.json()["source"], "graph");
-        assert!(graph_calls().await > before, "a good id is asked of Graph");
+        assert!(r.body.contains("in the cache"), "{}", r.body);
+        let r = app
+            .get("/api/graph/site-access?siteId=nope", Some(&reader))
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            graph_calls().await,
+            before,
+            "no Graph call for what is not cached"
+        );
+
+        let (drive, item) = app.cache_an_item().await;
+        let r = app
+            .get(
+                &format!("/api/graph/drive-item-permissions?driveId={drive}&itemId={item}"),
+                Some(&reader),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(
+            graph_calls().await > before,
+            "a cached item is asked of Graph"
+        );
     })
     .await;
 }
@@ -783,6 +805,48 @@ async fn starting_a_sign_in_stores_no_session() {
         let r = app.get("/auth/callback?code=c&state=s", None).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert_eq!(sessions().await, before);
+    })
+    .await;
+}
+
+/// One reader scripting the live panel spends their share of the app's Graph budget, not the
+/// scans': past it they are told to wait, and another reader still has theirs.
+#[tokio::test]
+async fn a_reader_spending_the_live_budget_is_stopped_at_their_share() {
+    with_app(async |app| {
+        let (drive, item) = app.cache_an_item().await;
+        let path = format!("/api/graph/drive-item-permissions?driveId={drive}&itemId={item}");
+        let reader = app.sign_in(ROLE_READER).await;
+        // A permissions read costs 5 RU; a user's share is 60 RU a minute.
+        let per_minute = sentinel_web::live_budget::PER_USER_RU_PER_MINUTE / 5;
+        for k in 0..per_minute {
+            assert_eq!(
+                app.get(&path, Some(&reader)).await.status,
+                StatusCode::OK,
+                "call {k}"
+            );
+        }
+        let r = app.get(&path, Some(&reader)).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+        assert!(
+            r.json()["error"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("your share")),
+            "{}",
+            r.body
+        );
+        let other = app.sign_in(ROLE_READER).await;
+        assert_eq!(app.get(&path, Some(&other)).await.status, StatusCode::OK);
+        // The item page's live panel says so too, and still shows the cache.
+        let page = app
+            .get(
+                &format!("/drives/{drive}/items/{item}?live=1"),
+                Some(&reader),
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("id=\"live-error\""), "{}", page.body);
+        assert!(page.body.contains("your share"));
     })
     .await;
 }

@@ -249,7 +249,7 @@ pub async fn item(
     let ancestors = store.item_ancestors(tenant, &drive_id, &item_id).await?;
     let (mut live, mut live_error) = (None, None);
     if q.live.is_some() {
-        match live::item_truth(&state, &drive_id, &item_id).await {
+        match live::item_truth(&state, &user, &drive_id, &item_id).await {
             Ok(v) => live = Some(v),
             Err(e) => {
                 tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "live panel");

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::auth::CurrentUser;
 use crate::error::WebError;
 
 fn names(set: &Option<IdentitySet>) -> Vec<String> {
@@ -49,12 +50,23 @@ fn permission_view(p: &Permission) -> Value {
     })
 }
 
-/// The item's current permissions from Graph (5 RU).
+/// What the Graph calls at `paths` cost, as Graph charges them.
+fn cost(paths: &[String]) -> u32 {
+    paths
+        .iter()
+        .map(|p| sentinel_graph::cost::request_cost(p).1)
+        .sum()
+}
+
+/// The item's current permissions from Graph (5 RU, taken from `user`'s live share).
 pub async fn item_truth(
     state: &AppState,
+    user: &CurrentUser,
     drive_id: &str,
     item_id: &str,
 ) -> Result<Value, WebError> {
+    let ru = cost(&[format!("/drives/{drive_id}/items/{item_id}/permissions")]);
+    state.live_budget.take(&user.oid, ru)?;
     let perms = state.graph.item_permissions(drive_id, item_id).await?;
     Ok(json!({
         "drive_id": drive_id,
@@ -78,11 +90,22 @@ pub struct ItemParams {
 }
 
 impl ItemParams {
-    fn ids(&self) -> Result<(&str, &str), WebError> {
+    /// The ids, if they are well formed and name an item the scans have seen: Graph is asked
+    /// only about the tenant's own, in-scope objects.
+    async fn ids(&self, state: &AppState) -> Result<(&str, &str), WebError> {
         let drive = required(self.drive_id.as_deref(), "driveId")?;
         let item = required(self.item_id.as_deref(), "itemId")?;
         sentinel_graph::validate_id("drive", drive)?;
         sentinel_graph::validate_id("item", item)?;
+        state
+            .store
+            .item(&state.tenant, drive, Some(item))
+            .await?
+            .ok_or_else(|| {
+                WebError::not_found(
+                    "such item in the cache (the live panel looks up scanned items only)",
+                )
+            })?;
         Ok((drive, item))
     }
 }
@@ -90,19 +113,26 @@ impl ItemParams {
 /// `GET /api/graph/drive-item-permissions?driveId=&itemId=`
 pub async fn drive_item_permissions(
     State(state): State<AppState>,
+    user: CurrentUser,
     Query(q): Query<ItemParams>,
 ) -> Result<Json<Value>, WebError> {
-    let (drive, item) = q.ids()?;
-    Ok(Json(item_truth(&state, drive, item).await?))
+    let (drive, item) = q.ids(&state).await?;
+    Ok(Json(item_truth(&state, &user, drive, item).await?))
 }
 
 /// `GET /api/graph/drive-item-sharing?driveId=&itemId=`: the item's `shared` facet and its
 /// sharing links.
 pub async fn drive_item_sharing(
     State(state): State<AppState>,
+    user: CurrentUser,
     Query(q): Query<ItemParams>,
 ) -> Result<Json<Value>, WebError> {
-    let (drive, item_id) = q.ids()?;
+    let (drive, item_id) = q.ids(&state).await?;
+    let ru = cost(&[
+        format!("/drives/{drive}/items/{item_id}"),
+        format!("/drives/{drive}/items/{item_id}/permissions"),
+    ]);
+    state.live_budget.take(&user.oid, ru)?;
     let item = state.graph.item(drive, item_id).await?;
     let perms = state.graph.item_permissions(drive, item_id).await?;
     let links: Vec<Value> = perms
@@ -129,10 +159,26 @@ pub struct SiteParams {
 /// `GET /api/graph/site-access?siteId=`: the site, its libraries, and the apps granted on it.
 pub async fn site_access(
     State(state): State<AppState>,
+    user: CurrentUser,
     Query(q): Query<SiteParams>,
 ) -> Result<Json<Value>, WebError> {
     let site_id = required(q.site_id.as_deref(), "siteId")?;
     sentinel_graph::validate_id("site", site_id)?;
+    state
+        .store
+        .site(&state.tenant, site_id)
+        .await?
+        .ok_or_else(|| {
+            WebError::not_found(
+                "such site in the cache (the live panel looks up scanned sites only)",
+            )
+        })?;
+    let ru = cost(&[
+        format!("/sites/{site_id}"),
+        format!("/sites/{site_id}/drives"),
+        format!("/sites/{site_id}/permissions"),
+    ]);
+    state.live_budget.take(&user.oid, ru)?;
     let site = state.graph.site(site_id).await?;
     let drives = state.graph.site_drives(site_id).await?;
     let perms = state.graph.site_permissions(site_id).await?;

@@ -143,6 +143,44 @@ impl TestApp {
         app(state, self.sessions.clone(), config.secure_cookies())
     }
 
+    /// One of the simulated tenant's items, written to the cache as a scan would: `(drive, item)`.
+    pub async fn cache_an_item(&self) -> (String, String) {
+        let items = sentinel_testkit::sim_dump(&self.sim, "items").await;
+        let it = items
+            .iter()
+            .find(|i| i["parentId"].is_string())
+            .expect("an item below a root");
+        let (drive, id) = (
+            it["driveId"].as_str().expect("drive").to_string(),
+            it["id"].as_str().expect("id").to_string(),
+        );
+        let row = sentinel_store::DriveItemRow {
+            id: id.clone(),
+            parent_id: None,
+            name: it["name"].as_str().map(String::from),
+            is_folder: false,
+            is_root: false,
+            size: None,
+            mime_type: None,
+            quick_xor_hash: None,
+            sha1_hash: None,
+            created_at: None,
+            modified_at: None,
+            created_by_id: None,
+            modified_by_id: None,
+            shared_scope: None,
+            is_permission_root: false,
+            sharing_changed: false,
+            raw_json: it.to_string(),
+        };
+        let tenant = self.sim.state.read_tenant().tenant_id.clone();
+        self.store
+            .apply_drive_items(&tenant, &drive, &[row], &[], None)
+            .await
+            .expect("cache the item");
+        (drive, id)
+    }
+
     /// A session signed in with `role`, as the sign-in callback leaves it.
     pub async fn sign_in(&self, role: &str) -> Who {
         assert!(role == ROLE_ADMIN || role == ROLE_READER);
