@@ -181,6 +181,7 @@ impl GraphClient {
         paged(self.clone(), "/sites/getAllSites".into())
     }
 
+    /// The site `site_id` (`GET /sites/{id}`; `root` for the tenant's root site).
     pub async fn site(&self, site_id: &str) -> Result<Site, GraphError> {
         validate_id("site", site_id)?;
         self.get_object(&self.path(&["sites", site_id])?).await
@@ -221,6 +222,7 @@ impl GraphClient {
         }
     }
 
+    /// The drive `drive_id` (`GET /drives/{id}`).
     pub async fn drive(&self, drive_id: &str) -> Result<Drive, GraphError> {
         validate_id("drive", drive_id)?;
         self.get_object(&self.path(&["drives", drive_id])?).await
@@ -255,6 +257,7 @@ impl GraphClient {
         ))
     }
 
+    /// The item `item_id` of drive `drive_id` (`GET /drives/{d}/items/{i}`).
     pub async fn item(&self, drive_id: &str, item_id: &str) -> Result<DriveItem, GraphError> {
         validate_id("drive", drive_id)?;
         validate_id("item", item_id)?;

@@ -18,12 +18,16 @@ pub const MAX_BATCH: usize = 20;
 /// One GET inside a batch; `url` is relative to the version root (`/drives/..`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchRequest {
+    /// The request's id within the batch; the response carries it back.
     pub id: String,
+    /// The URL relative to the Graph root (`/drives/{d}/items/{i}/permissions`).
     pub url: String,
+    /// Headers of this request.
     pub headers: Vec<(String, String)>,
 }
 
 impl BatchRequest {
+    /// A GET of `url` with id `id`.
     pub fn get(id: impl Into<String>, url: impl Into<String>) -> BatchRequest {
         BatchRequest {
             id: id.into(),
@@ -37,13 +41,18 @@ impl BatchRequest {
 /// patience ran out keeps its 429/503 status here.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchResponse {
+    /// The id of the request this answers.
     pub id: String,
+    /// Its HTTP status.
     pub status: u16,
+    /// Its headers (`Retry-After` among them when throttled).
     pub headers: HashMap<String, String>,
+    /// Its JSON body.
     pub body: Value,
 }
 
 impl BatchResponse {
+    /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }

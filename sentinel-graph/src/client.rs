@@ -88,6 +88,7 @@ pub(crate) struct Fetched {
 }
 
 impl GraphClient {
+    /// A client for `config` (checked first): pacing, retries and the token cache are its own.
     pub fn new(config: GraphConfig) -> Result<GraphClient, GraphError> {
         config.validate()?;
         let raw = reqwest::Client::builder()
@@ -129,6 +130,7 @@ impl GraphClient {
         self.stats().ru_spent
     }
 
+    /// The configuration it was built with.
     pub fn config(&self) -> &GraphConfig {
         &self.inner.config
     }

@@ -14,8 +14,11 @@ pub struct GraphConfig {
     pub graph_base_url: Url,
     /// Entra authority, e.g. `https://login.microsoftonline.com`.
     pub authority: Url,
+    /// The tenant: its id or a verified domain.
     pub tenant_id: String,
+    /// The app registration's application (client) id.
     pub client_id: String,
+    /// The app's client secret.
     pub client_secret: SecretString,
     /// Scope of app-only tokens for Graph.
     pub scope: String,
@@ -155,6 +158,7 @@ impl GraphConfig {
             .unwrap_or_else(|| self.ru_per_minute.saturating_mul(960))
     }
 
+    /// What is wrong with the configuration, if anything.
     pub fn validate(&self) -> Result<(), GraphError> {
         if self.ru_per_minute < 10 {
             return Err(GraphError::Config(

@@ -27,9 +27,17 @@ pub enum DeltaEvent<T> {
     Page(Vec<T>),
     /// Graph rejected the token (410 Gone, `code`) and the round restarted from scratch.
     /// Once it completes, whatever the round did not return no longer exists.
-    Resync { code: String },
+    /// The delta token was refused (`code`): the round starts again from scratch.
+    Resync {
+        /// Graph's error code.
+        code: String,
+    },
     /// The round is complete: persist this link (only now) for the next round.
-    Complete { delta_link: String },
+    /// The round's last page came: keep `delta_link` for the next round.
+    Complete {
+        /// Where the next round starts.
+        delta_link: String,
+    },
 }
 
 impl<T> DeltaEvent<T> {

@@ -19,24 +19,44 @@ pub enum GraphError {
     /// 403: the app may not read this resource, e.g. a site locked with NoAccess answers
     /// `accessDenied` (SharePoint "Lock and unlock sites").
     #[error("forbidden ({code}): {message}")]
-    Forbidden { code: String, message: String },
+    Forbidden {
+        /// Graph's error code.
+        code: String,
+        /// Graph's message.
+        message: String,
+    },
     /// 404: the resource does not exist (or is not visible to the app).
     #[error("not found ({code}): {message}")]
-    NotFound { code: String, message: String },
+    NotFound {
+        /// Graph's error code.
+        code: String,
+        /// Graph's message.
+        message: String,
+    },
     /// Still throttled after waiting as long as the configuration allows.
     #[error("throttled by Graph: gave up after waiting {waited:?} (status {status})")]
-    Throttled { status: u16, waited: Duration },
+    Throttled {
+        /// The last throttling status (429 or 503).
+        status: u16,
+        /// How long the client waited in all.
+        waited: Duration,
+    },
     /// The delta token is no longer valid; restart from `location` (or from scratch when `None`).
     #[error("delta token expired or invalid ({code}); a full resync is needed")]
     Resync {
+        /// Graph's error code (`resyncRequired`, `syncStateNotFound`, ...).
         code: String,
+        /// Where to start again, when Graph says.
         location: Option<String>,
     },
     /// Graph answered with an error status this client does not retry.
     #[error("Graph error {status} ({code}): {message}")]
     Api {
+        /// The HTTP status.
         status: u16,
+        /// Graph's error code.
         code: String,
+        /// Graph's message.
         message: String,
     },
     /// The response could not be read or parsed (truncated, malformed, wrong shape).
@@ -49,7 +69,9 @@ pub enum GraphError {
     /// being done, `source` is why it failed.
     #[error("transport: {what}")]
     Transport {
+        /// What was being done (`GET /drives/{id}/root/delta`).
         what: String,
+        /// Why it failed.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! A typed Microsoft Graph v1.0 client for tools that read a Microsoft 365 tenant at scale.
 //!
 //! - App-only auth (client credentials, via the `oauth2` crate); the token is cached,

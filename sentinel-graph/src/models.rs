@@ -7,6 +7,7 @@ use serde_json::Value;
 
 /// A Graph resource read from JSON, keeping its raw form.
 pub trait GraphObject: DeserializeOwned + Send + 'static {
+    /// Keeps the object's JSON as Graph sent it.
     fn set_raw(&mut self, raw: Value);
 
     /// Reads a resource, keeping `raw`.
@@ -33,36 +34,51 @@ graph_object!(User, Group, Site, Drive, DriveItem, Permission);
 /// `@removed` on a directory object: `changed` (soft-deleted, restorable) or `deleted` (permanent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Removed {
+    /// Graph's `reason`.
     pub reason: String,
 }
 
 impl Removed {
+    /// Whether the object was deleted for good (`@removed.reason` is `deleted`), not soft-deleted.
     pub fn is_permanent(&self) -> bool {
         self.reason == "deleted"
     }
 }
 
+/// A license assigned to a user (`assignedLicense`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AssignedLicense {
+    /// Graph's `skuId`.
     pub sku_id: Option<String>,
 }
 
+/// A user (`user`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
+    /// Graph's `id`.
     pub id: String,
+    /// Graph's `displayName`.
     pub display_name: Option<String>,
+    /// Graph's `userPrincipalName`.
     pub user_principal_name: Option<String>,
+    /// Graph's `mail`.
     pub mail: Option<String>,
     /// `Member` or `Guest`.
     pub user_type: Option<String>,
+    /// Graph's `accountEnabled`.
     pub account_enabled: Option<bool>,
+    /// Graph's `department`.
     pub department: Option<String>,
+    /// Graph's `createdDateTime`.
     pub created_date_time: Option<String>,
+    /// Graph's `assignedLicenses`.
     pub assigned_licenses: Option<Vec<AssignedLicense>>,
+    /// Graph's `@removed`.
     #[serde(rename = "@removed")]
     pub removed: Option<Removed>,
+    /// The whole object as Graph sent it.
     #[serde(skip)]
     pub raw: Value,
 }
@@ -81,35 +97,52 @@ impl User {
 /// One entry of `members@delta`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemberDelta {
+    /// Graph's `id`.
     pub id: String,
+    /// Graph's `@odata.type`.
     #[serde(rename = "@odata.type")]
     pub odata_type: Option<String>,
+    /// Graph's `@removed`.
     #[serde(rename = "@removed")]
     pub removed: Option<Removed>,
 }
 
 impl MemberDelta {
+    /// Whether the member is a group.
     pub fn is_group(&self) -> bool {
         self.odata_type.as_deref() == Some("#microsoft.graph.group")
     }
 }
 
+/// A group (`group`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {
+    /// Graph's `id`.
     pub id: String,
+    /// Graph's `displayName`.
     pub display_name: Option<String>,
+    /// Graph's `mailNickname`.
     pub mail_nickname: Option<String>,
+    /// Graph's `mail`.
     pub mail: Option<String>,
+    /// Graph's `groupTypes`.
     pub group_types: Option<Vec<String>>,
+    /// Graph's `securityEnabled`.
     pub security_enabled: Option<bool>,
+    /// Graph's `mailEnabled`.
     pub mail_enabled: Option<bool>,
+    /// Graph's `visibility`.
     pub visibility: Option<String>,
+    /// Graph's `createdDateTime`.
     pub created_date_time: Option<String>,
+    /// Graph's `members@delta`.
     #[serde(rename = "members@delta")]
     pub members_delta: Option<Vec<MemberDelta>>,
+    /// Graph's `@removed`.
     #[serde(rename = "@removed")]
     pub removed: Option<Removed>,
+    /// The whole object as Graph sent it.
     #[serde(skip)]
     pub raw: Value,
 }
@@ -123,21 +156,32 @@ impl Group {
     }
 }
 
+/// `@removed`: the object left the round (`reason`: `changed` or `deleted`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Deleted {
+    /// Graph's `state`.
     pub state: Option<String>,
 }
 
+/// A site (`site`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Site {
+    /// Graph's `id`.
     pub id: String,
+    /// Graph's `name`.
     pub name: Option<String>,
+    /// Graph's `displayName`.
     pub display_name: Option<String>,
+    /// Graph's `webUrl`.
     pub web_url: Option<String>,
+    /// Graph's `createdDateTime`.
     pub created_date_time: Option<String>,
+    /// Graph's `lastModifiedDateTime`.
     pub last_modified_date_time: Option<String>,
+    /// Graph's `deleted`.
     pub deleted: Option<Deleted>,
+    /// The whole object as Graph sent it.
     #[serde(skip)]
     pub raw: Value,
 }
@@ -146,8 +190,11 @@ pub struct Site {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Identity {
+    /// Graph's `id`.
     pub id: Option<String>,
+    /// Graph's `displayName`.
     pub display_name: Option<String>,
+    /// Graph's `email`.
     pub email: Option<String>,
 }
 
@@ -155,76 +202,114 @@ pub struct Identity {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SharePointIdentity {
+    /// Graph's `id`.
     pub id: Option<String>,
+    /// Graph's `displayName`.
     pub display_name: Option<String>,
+    /// Graph's `email`.
     pub email: Option<String>,
+    /// Graph's `loginName`.
     pub login_name: Option<String>,
 }
 
+/// Who a permission is granted to (`identitySet`; `sharePointIdentitySet` adds `siteUser` and `siteGroup`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IdentitySet {
+    /// Graph's `user`.
     pub user: Option<Identity>,
+    /// Graph's `group`.
     pub group: Option<Identity>,
+    /// Graph's `application`.
     pub application: Option<Identity>,
+    /// Graph's `device`.
     pub device: Option<Identity>,
+    /// Graph's `siteUser`.
     pub site_user: Option<SharePointIdentity>,
+    /// Graph's `siteGroup`.
     pub site_group: Option<SharePointIdentity>,
 }
 
+/// A drive's quota (`quota`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Quota {
+    /// Graph's `total`.
     pub total: Option<i64>,
+    /// Graph's `used`.
     pub used: Option<i64>,
+    /// Graph's `remaining`.
     pub remaining: Option<i64>,
+    /// Graph's `deleted`.
     pub deleted: Option<i64>,
+    /// Graph's `state`.
     pub state: Option<String>,
 }
 
+/// A drive (`drive`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Drive {
+    /// Graph's `id`.
     pub id: String,
+    /// Graph's `name`.
     pub name: Option<String>,
     /// `personal`, `business` or `documentLibrary`.
     pub drive_type: Option<String>,
+    /// Graph's `webUrl`.
     pub web_url: Option<String>,
+    /// Graph's `createdDateTime`.
     pub created_date_time: Option<String>,
+    /// Graph's `owner`.
     pub owner: Option<IdentitySet>,
+    /// Graph's `quota`.
     pub quota: Option<Quota>,
+    /// The whole object as Graph sent it.
     #[serde(skip)]
     pub raw: Value,
 }
 
+/// Where an item is (`itemReference`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemReference {
+    /// Graph's `driveId`.
     pub drive_id: Option<String>,
+    /// Graph's `driveType`.
     pub drive_type: Option<String>,
+    /// Graph's `id`.
     pub id: Option<String>,
     /// Never returned by delta: derive paths from parent ids.
     pub path: Option<String>,
 }
 
+/// An item's hashes (`hashes`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Hashes {
+    /// Graph's `quickXorHash`.
     pub quick_xor_hash: Option<String>,
+    /// Graph's `sha1Hash`.
     pub sha1_hash: Option<String>,
+    /// Graph's `sha256Hash`.
     pub sha256_hash: Option<String>,
 }
 
+/// The `file` facet.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileFacet {
+    /// Graph's `mimeType`.
     pub mime_type: Option<String>,
+    /// Graph's `hashes`.
     pub hashes: Option<Hashes>,
 }
 
+/// The `folder` facet.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FolderFacet {
+    /// Graph's `childCount`.
     pub child_count: Option<i64>,
 }
 
@@ -233,48 +318,74 @@ pub struct FolderFacet {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Shared {
+    /// Graph's `scope`.
     pub scope: Option<String>,
+    /// Graph's `owner`.
     pub owner: Option<IdentitySet>,
+    /// Graph's `sharedBy`.
     pub shared_by: Option<IdentitySet>,
+    /// Graph's `sharedDateTime`.
     pub shared_date_time: Option<String>,
 }
 
+/// A drive item (`driveItem`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DriveItem {
+    /// Graph's `id`.
     pub id: String,
     /// Absent on deleted items in OneDrive for Business and SharePoint.
     pub name: Option<String>,
+    /// Graph's `size`.
     pub size: Option<i64>,
+    /// Graph's `webUrl`.
     pub web_url: Option<String>,
+    /// Graph's `eTag`.
     pub e_tag: Option<String>,
+    /// Graph's `cTag`.
     pub c_tag: Option<String>,
+    /// Graph's `createdDateTime`.
     pub created_date_time: Option<String>,
+    /// Graph's `lastModifiedDateTime`.
     pub last_modified_date_time: Option<String>,
+    /// Graph's `createdBy`.
     pub created_by: Option<IdentitySet>,
+    /// Graph's `lastModifiedBy`.
     pub last_modified_by: Option<IdentitySet>,
+    /// Graph's `parentReference`.
     pub parent_reference: Option<ItemReference>,
+    /// Graph's `file`.
     pub file: Option<FileFacet>,
+    /// Graph's `folder`.
     pub folder: Option<FolderFacet>,
+    /// Graph's `root`.
     pub root: Option<Value>,
+    /// Graph's `deleted`.
     pub deleted: Option<Deleted>,
+    /// Graph's `shared`.
     pub shared: Option<Shared>,
+    /// Graph's `@microsoft.graph.sharedChanged`.
     #[serde(rename = "@microsoft.graph.sharedChanged")]
     pub shared_changed: Option<String>,
+    /// The whole object as Graph sent it.
     #[serde(skip)]
     pub raw: Value,
 }
 
 impl DriveItem {
+    /// Whether the item is a tombstone (`deleted` facet).
     pub fn is_deleted(&self) -> bool {
         self.deleted.is_some()
     }
+    /// Whether the item is a folder (or the root).
     pub fn is_folder(&self) -> bool {
         self.folder.is_some() || self.root.is_some()
     }
+    /// Whether the item is its drive's root.
     pub fn is_root(&self) -> bool {
         self.root.is_some()
     }
+    /// The parent's id, if any.
     pub fn parent_id(&self) -> Option<&str> {
         self.parent_reference.as_ref().and_then(|p| p.id.as_deref())
     }
@@ -286,6 +397,7 @@ impl DriveItem {
     }
 }
 
+/// A sharing link (`sharingLink`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SharingLink {
@@ -296,25 +408,35 @@ pub struct SharingLink {
     pub scope: Option<String>,
     /// A bearer secret for anonymous links: never store it in clear.
     pub web_url: Option<String>,
+    /// Graph's `preventsDownload`.
     pub prevents_download: Option<bool>,
 }
 
+/// An invitation (`sharingInvitation`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Invitation {
+    /// Graph's `email`.
     pub email: Option<String>,
+    /// Graph's `signInRequired`.
     pub sign_in_required: Option<bool>,
 }
 
+/// A permission (`permission`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Permission {
+    /// Graph's `id`.
     pub id: String,
+    /// Graph's `roles`.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Graph's `link`.
     pub link: Option<SharingLink>,
+    /// Graph's `grantedToV2`.
     #[serde(rename = "grantedToV2")]
     pub granted_to_v2: Option<IdentitySet>,
+    /// Graph's `grantedToIdentitiesV2`.
     #[serde(rename = "grantedToIdentitiesV2")]
     pub granted_to_identities_v2: Option<Vec<IdentitySet>>,
     /// Deprecated for `grantedToV2` but still sent, and the only grantee in the examples of
@@ -322,11 +444,17 @@ pub struct Permission {
     pub granted_to: Option<IdentitySet>,
     /// Deprecated for `grantedToIdentitiesV2`; read when that is absent.
     pub granted_to_identities: Option<Vec<IdentitySet>>,
+    /// Graph's `invitation`.
     pub invitation: Option<Invitation>,
+    /// Graph's `inheritedFrom`.
     pub inherited_from: Option<ItemReference>,
+    /// Graph's `shareId`.
     pub share_id: Option<String>,
+    /// Graph's `expirationDateTime`.
     pub expiration_date_time: Option<String>,
+    /// Graph's `hasPassword`.
     pub has_password: Option<bool>,
+    /// The whole object as Graph sent it.
     #[serde(skip)]
     pub raw: Value,
 }

@@ -22,6 +22,7 @@ pub struct AppToken {
 }
 
 impl AppToken {
+    /// App-only tokens for `scope` (e.g. `api://{client}/.default`) with `config`'s credentials.
     pub fn new(config: &GraphConfig, scope: impl Into<String>) -> Result<AppToken, GraphError> {
         let mut config = config.clone();
         config.scope = scope.into();

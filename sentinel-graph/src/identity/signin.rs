@@ -22,7 +22,9 @@ use crate::error::GraphError;
 /// What must be remembered (server-side) between sending the browser to Entra and its return.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingSignIn {
+    /// The `state` sent to Entra, checked when it comes back.
     pub state: String,
+    /// The `nonce` the id token must carry.
     pub nonce: String,
     pkce_verifier: String,
 }
@@ -64,6 +66,7 @@ pub struct SignIn {
 }
 
 impl SignIn {
+    /// Sign-in for the app of `config`, returning to `redirect_uri`.
     pub fn new(config: &GraphConfig, redirect_uri: &str) -> Result<SignIn, GraphError> {
         let authority = config.authority.as_str().trim_end_matches('/');
         let tenant = &config.tenant_id;

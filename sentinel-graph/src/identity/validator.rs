@@ -20,10 +20,13 @@ pub struct VerifiedToken {
     /// App roles granted to the user or app.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// The user's display name (`name`).
     #[serde(default)]
     pub name: Option<String>,
+    /// The user's sign-in name (`preferred_username`).
     #[serde(default)]
     pub preferred_username: Option<String>,
+    /// The `nonce` the sign-in sent.
     #[serde(default)]
     pub nonce: Option<String>,
     #[serde(default)]
@@ -37,6 +40,7 @@ impl VerifiedToken {
     pub fn app_id(&self) -> &str {
         self.azp.as_deref().or(self.appid.as_deref()).unwrap_or("")
     }
+    /// Whether the token carries app role `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }
@@ -70,6 +74,7 @@ pub struct TokenValidator {
     tenant: String,
     tenant_id: OnceCell<String>,
     audiences: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
     pub leeway_secs: u64,
     http: reqwest::Client,
     keys: RwLock<(Option<Instant>, HashMap<String, DecodingKey>)>,
