@@ -15,7 +15,7 @@ pub const SCHEMA_FILES: [(&str, &str); 4] = [
 ];
 
 /// Serialises concurrent start-ups of several workers.
-const MIGRATE_LOCK: i64 = 0x5e47_1e10_0000_0001;
+pub(crate) const MIGRATE_LOCK: i64 = 0x5e47_1e10_0000_0001;
 
 impl Store {
     /// Makes the database ready; applying it again is a no-op.

@@ -18,6 +18,28 @@ impl Store {
     /// Refreshes every MV one of whose source tables changed since the MV was last refreshed
     /// (or that was never refreshed), recording when.
     pub async fn refresh_impacted_views(&self) -> Result<MvRefresh, StoreError> {
+        // A worker starting up applies the schema in one transaction that holds its locks to
+        // the end; a refresh beside it can deadlock with it. Refreshes take the migration lock
+        // shared (any number at once), so each waits for the other.
+        let mut guard = self.pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock_shared($1)")
+            .bind(crate::schema::MIGRATE_LOCK)
+            .execute(&mut *guard)
+            .await?;
+        let refreshed = self.refresh_due_views().await;
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock_shared($1)")
+            .bind(crate::schema::MIGRATE_LOCK)
+            .execute(&mut *guard)
+            .await;
+        if unlocked.is_err() {
+            // Never hand a connection that may still hold the lock back to the pool.
+            let _ = guard.close().await;
+        }
+        unlocked?;
+        refreshed
+    }
+
+    async fn refresh_due_views(&self) -> Result<MvRefresh, StoreError> {
         let rows: Vec<(String, bool)> = sqlx::query_as(
             "SELECT d.mv_name, bool_or(r.last_refreshed_at IS NULL OR COALESCE(u.last_updated_at >= r.last_refreshed_at, false)) \
              FROM mv_dependencies d \

@@ -760,3 +760,29 @@ async fn shared_items_are_where_a_link_is_set_not_everything_under_it(pool: PgPo
     ids.sort_unstable();
     assert_eq!(ids, ["f", "own"]);
 }
+
+/// A worker applying the schema holds its locks in one transaction; a refresh beside it waits
+/// for it instead of deadlocking with it.
+#[sqlx::test(migrations = false)]
+async fn a_refresh_waits_for_a_migration_in_progress(pool: PgPool) {
+    let store = ready(pool.clone()).await;
+    let mut migrating = pool.begin().await.expect("tx");
+    // What `Store::migrate` takes first.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(0x5e47_1e10_0000_0001_i64)
+        .execute(&mut *migrating)
+        .await
+        .expect("lock");
+    let refresh = tokio::spawn({
+        let store = store.clone();
+        async move { store.refresh_impacted_views().await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !refresh.is_finished(),
+        "the refresh waits for the migration"
+    );
+    migrating.commit().await.expect("migration done");
+    let done = refresh.await.expect("task").expect("refresh");
+    assert!(!done.refreshed.is_empty(), "then it refreshes");
+}
