@@ -89,19 +89,6 @@ impl GraphError {
         }
     }
 
-    /// The message and every cause under it (`transport: GET /x: error sending request: ...`),
-    /// for logs and run histories that keep one line.
-    pub fn chain(&self) -> String {
-        let mut out = self.to_string();
-        let mut next = std::error::Error::source(self);
-        while let Some(e) = next {
-            out.push_str(": ");
-            out.push_str(&e.to_string());
-            next = e.source();
-        }
-        out
-    }
-
     /// Whether retrying the same call later could succeed.
     pub fn is_transient(&self) -> bool {
         matches!(

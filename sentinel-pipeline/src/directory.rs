@@ -5,6 +5,7 @@ use sentinel_graph::DeltaStart;
 use sentinel_graph::models::{Group, Site, User};
 
 use crate::PipelineError;
+use crate::Resource;
 use crate::convert::{group_row, member_changes, site_row, user_row};
 use crate::job::Ctx;
 use crate::progress::{Phase, Progress};
@@ -80,7 +81,7 @@ impl Sink for UsersSink {
 }
 
 pub(crate) async fn sync_users(ctx: &Ctx) -> Result<(), PipelineError> {
-    ctx.progress.set_phase(Phase::Users);
+    ctx.progress.set_phase(Phase::Reading(Resource::Users));
     let (start, full_since) = start(ctx, TenantTable::Users).await?;
     let fields = [
         "displayName",
@@ -142,7 +143,7 @@ impl Sink for GroupsSink {
 }
 
 pub(crate) async fn sync_groups(ctx: &Ctx) -> Result<(), PipelineError> {
-    ctx.progress.set_phase(Phase::Groups);
+    ctx.progress.set_phase(Phase::Reading(Resource::Groups));
     let (start, full_since) = start(ctx, TenantTable::Groups).await?;
     let stream = ctx.client.groups_delta(start, &[], true);
     Pipeline::source("groups.delta", DeltaSource(stream))
@@ -186,7 +187,7 @@ impl Sink for SitesSink {
 }
 
 pub(crate) async fn sync_sites(ctx: &Ctx) -> Result<(), PipelineError> {
-    ctx.progress.set_phase(Phase::Sites);
+    ctx.progress.set_phase(Phase::Reading(Resource::Sites));
     let (start, full_since) = start(ctx, TenantTable::Sites).await?;
     let stream = ctx.client.sites_delta(start);
     Pipeline::source("sites.delta", DeltaSource(stream))

@@ -13,6 +13,7 @@ use sentinel_graph::{
 use sentinel_store::{DriveItemRow, DriveRef};
 
 use crate::PipelineError;
+use crate::Resource;
 use crate::convert::{drive_item_row, drive_row, site_row};
 use crate::job::{Ctx, PermissionMode};
 use crate::progress::Phase;
@@ -50,7 +51,7 @@ const ANY_LISTING: &str = "drives:listing";
 /// tenant). Drives no longer listed are soft-deleted, only after a complete full listing; a
 /// subsite no longer listed under its parent, as soon as the parent is listed.
 pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
-    ctx.progress.set_phase(Phase::Drives);
+    ctx.progress.set_phase(Phase::Reading(Resource::Drives));
     let started = ctx.store.now().await?;
     let last_full = ctx.store.checkpoint(FULL_LISTING, &ctx.tenant).await?;
     let max_age = chrono::Duration::hours(ctx.config.full_listing_hours as i64);
@@ -258,7 +259,7 @@ fn selected(ctx: &Ctx, d: &DriveRef) -> bool {
 
 /// One delta round per selected drive, `drive_concurrency` at a time.
 pub(crate) async fn sync_drive_items(ctx: &Ctx) -> Result<(), PipelineError> {
-    ctx.progress.set_phase(Phase::Items);
+    ctx.progress.set_phase(Phase::Reading(Resource::Items));
     let drives: Vec<DriveRef> = ctx
         .store
         .live_drives(&ctx.tenant)

@@ -14,6 +14,7 @@ use sentinel_store::{DueItem, ItemPermissions, SweptItem};
 use serde_json::Value;
 
 use crate::PipelineError;
+use crate::Resource;
 use crate::convert::permission_row;
 use crate::job::{Ctx, PermissionMode};
 use crate::progress::Phase;
@@ -196,7 +197,8 @@ impl Sink for PermissionsSink {
 }
 
 pub(crate) async fn sync_permissions(ctx: &Ctx) -> Result<(), PipelineError> {
-    ctx.progress.set_phase(Phase::Permissions);
+    ctx.progress
+        .set_phase(Phase::Reading(Resource::Permissions));
     let roots_only = ctx.config.permission_mode == PermissionMode::Hierarchical;
     ctx.store.analyze_content().await?;
     let sweep_before = match ctx.config.permission_sweep_hours() {

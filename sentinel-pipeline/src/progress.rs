@@ -6,33 +6,41 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-/// What a run is doing: one phase per resource read, in order, then done.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+use crate::Resource;
+
+/// What a run is doing: reading one resource after another (see [`Resource`]), then done.
+/// Stored and shown as one word: `starting`, the resource's name, `done`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Phase {
     /// Not yet reading.
     #[default]
     Starting,
-    /// Reading users.
-    Users,
-    /// Reading groups.
-    Groups,
-    /// Reading sites.
-    Sites,
-    /// Listing drives.
-    Drives,
-    /// Reading drive items.
-    Items,
-    /// Reading permissions.
-    Permissions,
+    /// Reading this resource.
+    Reading(Resource),
     /// Finished.
     Done,
 }
 
+impl Phase {
+    /// The word for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Reading(r) => r.name(),
+            Phase::Done => "done",
+        }
+    }
+}
+
+impl Serialize for Phase {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 impl std::fmt::Display for Phase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = serde_json::to_value(self).ok();
-        f.write_str(name.as_ref().and_then(|v| v.as_str()).unwrap_or("?"))
+        f.write_str(self.name())
     }
 }
 
@@ -179,5 +187,38 @@ impl Progress {
             throttled: s.throttled,
             throttle_wait_ms: s.throttle_wait_ms,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_phase_is_stored_as_one_word() {
+        let words: Vec<String> = [Phase::Starting]
+            .into_iter()
+            .chain(Resource::ALL.map(Phase::Reading))
+            .chain([Phase::Done])
+            .map(|p| {
+                serde_json::to_value(p)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(
+            words,
+            [
+                "starting",
+                "users",
+                "groups",
+                "sites",
+                "drives",
+                "items",
+                "permissions",
+                "done"
+            ]
+        );
     }
 }

@@ -165,7 +165,9 @@ async fn show_progress(progress: Arc<Progress>, client: GraphClient) {
         if s.phase != phase_start.0 {
             phase_start = (s.phase, Instant::now(), s.permission_items);
         }
-        let eta = if s.phase == Phase::Permissions && s.permission_items > phase_start.2 {
+        let eta = if s.phase == Phase::Reading(Resource::Permissions)
+            && s.permission_items > phase_start.2
+        {
             let rate =
                 (s.permission_items - phase_start.2) as f64 / phase_start.1.elapsed().as_secs_f64();
             let left = s.permission_items_due.saturating_sub(s.permission_items) as f64;

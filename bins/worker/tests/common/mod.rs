@@ -50,25 +50,13 @@ pub async fn assert_synced(out: &Output) {
 }
 
 pub async fn dump(sim: &RunningSim, kind: &str) -> Vec<Value> {
-    let text = reqwest::get(format!("{}/_sim/dump/{kind}", sim.url()))
-        .await
-        .expect("dump")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect()
+    sentinel_testkit::sim_dump(sim, kind).await
 }
 
+/// `POST {path}` (a `/_sim/...` control) with `body`.
 pub async fn control(sim: &RunningSim, path: &str, body: Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", sim.url()))
-        .json(&body)
-        .send()
-        .await
-        .expect("control");
-    assert!(r.status().is_success(), "{path}");
+    let path = path.strip_prefix("/_sim/").expect("a /_sim/ control path");
+    sentinel_testkit::sim_control(sim, path, body).await;
 }
 
 /// Every permission read and every drive listing so far becomes a day older: the next sync
