@@ -10,24 +10,38 @@ use crate::{Store, StoreError};
 /// One audit event. `actor_*` are the signed-in user's (or the app's) identity.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditEvent {
+    /// Entra object id of the actor (`audit_events.actor_oid`).
     pub actor_oid: Option<String>,
+    /// The actor's sign-in name, as shown on `/admin`.
     pub actor_upn: Option<String>,
+    /// The actor's display name.
     pub actor_name: Option<String>,
+    /// What was done, e.g. `job.create` or `schedule.delete`.
     pub action: String,
+    /// The kind of thing acted on, e.g. `job`.
     pub entity_type: Option<String>,
+    /// Which one: its id.
     pub entity_id: Option<String>,
+    /// What changed (the submitted fields), kept as JSON.
     pub details: Value,
 }
 
 /// An audit event as the admin page lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct AuditRecord {
+    /// When it happened (`audit_events.occurred_at`, set by the database).
     pub occurred_at: DateTime<Utc>,
+    /// The actor's sign-in name.
     pub actor_upn: Option<String>,
+    /// The actor's display name.
     pub actor_name: Option<String>,
+    /// What was done.
     pub action: String,
+    /// The kind of thing acted on.
     pub entity_type: Option<String>,
+    /// Which one.
     pub entity_id: Option<String>,
+    /// What changed.
     pub details: sqlx::types::Json<Value>,
 }
 
@@ -43,6 +57,7 @@ impl Store {
         .await?)
     }
 
+    /// Records an event and returns its id.
     pub async fn audit(&self, event: &AuditEvent) -> Result<Uuid, StoreError> {
         let id = Uuid::new_v4();
         sqlx::query(

@@ -15,6 +15,7 @@ use crate::unnest::Unnest;
 use crate::{Store, StoreError};
 
 impl Store {
+    /// Upserts drives by id into `msgraph_drives` (merging `raw_json`, clearing `deleted_at`); returns rows written.
     pub async fn upsert_drives(&self, tenant: &str, rows: &[DriveRow]) -> Result<u64, StoreError> {
         if rows.is_empty() {
             return Ok(0);

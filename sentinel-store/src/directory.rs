@@ -179,8 +179,11 @@ async fn apply_member_changes(
 /// A tenant-wide table fed by full delta rounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TenantTable {
+    /// `msgraph_users`.
     Users,
+    /// `msgraph_groups` (and, with it, `msgraph_group_members`).
     Groups,
+    /// `msgraph_sites`.
     Sites,
 }
 

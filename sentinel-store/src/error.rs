@@ -2,13 +2,18 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// A query failed (connection, constraint, timeout, ...).
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// A schema file failed to apply at start-up.
     #[error("schema file {file}: {source}")]
     Schema {
+        /// Which file of `db/init/`.
         file: &'static str,
+        /// Why.
         source: sqlx::Error,
     },
+    /// The caller passed something the store refuses; the text says what.
     #[error("invalid input: {0}")]
     Invalid(String),
 }

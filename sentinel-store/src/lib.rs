@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Postgres store for Princeton Sentinel.
 //!
 //! Typed tables for Microsoft Graph objects (each row keeps its latest `raw_json`), upserts by
@@ -70,10 +71,12 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// A store over an existing pool (tests, and callers that manage their own).
     pub fn from_pool(pool: PgPool) -> Store {
         Store { pool }
     }
 
+    /// The pool, for crates that own tables of their own (`sentinel-sched`) and for tests.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

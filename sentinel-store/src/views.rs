@@ -10,7 +10,9 @@ const ANALYZE_LOCK: i64 = 0x5e47_1e10_0000_0002;
 /// What one refresh did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MvRefresh {
+    /// Views refreshed, by name.
     pub refreshed: Vec<String>,
+    /// Views left alone: none of their source tables changed since their last refresh.
     pub skipped: Vec<String>,
 }
 

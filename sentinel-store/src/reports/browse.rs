@@ -8,26 +8,41 @@ use sqlx::{FromRow, Row};
 use super::{Page, PageRequest};
 use crate::{Store, StoreError};
 
+/// A site as its drill-down page heads it (`msgraph_sites`).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct SiteSummary {
+    /// Composite site id.
     pub site_id: String,
+    /// The site's title.
     pub display_name: Option<String>,
+    /// Where it opens in SharePoint.
     pub web_url: Option<String>,
+    /// Set when a scan found the site gone; the row is kept for history.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// When a scan last wrote the row.
     pub synced_at: DateTime<Utc>,
     /// Why scans skip the site (Graph refused to read it), and since when.
     pub skipped_reason: Option<String>,
+    /// When scans started skipping it.
     pub skipped_since: Option<DateTime<Utc>>,
 }
 
+/// A library or OneDrive with its figures (`mv_drive_summary` joined to `msgraph_drives`).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct DriveSummary {
+    /// Drive id.
     pub drive_id: String,
+    /// Its site, for a site library.
     pub site_id: Option<String>,
+    /// Its owner, for a OneDrive.
     pub owner_user_id: Option<String>,
+    /// Library name.
     pub name: Option<String>,
+    /// `documentLibrary`, `business` or `personal`.
     pub drive_type: Option<String>,
+    /// Where it opens in SharePoint.
     pub web_url: Option<String>,
+    /// Set when a scan found the drive gone.
     pub deleted_at: Option<DateTime<Utc>>,
     /// Live items, as of the last view refresh (like the figures below).
     pub items: i64,
@@ -40,51 +55,83 @@ pub struct DriveSummary {
 /// An item as the drill-down lists it, with what reaches it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ItemSummary {
+    /// The item's drive.
     pub drive_id: String,
+    /// Item id within the drive.
     pub item_id: String,
+    /// Its folder (`None` for the root).
     pub parent_id: Option<String>,
+    /// File or folder name.
     pub name: Option<String>,
+    /// Path from the drive's root, maintained by the store from `parent_id`.
     pub path: Option<String>,
+    /// A folder.
     pub is_folder: bool,
+    /// The drive's root folder.
     pub is_root: bool,
+    /// Bytes.
     pub size: Option<i64>,
+    /// When it last changed.
     pub modified_at: Option<DateTime<Utc>>,
+    /// The `shared` facet's scope (`anonymous`, `organization`, `users`), as Graph reported it.
     pub shared_scope: Option<String>,
+    /// It is a permission root of its own: its permissions differ from its parent's.
     pub has_unique_permissions: bool,
     /// Permissions that apply to the item (its own, or its hierarchy root's).
     pub permissions: i64,
     /// Of those, sharing links, and the broadest link scope among them.
     pub links: i64,
+    /// `anonymous` before `organization` before `users`.
     pub broadest_link_scope: Option<String>,
+    /// Set when a scan found the item gone.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// When its permissions were last read; `None` while they never were.
     pub permissions_synced_at: Option<DateTime<Utc>>,
 }
 
 /// One permission that applies to an item, with its grantees.
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemPermission {
+    /// Permission id (`msgraph_drive_item_permissions`).
     pub permission_id: String,
+    /// What it allows: `read`, `write`, `owner`, ...
     pub roles: Vec<String>,
+    /// For a sharing link: `view`, `edit`, ...
     pub link_type: Option<String>,
+    /// For a sharing link: `anonymous`, `organization` or `users`.
     pub link_scope: Option<String>,
+    /// When it stops working; `None` when it never does.
     pub expires_at: Option<DateTime<Utc>>,
+    /// For a link: whether it needs a password.
     pub has_password: Option<bool>,
+    /// For an invitation: the address it was sent to.
     pub invitation_email: Option<String>,
     /// The item the permission is set on, when it is not the item itself (inherited).
     pub inherited_from_item_id: Option<String>,
+    /// That item's path.
     pub inherited_from_path: Option<String>,
+    /// Whom it grants to.
     pub grants: Vec<Grant>,
 }
 
+/// One principal a permission reaches (`msgraph_drive_item_permission_grants`).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Grant {
+    /// The permission it belongs to.
     pub permission_id: String,
+    /// `user`, `group`, `site_user`, `site_group`, `application`, `link` or `invitation`.
     pub grantee_type: String,
+    /// Directory object id, when the grantee has one.
     pub grantee_id: Option<String>,
+    /// How the grantee is shown.
     pub display_name: Option<String>,
+    /// The grantee's address, when known.
     pub email: Option<String>,
+    /// Outside the organisation: a guest, an external address or an anonymous link.
     pub is_external: bool,
+    /// The "Everyone" claim: every user, guests included.
     pub is_everyone: bool,
+    /// The "Everyone except external users" claim: every internal user.
     pub is_everyone_except_external: bool,
     /// For a group grantee: how many users it reaches, nested groups included.
     pub reaches_users: Option<i64>,
@@ -122,6 +169,7 @@ const ITEM_PERMISSIONS_LATERAL: &str = "LEFT JOIN LATERAL ( \
       AND q.deleted_at IS NULL) p ON true";
 
 impl Store {
+    /// One site, deleted or not; `None` when it was never stored.
     pub async fn site(
         &self,
         tenant: &str,
@@ -161,6 +209,7 @@ impl Store {
         .await?)
     }
 
+    /// One drive with its figures; `None` when it was never stored.
     pub async fn drive(
         &self,
         tenant: &str,

@@ -14,9 +14,11 @@ use serde::Serialize;
 pub struct PageRequest {
     /// Zero-based page number.
     pub page: u32,
+    /// Rows per page; [`PageRequest::limit`] bounds it.
     pub per_page: u32,
     /// Case-insensitive substring filter on the list's name column.
     pub filter: Option<String>,
+    /// Include soft-deleted rows.
     pub include_deleted: bool,
 }
 
@@ -36,6 +38,7 @@ impl PageRequest {
     pub fn limit(&self) -> i64 {
         i64::from(self.per_page.clamp(1, 10_000))
     }
+    /// Rows to skip: the pages before this one.
     pub fn offset(&self) -> i64 {
         i64::from(self.page) * self.limit()
     }
@@ -56,9 +59,13 @@ impl PageRequest {
 /// One page of a list and how many rows the whole list has.
 #[derive(Debug, Clone, Serialize)]
 pub struct Page<T> {
+    /// This page's rows.
     pub rows: Vec<T>,
+    /// Rows in the whole list, filter applied.
     pub total: i64,
+    /// Which page this is (zero-based).
     pub page: u32,
+    /// Rows per page asked for.
     pub per_page: u32,
 }
 

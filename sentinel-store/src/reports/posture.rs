@@ -6,64 +6,106 @@ use serde::Serialize;
 use super::{Page, PageRequest};
 use crate::{Store, StoreError};
 
+/// What the tenant holds, from `mv_msgraph_inventory_summary`. Live rows unless named `deleted_*`.
 #[derive(Debug, Clone, Default, Serialize, sqlx::FromRow)]
 pub struct InventorySummary {
+    /// Users in the directory.
     pub users: i64,
+    /// Of those, guests.
     pub guests: i64,
+    /// Of those, accounts that are disabled.
     pub disabled_users: i64,
+    /// Groups in the directory.
     pub groups: i64,
+    /// Direct group memberships.
     pub memberships: i64,
+    /// SharePoint sites.
     pub sites: i64,
+    /// Libraries and OneDrives.
     pub drives: i64,
+    /// Files and folders.
     pub items: i64,
+    /// Files.
     pub files: i64,
+    /// Folders.
     pub folders: i64,
+    /// Bytes in files.
     pub bytes: i64,
+    /// Users soft-deleted since they left the directory.
     pub deleted_users: i64,
+    /// Groups soft-deleted.
     pub deleted_groups: i64,
+    /// Sites soft-deleted.
     pub deleted_sites: i64,
+    /// Drives soft-deleted.
     pub deleted_drives: i64,
+    /// Items soft-deleted.
     pub deleted_items: i64,
 }
 
+/// How the tenant shares, from `mv_msgraph_sharing_posture_summary`: links counted once each, grants once per grantee and permission.
 #[derive(Debug, Clone, Default, Serialize, sqlx::FromRow)]
 pub struct SharingPosture {
+    /// Links anyone can use, no sign-in needed.
     pub anonymous_links: i64,
+    /// Links anyone in the organisation can use.
     pub organization_links: i64,
+    /// Links for named people only.
     pub users_links: i64,
+    /// Links that allow editing.
     pub edit_links: i64,
+    /// Links that never expire.
     pub links_without_expiry: i64,
+    /// Grants to guests and external addresses.
     pub external_grants: i64,
+    /// Grants to the "Everyone" claim.
     pub everyone_grants: i64,
+    /// Grants to the "Everyone except external users" claim.
     pub everyone_except_external_grants: i64,
+    /// Items with permissions of their own (sharing broken from their parent).
     pub unique_permission_items: i64,
 }
 
+/// One site's exposure, from `mv_msgraph_site_posture`: figures over the live items of its libraries.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct SitePosture {
+    /// Composite site id.
     pub site_id: String,
+    /// The site's title.
     pub display_name: Option<String>,
+    /// Where it opens in SharePoint.
     pub web_url: Option<String>,
+    /// The site is soft-deleted.
     pub deleted: bool,
+    /// Its live libraries.
     pub drives: i64,
+    /// Distinct anyone links on its items.
     pub anonymous_links: i64,
+    /// Distinct organisation links.
     pub organization_links: i64,
+    /// Distinct links for named people.
     pub users_links: i64,
+    /// Grants to guests and external addresses.
     pub external_grants: i64,
+    /// Grants to either Everyone claim.
     pub everyone_grants: i64,
+    /// 3 per anyone link, 2 per Everyone or external grant, 1 per organisation link: the ranking of `/analytics`.
     pub exposure_score: i64,
 }
 
 /// The cached posture: `None` parts were never computed (no sync has run yet).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PostureSnapshot {
+    /// `None` until `mv_msgraph_inventory_summary` was first refreshed.
     pub inventory: Option<InventorySummary>,
+    /// `None` until `mv_msgraph_sharing_posture_summary` was first refreshed.
     pub sharing: Option<SharingPosture>,
     /// When the oldest of the views shown was last refreshed.
     pub refreshed_at: Option<DateTime<Utc>>,
 }
 
 impl Store {
+    /// The tenant's cached posture: inventory and sharing, and how old they are.
     pub async fn posture(&self, tenant: &str) -> Result<PostureSnapshot, StoreError> {
         let inventory = sqlx::query_as::<_, InventorySummary>(
             "SELECT users, guests, disabled_users, groups, memberships, sites, drives, items, files, folders, \
