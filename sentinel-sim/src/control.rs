@@ -24,34 +24,57 @@ fn bad_request(msg: &str) -> Response {
 /// Ground-truth counts of the live tenant.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
+    /// Tenant id.
     pub tenant_id: String,
+    /// Verified domain.
     pub domain: String,
+    /// The app registration the simulator accepts (`client_id` of token requests).
     pub client_id: String,
+    /// Seed the tenant was generated from.
     pub seed: u64,
+    /// Live users, guests included.
     pub users: u64,
+    /// Of those, guests.
     pub guests: u64,
+    /// Of those, disabled accounts.
     pub disabled_users: u64,
+    /// Live users with no OneDrive (unlicensed members and guests).
     pub users_without_drive: u64,
+    /// Live groups.
     pub groups: u64,
+    /// Direct memberships of live groups.
     pub memberships: u64,
+    /// Live sites, subsites included.
     pub sites: u64,
+    /// Live drives (libraries and OneDrives).
     pub drives: u64,
+    /// Live items, roots included.
     pub items: u64,
+    /// Of those, files.
     pub files: u64,
+    /// Of those, folders.
     pub folders: u64,
     /// (item, permission) pairs over live items, inherited ones included.
     pub permissions: u64,
     /// One per grantee of each (item, permission): a user, group, site group, link, invitation.
     pub grants: u64,
+    /// Distinct anyone links on live items.
     pub anonymous_links: u64,
+    /// Distinct organisation links on live items.
     pub organization_links: u64,
+    /// Distinct specific-people links on live items.
     pub users_links: u64,
     /// Live non-root items with permissions of their own.
     pub unique_permission_items: u64,
+    /// Users soft- or hard-deleted.
     pub deleted_users: u64,
+    /// Groups deleted.
     pub deleted_groups: u64,
+    /// Sites deleted.
     pub deleted_sites: u64,
+    /// Drives deleted.
     pub deleted_drives: u64,
+    /// Items deleted.
     pub deleted_items: u64,
 }
 
@@ -63,7 +86,9 @@ pub struct Manifest {
 /// live item returned.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct RescanFloor {
+    /// Delta requests: one per live drive.
     pub drives: u64,
+    /// Permission reads the changed items need.
     pub permission_reads: u64,
 }
 
@@ -74,6 +99,7 @@ impl RescanFloor {
     }
 }
 
+/// The rescan floor for changes since `since` (see [`RescanFloor`]).
 pub fn rescan_floor(state: &SimState, since: u64, hierarchical: bool) -> RescanFloor {
     let t = state.read_tenant();
     let rules = crate::graph::DeltaRules {
@@ -98,6 +124,7 @@ pub fn rescan_floor(state: &SimState, since: u64, hierarchical: bool) -> RescanF
     floor
 }
 
+/// The ground truth a client's store should match after a full scan (also `GET /_sim/manifest`).
 pub fn manifest(state: &SimState) -> Manifest {
     let t = state.read_tenant();
     let mut m = Manifest {
@@ -176,7 +203,7 @@ fn grantees(p: &Permission) -> u64 {
     }
 }
 
-pub async fn get_manifest(State(state): State<Arc<SimState>>) -> Response {
+pub(crate) async fn get_manifest(State(state): State<Arc<SimState>>) -> Response {
     Json(manifest(&state)).into_response()
 }
 
@@ -266,14 +293,14 @@ pub async fn dump(State(state): State<Arc<SimState>>, Path(kind): Path<String>) 
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MutateRequest {
+pub(crate) struct MutateRequest {
     count: usize,
     /// Only these kinds of change (each keeps its weight); all kinds when absent.
     #[serde(default)]
     kinds: Option<Vec<String>>,
 }
 
-pub async fn mutate(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+pub(crate) async fn mutate(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     let req: MutateRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -319,7 +346,7 @@ struct SiteLock {
     locked: bool,
 }
 
-pub async fn lock_site(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+pub(crate) async fn lock_site(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     let req: SiteLock = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -350,12 +377,12 @@ pub async fn lock_site(State(state): State<Arc<SimState>>, body: Bytes) -> Respo
         .into_response()
 }
 
-pub async fn expire_tokens(State(state): State<Arc<SimState>>) -> Response {
+pub(crate) async fn expire_tokens(State(state): State<Arc<SimState>>) -> Response {
     let epoch = state.epoch.fetch_add(1, Ordering::SeqCst) + 1;
     Json(json!({"epoch": epoch})).into_response()
 }
 
-pub async fn get_faults(State(state): State<Arc<SimState>>) -> Response {
+pub(crate) async fn get_faults(State(state): State<Arc<SimState>>) -> Response {
     Json(state.lock_faults().clone()).into_response()
 }
 
@@ -372,7 +399,7 @@ pub async fn set_faults(State(state): State<Arc<SimState>>, body: Bytes) -> Resp
     Json(faults).into_response()
 }
 
-pub async fn get_stats(State(state): State<Arc<SimState>>) -> Response {
+pub(crate) async fn get_stats(State(state): State<Arc<SimState>>) -> Response {
     Json(state.lock_stats().clone()).into_response()
 }
 
@@ -400,7 +427,7 @@ pub async fn issued_tokens(State(state): State<Arc<SimState>>) -> Response {
     Json(tokens).into_response()
 }
 
-pub async fn reset_stats(State(state): State<Arc<SimState>>) -> Response {
+pub(crate) async fn reset_stats(State(state): State<Arc<SimState>>) -> Response {
     *state.lock_stats() = Default::default();
     state
         .request_log
@@ -412,7 +439,7 @@ pub async fn reset_stats(State(state): State<Arc<SimState>>) -> Response {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AuthControl {
+pub(crate) struct AuthControl {
     token_lifetime_secs: Option<u64>,
     #[serde(default)]
     revoke: bool,

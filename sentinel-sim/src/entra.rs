@@ -27,29 +27,45 @@ const KEY_E: &str = "AQAB";
 /// Audience of Graph access tokens.
 pub const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
 
+/// The claims of every token the simulator issues: Graph access tokens (v1 shape) and ID tokens and API tokens for the dashboard's app (v2 shape), as Microsoft identity platform documents them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
+    /// Issuer: `{base}/{tenant}/v2.0`, or `https://sts.windows.net/{tenant}/` for v1 tokens.
     pub iss: String,
+    /// Audience: Graph, or the app's id or `api://` URI.
     pub aud: String,
+    /// Tenant id.
     pub tid: String,
+    /// Subject: the user or the app's service principal.
     pub sub: String,
+    /// Object id of the user or service principal.
     pub oid: String,
     /// v2 tokens only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azp: Option<String>,
+    /// The client app's id (v1 tokens).
     pub appid: String,
+    /// Issued at (Unix seconds).
     pub iat: u64,
+    /// Not before (Unix seconds).
     pub nbf: u64,
+    /// Expires at (Unix seconds).
     pub exp: u64,
+    /// Token version: `1.0` or `2.0`.
     pub ver: String,
+    /// App roles assigned (e.g. `Sentinel.Admin`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// The nonce the sign-in request sent (ID tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// The user's sign-in name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_username: Option<String>,
+    /// The user's display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Delegated scopes; absent in app-only tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scp: Option<String>,
     /// Revocation generation (`/_sim/auth` revoke bumps it).
@@ -57,7 +73,7 @@ pub struct Claims {
     pub xms_sim_gen: u64,
 }
 
-pub fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -76,7 +92,7 @@ pub fn base_url(state: &SimState, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-pub fn issuer(base: &str, tenant_id: &str) -> String {
+pub(crate) fn issuer(base: &str, tenant_id: &str) -> String {
     format!("{base}/{tenant_id}/v2.0")
 }
 
@@ -88,7 +104,7 @@ pub fn sign(claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
     jsonwebtoken::encode(&header, claims, &key)
 }
 
-pub fn decoding_key() -> Result<DecodingKey, jsonwebtoken::errors::Error> {
+pub(crate) fn decoding_key() -> Result<DecodingKey, jsonwebtoken::errors::Error> {
     DecodingKey::from_rsa_components(KEY_N, KEY_E)
 }
 
@@ -113,7 +129,7 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
         .into_response()
 }
 
-pub async fn openid_configuration(
+pub(crate) async fn openid_configuration(
     State(state): State<Arc<SimState>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
@@ -141,7 +157,10 @@ pub async fn openid_configuration(
     .into_response()
 }
 
-pub async fn keys(State(state): State<Arc<SimState>>, Path(tenant): Path<String>) -> Response {
+pub(crate) async fn keys(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+) -> Response {
     if let Err(r) = tenant_ok(&state, &tenant) {
         return r;
     }
@@ -150,7 +169,7 @@ pub async fn keys(State(state): State<Arc<SimState>>, Path(tenant): Path<String>
 }
 
 #[derive(Debug, Deserialize)]
-pub struct TokenForm {
+pub(crate) struct TokenForm {
     grant_type: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
@@ -180,7 +199,7 @@ fn client_credentials(form: &TokenForm, headers: &HeaderMap) -> (Option<String>,
     (form.client_id.clone(), form.client_secret.clone())
 }
 
-pub async fn token(
+pub(crate) async fn token(
     State(state): State<Arc<SimState>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
@@ -404,7 +423,7 @@ pub fn demo_roles(user: usize) -> Vec<&'static str> {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct AuthorizeQuery {
+pub(crate) struct AuthorizeQuery {
     client_id: Option<String>,
     response_type: Option<String>,
     redirect_uri: Option<String>,
@@ -418,7 +437,7 @@ pub struct AuthorizeQuery {
 }
 
 /// The sign-in page: lists the demo users; choosing one redirects back with a code.
-pub async fn authorize(
+pub(crate) async fn authorize(
     State(state): State<Arc<SimState>>,
     Path(tenant): Path<String>,
     Query(q): Query<AuthorizeQuery>,

@@ -15,6 +15,7 @@ pub enum Fault {
     /// 503 with a Retry-After.
     #[serde(rename = "503")]
     Unavailable,
+    /// 500 with a Graph error body.
     #[serde(rename = "500")]
     Internal,
     /// Headers sent, then the connection drops mid-body.
@@ -32,6 +33,7 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// Every fault, in declaration order.
     pub const ALL: [Fault; 9] = [
         Fault::TooMany,
         Fault::Unavailable,
@@ -44,6 +46,7 @@ impl Fault {
         Fault::EmptyPage,
     ];
 
+    /// The fault named as in `/_sim/faults` and `--faults` (`429`, `reset`, ...).
     pub fn parse(s: &str) -> Option<Fault> {
         serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
     }
@@ -53,10 +56,13 @@ impl Fault {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
+    /// Chance per request (0 to 1) that the fault fires.
     #[serde(default)]
     pub rates: BTreeMap<Fault, f64>,
+    /// How many of the next requests get the fault, whatever the rates.
     #[serde(default)]
     pub next: BTreeMap<Fault, u32>,
+    /// Delay for [`Fault::Slow`], in milliseconds.
     #[serde(default)]
     pub slow_ms: Option<u64>,
     /// Retry-After (seconds) sent with injected 429s and 503s.
@@ -90,6 +96,7 @@ impl Faults {
         Ok(rates)
     }
 
+    /// Refuses rates outside 0 to 1, saying which.
     pub fn validate(&self) -> Result<(), String> {
         for (f, r) in &self.rates {
             if !(0.0..=1.0).contains(r) {

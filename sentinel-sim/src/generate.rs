@@ -12,9 +12,13 @@ use crate::tenant::*;
 /// Tenant size presets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
+    /// About 300 items: unit tests and the quickest end-to-end tests.
     Tiny,
+    /// About 20,000 items: the demo and most end-to-end tests.
     Small,
+    /// About 200,000 items: benchmarks and fault campaigns.
     Medium,
+    /// About a million items: the scale figures.
     Large,
 }
 
@@ -36,13 +40,18 @@ impl FromStr for Profile {
 /// Counts a profile aims for; items are approximate (heavy-tailed drive sizes).
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
+    /// Directory users (guests included).
     pub users: usize,
+    /// Directory groups.
     pub groups: usize,
+    /// Sites.
     pub sites: usize,
+    /// Drive items across all drives (approximate).
     pub items: usize,
 }
 
 impl Profile {
+    /// The counts this profile aims for.
     pub fn shape(self) -> Shape {
         match self {
             Profile::Tiny => Shape {
@@ -180,6 +189,7 @@ fn pareto(rng: &mut ChaCha8Rng, alpha: f64) -> f64 {
     u.powf(-1.0 / alpha).min(500.0)
 }
 
+/// Builds a tenant of the profile, the same for the same seed.
 pub fn generate(profile: Profile, seed: u64) -> Tenant {
     let shape = profile.shape();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! A simulated Microsoft 365 tenant that speaks Microsoft Graph v1.0 and the Entra
 //! (identity platform v2.0) endpoints.
 //!
@@ -21,19 +22,19 @@
 // Handlers return early with a ready `Response` as their error: that is the point of it.
 #![allow(clippy::result_large_err)]
 
-pub mod aliases;
+mod aliases;
 pub mod control;
-pub mod cursor;
+mod cursor;
 pub mod entra;
-pub mod faults;
+mod faults;
 pub mod generate;
-pub mod graph;
-pub mod json;
+mod graph;
+mod json;
 pub mod mutate;
-pub mod server;
-pub mod state;
+mod server;
+mod state;
 pub mod tenant;
-pub mod throttle;
+mod throttle;
 
 pub use control::Manifest;
 pub use faults::{Fault, Faults};

@@ -11,7 +11,9 @@ use crate::tenant::*;
 /// What one call of [`apply_random`] changed, by kind.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct MutationReport {
+    /// Changes made.
     pub applied: usize,
+    /// Changes made, per kind (e.g. `share`, `rename`).
     pub by_kind: std::collections::BTreeMap<&'static str, usize>,
 }
 

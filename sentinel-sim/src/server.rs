@@ -328,7 +328,9 @@ fn set_header(r: &mut Response, name: &'static str, value: String) {
 /// call [`RunningSim::shutdown`].
 #[derive(Debug)]
 pub struct RunningSim {
+    /// Where it listens.
     pub addr: SocketAddr,
+    /// Its state: tests read and change the tenant through it.
     pub state: Arc<SimState>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -340,6 +342,7 @@ impl RunningSim {
         format!("http://{}", self.addr)
     }
 
+    /// Stops the server and waits for it to finish.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

@@ -28,9 +28,13 @@ pub const ROLE_WORKER_CALLER: &str = "Sentinel.Worker.Invoke";
 /// Start-up configuration of a simulator.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
+    /// Size of the generated tenant.
     pub profile: Profile,
+    /// Seed of the generated tenant: the same seed, the same tenant.
     pub seed: u64,
+    /// The app registration's client id, the only one the token endpoint accepts.
     pub client_id: String,
+    /// The app's client secret.
     pub client_secret: String,
     /// RU per minute per app for SharePoint/OneDrive requests.
     pub ru_per_minute: u32,
@@ -41,9 +45,13 @@ pub struct SimConfig {
     pub directory_ru_per_10s: Option<u32>,
     /// Simulated seconds per real second.
     pub time_scale: f64,
+    /// Added to every Graph response, in real milliseconds.
     pub latency_ms: u64,
+    /// Up to this many more milliseconds, at random.
     pub jitter_ms: u64,
+    /// Lifetime of issued access tokens (`expires_in`).
     pub token_lifetime_secs: u64,
+    /// Faults injected from the start.
     pub faults: Faults,
     /// Public base URL (scheme://host:port) used in links; `None`: from the Host header.
     pub public_url: Option<String>,
@@ -121,30 +129,33 @@ pub struct AuthCode {
     pub issued: Instant,
 }
 
+/// A running simulator's state: the tenant, its budgets, faults, issued codes and tokens.
 #[derive(Debug)]
 pub struct SimState {
+    /// How it was started.
     pub config: SimConfig,
-    pub tenant: RwLock<Tenant>,
+    pub(crate) tenant: RwLock<Tenant>,
     /// Delta tokens from an older epoch answer 410.
-    pub epoch: AtomicU64,
-    pub throttle: Mutex<Throttle>,
-    pub faults: Mutex<Faults>,
-    pub rng: Mutex<ChaCha8Rng>,
-    pub stats: Mutex<Stats>,
-    pub codes: Mutex<HashMap<String, AuthCode>>,
-    pub request_log: Mutex<std::collections::VecDeque<LoggedRequest>>,
+    pub(crate) epoch: AtomicU64,
+    pub(crate) throttle: Mutex<Throttle>,
+    pub(crate) faults: Mutex<Faults>,
+    pub(crate) rng: Mutex<ChaCha8Rng>,
+    pub(crate) stats: Mutex<Stats>,
+    pub(crate) codes: Mutex<HashMap<String, AuthCode>>,
+    pub(crate) request_log: Mutex<std::collections::VecDeque<LoggedRequest>>,
     /// Every token issued (the newest 10,000), so tests can prove none leaks to a browser.
-    pub issued_tokens: Mutex<std::collections::VecDeque<String>>,
+    pub(crate) issued_tokens: Mutex<std::collections::VecDeque<String>>,
     /// Token generation: access tokens of an older generation are rejected (`/_sim/auth` revoke).
-    pub revoked_before: AtomicU64,
-    pub token_lifetime_secs: AtomicU64,
+    pub(crate) revoked_before: AtomicU64,
+    pub(crate) token_lifetime_secs: AtomicU64,
     started: Instant,
     started_unix: f64,
     /// The full router, for dispatching `$batch` inner requests.
-    pub router: OnceLock<axum::Router>,
+    pub(crate) router: OnceLock<axum::Router>,
 }
 
 impl SimState {
+    /// Generates the tenant and starts the clocks.
     pub fn new(config: SimConfig) -> SimState {
         let tenant = generate(config.profile, config.seed);
         let now = std::time::SystemTime::now()
@@ -190,16 +201,19 @@ impl SimState {
         (sim_secs / self.config.time_scale).ceil().max(1.0) as u64
     }
 
+    /// Delta token epoch: tokens from an older one answer 410 (`POST /_sim/expire-tokens` bumps it).
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::SeqCst)
     }
 
+    /// SharePoint RU per 24 h: `ru_per_day`, else 960 minutes' worth.
     pub fn daily_budget(&self) -> u32 {
         self.config
             .ru_per_day
             .unwrap_or_else(|| self.config.ru_per_minute.saturating_mul(960))
     }
 
+    /// Directory RU per 10 s: `directory_ru_per_10s`, else by tenant size as Graph's directory limits say.
     pub fn directory_budget(&self) -> u32 {
         self.config.directory_ru_per_10s.unwrap_or_else(|| {
             let users = self.tenant.read().map(|t| t.users.len()).unwrap_or(0);
@@ -211,22 +225,27 @@ impl SimState {
         })
     }
 
+    /// Request counts, RU spent and throttling, for `/_sim/stats`.
     pub fn lock_stats(&self) -> std::sync::MutexGuard<'_, Stats> {
         self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The fault settings in force.
     pub fn lock_faults(&self) -> std::sync::MutexGuard<'_, Faults> {
         self.faults.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The simulator's random source (seeded: runs repeat).
     pub fn lock_rng(&self) -> std::sync::MutexGuard<'_, ChaCha8Rng> {
         self.rng.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Reads the tenant.
     pub fn read_tenant(&self) -> std::sync::RwLockReadGuard<'_, Tenant> {
         self.tenant.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Changes the tenant (callers bump its sequence for each change).
     pub fn write_tenant(&self) -> std::sync::RwLockWriteGuard<'_, Tenant> {
         self.tenant.write().unwrap_or_else(|e| e.into_inner())
     }

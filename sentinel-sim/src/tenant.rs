@@ -11,8 +11,10 @@ pub type PermIdx = u32;
 /// Parent index of a drive's root item.
 pub const NO_PARENT: u32 = u32::MAX;
 
+/// Where an object is in its life: what delta reports for it and whether lists show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lifecycle {
+    /// Live: listed, and reported with its properties.
     Active,
     /// Soft-deleted (restorable): delta reports `@removed: {reason: changed}`.
     SoftDeleted,
@@ -20,23 +22,35 @@ pub enum Lifecycle {
     HardDeleted,
 }
 
+/// A directory user (`GET /users`, `/users/delta`).
 #[derive(Debug, Clone)]
 pub struct User {
+    /// Directory object id (a GUID).
     pub id: String,
+    /// `displayName`.
     pub display_name: String,
+    /// `userPrincipalName`: `name@domain` for members, `name_ext#EXT#@domain` for guests.
     pub upn: String,
+    /// `mail`.
     pub mail: String,
+    /// A guest (`userType: Guest`), invited from outside the tenant.
     pub guest: bool,
+    /// `accountEnabled`.
     pub account_enabled: bool,
+    /// Has a licence (`assignedLicenses` non-empty); licensed members get a OneDrive.
     pub licensed: bool,
+    /// `department`.
     pub department: String,
+    /// `createdDateTime`, as Unix seconds.
     pub created: i64,
+    /// Sequence of the user's last change.
     pub version: u64,
     /// Sequence at which the user was created: an incremental round that starts later
     /// reports only the properties changed since (see `changed`).
     pub created_seq: u64,
     /// Graph property names updated after creation, with the sequence of their last change.
     pub changed: Vec<(&'static str, u64)>,
+    /// Whether delta reports it live, `@removed` or not at all.
     pub state: Lifecycle,
     /// The user's OneDrive, when provisioned (licensed members only).
     pub drive: Option<usize>,
@@ -51,56 +65,81 @@ impl User {
     }
 }
 
+/// A member of a group, as an index into the tenant's lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberRef {
+    /// A user (index into `users`).
     User(usize),
+    /// A nested group (index into `groups`).
     Group(usize),
 }
 
+/// One direct membership, kept after removal so that `members@delta` can report it.
 #[derive(Debug, Clone)]
 pub struct MemberEntry {
+    /// Who the member is.
     pub member: MemberRef,
     /// Sequence of the last add or remove of this member.
     pub seq: u64,
+    /// Removed: `members@delta` reports it with `@removed`.
     pub removed: bool,
 }
 
+/// A directory group (`GET /groups`, `/groups/delta`).
 #[derive(Debug, Clone)]
 pub struct Group {
+    /// Directory object id (a GUID).
     pub id: String,
+    /// `displayName`.
     pub display_name: String,
+    /// `mailNickname`; a Microsoft 365 group's site is named after it.
     pub mail_nickname: String,
     /// Microsoft 365 ("Unified") group, else a security group.
     pub unified: bool,
+    /// `visibility`: `Public`, else `Private`.
     pub public: bool,
+    /// `createdDateTime`, as Unix seconds.
     pub created: i64,
+    /// Sequence of the group's last change (membership included).
     pub version: u64,
+    /// Whether delta reports it live, `@removed` or not at all.
     pub state: Lifecycle,
+    /// Direct members, removed ones included.
     pub members: Vec<MemberEntry>,
 }
 
 impl Group {
+    /// Members now (removed ones left out), direct only.
     pub fn current_members(&self) -> impl Iterator<Item = MemberRef> + '_ {
         self.members.iter().filter(|m| !m.removed).map(|m| m.member)
     }
 }
 
+/// What a site is: group-connected or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SiteKind {
     /// Connected to a Microsoft 365 group (index into `groups`).
     Team(usize),
+    /// A communication site (no group).
     Communication,
 }
 
+/// A SharePoint site (`GET /sites/{id}`, `getAllSites`, `sites/delta`).
 #[derive(Debug, Clone)]
 pub struct Site {
+    /// Composite id `host,site-collection-guid,web-guid`.
     pub id: String,
     /// URL segment under `/sites/`.
     pub name: String,
+    /// `displayName`.
     pub display_name: String,
+    /// Team or communication site.
     pub kind: SiteKind,
+    /// `createdDateTime`, as Unix seconds.
     pub created: i64,
+    /// Sequence of the site's last change.
     pub version: u64,
+    /// Deleted: `sites/delta` reports it `@removed`; reads answer 404.
     pub deleted: bool,
     /// Locked with NoAccess: the site and its libraries answer 403 `accessDenied` (SharePoint
     /// "Lock and unlock sites"); the site is still listed. A lock holds for the whole site
@@ -109,6 +148,7 @@ pub struct Site {
     /// A subsite's parent site (index into `sites`): subsites are not listed by
     /// `getAllSites` or `sites/delta`, only by `GET /sites/{parent}/sites`.
     pub parent: Option<usize>,
+    /// Its document libraries (indices into `drives`).
     pub drives: Vec<usize>,
     /// SharePoint site group ids for Owners, Members, Visitors.
     pub site_group_ids: [u32; 3],
@@ -116,35 +156,53 @@ pub struct Site {
     pub app_grants: Vec<PermIdx>,
 }
 
+/// Names of the three SharePoint groups every site has, in `site_group_ids` order.
 pub const SITE_GROUP_NAMES: [&str; 3] = ["Owners", "Members", "Visitors"];
 
+/// A document library or OneDrive (`GET /drives/{id}`).
 #[derive(Debug, Clone)]
 pub struct Drive {
+    /// Drive id.
     pub id: String,
+    /// `name` (e.g. `Documents`).
     pub name: String,
     /// `None` for a personal OneDrive.
     pub site: Option<usize>,
     /// Owner of a personal OneDrive.
     pub owner_user: Option<usize>,
+    /// `createdDateTime`, as Unix seconds.
     pub created: i64,
+    /// Sequence of the drive's last change.
     pub version: u64,
+    /// Deleted: reads answer 404 and its site's drive list leaves it out.
     pub deleted: bool,
     /// A OneDrive (a personal site) locked with NoAccess: it answers 403 `accessDenied`, as a
     /// locked site's libraries do.
     pub locked: bool,
+    /// `quota.total` in bytes.
     pub quota_total: u64,
+    /// Its items; index 0 is the root. An item's id encodes its index.
     pub items: Vec<Item>,
 }
 
+/// A file or folder (`driveItem`), held compactly: a large tenant has millions.
 #[derive(Debug, Clone)]
 pub struct Item {
+    /// `name`.
     pub name: Box<str>,
+    /// Index of the parent item, [`NO_PARENT`] for the root.
     pub parent: u32,
+    /// A folder (`folder` facet), else a file.
     pub folder: bool,
+    /// `size` in bytes.
     pub size: u64,
+    /// `createdDateTime`, as Unix seconds.
     pub created: i64,
+    /// `lastModifiedDateTime`, as Unix seconds.
     pub modified: i64,
+    /// Creator (index into `users`): `createdBy.user`.
     pub created_by: u32,
+    /// Last modifier (index into `users`): `lastModifiedBy.user`.
     pub modified_by: u32,
     /// Sequence of the last change to the item itself (content, name, place, deletion).
     pub version: u64,
@@ -156,19 +214,25 @@ pub struct Item {
     /// `version` before the item was deleted: a descendant deleted with its folder is left out
     /// of a round only if the client already knew it there (it did not change since).
     pub version_before_delete: u64,
+    /// Deleted: reported by delta as a tombstone; reads answer 404.
     pub deleted: bool,
     /// `Some` when the item has unique permissions (the root of a permission hierarchy).
     pub unique: Option<Vec<PermIdx>>,
 }
 
+/// What a permission allows (`roles`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
+    /// `read`.
     Read,
+    /// `write`.
     Write,
+    /// `owner`.
     Owner,
 }
 
 impl Role {
+    /// The role as Graph names it in `roles`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Read => "read",
@@ -178,14 +242,19 @@ impl Role {
     }
 }
 
+/// How a sharing link is scoped (`link.scope`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkScope {
+    /// Anyone with the link, no sign-in.
     Anonymous,
+    /// Anyone in the organisation who signs in.
     Organization,
+    /// Only the people it was shared with.
     Users,
 }
 
 impl LinkScope {
+    /// The scope as Graph names it.
     pub fn as_str(self) -> &'static str {
         match self {
             LinkScope::Anonymous => "anonymous",
@@ -203,26 +272,46 @@ impl LinkScope {
     }
 }
 
+/// Whom a direct grant is for; each shapes `grantedToV2` differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Principal {
+    /// A directory user: `grantedToV2.user` (with `siteUser`).
     User(usize),
+    /// A directory group: `grantedToV2.group` (with a `siteUser` carrying its claim).
     Group(usize),
-    SiteGroup { site: usize, which: u8 },
+    /// A SharePoint group of a site (`which` indexes [`SITE_GROUP_NAMES`]): `grantedToV2.siteGroup`.
+    SiteGroup {
+        /// The site (index into `sites`).
+        site: usize,
+        /// Owners, Members or Visitors: 0, 1 or 2.
+        which: u8,
+    },
+    /// The "Everyone except external users" claim, as a `siteUser` with a name-only `user` facet.
     EveryoneExceptExternal,
+    /// The "Everyone" claim, likewise.
     Everyone,
+    /// An application (index into `apps`): `grantedToV2.application`.
     Application(usize),
 }
 
+/// What a permission is: a direct grant, a sharing link or an invitation.
 #[derive(Debug, Clone)]
 pub enum PermKind {
+    /// Access granted to a principal.
     Grant(Principal),
+    /// A sharing link (`link` facet) and whom it was shared with.
     Link {
+        /// `link.type` is `edit`, else `view`.
         edit: bool,
+        /// `link.scope`.
         scope: LinkScope,
         /// The bearer secret in the link URL.
         token: String,
+        /// `expirationDateTime`, as Unix seconds; `None` never expires.
         expiration: Option<i64>,
+        /// `hasPassword`.
         has_password: bool,
+        /// `link.preventsDownload`.
         prevents_download: bool,
         /// Users a specific-people link was shared with.
         recipients: Vec<usize>,
@@ -231,47 +320,72 @@ pub enum PermKind {
     /// (the permission then carries both `invitation` and `grantedToV2.user`: permission
     /// resource, "permission-invite-redeemed" example).
     Invitation {
+        /// The address invited.
         email: String,
+        /// The guest account that redeemed it, if any (index into `users`).
         redeemed_by: Option<usize>,
     },
 }
 
+/// A permission (`GET /drives/{d}/items/{i}/permissions`, site permissions).
 #[derive(Debug, Clone)]
 pub struct Permission {
+    /// Permission id.
     pub id: String,
+    /// `roles`.
     pub roles: Vec<Role>,
+    /// Grant, link or invitation.
     pub kind: PermKind,
 }
 
+/// An application registration, grantable on sites.
 #[derive(Debug, Clone)]
 pub struct App {
+    /// App (client) id.
     pub id: String,
+    /// `displayName`.
     pub display_name: String,
 }
 
 /// The whole simulated tenant.
 #[derive(Debug, Clone)]
 pub struct Tenant {
+    /// Directory tenant id (a GUID): the `tid` of its tokens.
     pub tenant_id: String,
+    /// Verified domain, e.g. `contoso.onmicrosoft.com`.
     pub domain: String,
+    /// SharePoint host, e.g. `contoso.sharepoint.com`.
     pub sp_host: String,
+    /// Seed the tenant was generated from.
     pub seed: u64,
+    /// Tenant-wide change sequence: every change takes the next number.
     pub seq: u64,
+    /// Directory users, by index.
     pub users: Vec<User>,
+    /// Directory groups, by index.
     pub groups: Vec<Group>,
+    /// Sites, by index.
     pub sites: Vec<Site>,
+    /// Drives, by index.
     pub drives: Vec<Drive>,
+    /// Every permission, by [`PermIdx`].
     pub perms: Vec<Permission>,
+    /// Application registrations.
     pub apps: Vec<App>,
+    /// Users by id.
     pub user_index: HashMap<String, usize>,
+    /// Groups by id.
     pub group_index: HashMap<String, usize>,
+    /// Sites by id.
     pub site_index: HashMap<String, usize>,
+    /// Drives by id.
     pub drive_index: HashMap<String, usize>,
     /// Keyed-hash secret for item ids, so ids cannot be forged from indices alone.
     pub id_key: u64,
 }
 
 impl Tenant {
+    /// Takes the next change sequence number.
     pub fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
@@ -374,6 +488,7 @@ impl Tenant {
         format!("/{}", parts.join("/"))
     }
 
+    /// Stores a permission and returns its index.
     pub fn push_perm(&mut self, p: Permission) -> PermIdx {
         self.perms.push(p);
         (self.perms.len() - 1) as PermIdx
