@@ -17,6 +17,19 @@ macro_rules! not_in_skipped_drive {
     };
 }
 
+/// The items of the permission sweep: live, read before `$3`, roots only when `$2`, in a drive
+/// that is read ([`Store::items_due_for_sweep`] and its count share it).
+macro_rules! due_for_sweep {
+    () => {
+        concat!(
+            "FROM msgraph_drive_items \
+             WHERE tenant_id = $1 AND deleted_at IS NULL AND permissions_last_synced_at < $3 \
+               AND (NOT $2 OR COALESCE(permission_root_id, id) = id)",
+            not_in_skipped_drive!()
+        )
+    };
+}
+
 impl Store {
     /// Replaces the permissions of each item with what was just read: upserts the permissions
     /// and grantees given, soft-deletes the ones no longer there, and stamps the items'
@@ -233,12 +246,10 @@ impl Store {
             .unwrap_or((None, "", ""));
         let rows: Vec<(DateTime<Utc>, String, String)> = sqlx::query_as(
             concat!(
-                "SELECT permissions_last_synced_at, drive_id, id FROM msgraph_drive_items \
-                 WHERE tenant_id = $1 AND deleted_at IS NULL AND permissions_last_synced_at < $3 \
-                   AND (NOT $2 OR COALESCE(permission_root_id, id) = id) \
-                   AND ($4::timestamptz IS NULL OR (permissions_last_synced_at, drive_id, id) > ($4, $5, $6))",
-                not_in_skipped_drive!(),
-                " ORDER BY permissions_last_synced_at, drive_id, id LIMIT $7"
+                "SELECT permissions_last_synced_at, drive_id, id ",
+                due_for_sweep!(),
+                " AND ($4::timestamptz IS NULL OR (permissions_last_synced_at, drive_id, id) > ($4, $5, $6)) \
+                 ORDER BY permissions_last_synced_at, drive_id, id LIMIT $7"
             ),
         )
         .bind(tenant)
@@ -266,17 +277,14 @@ impl Store {
         roots_only: bool,
         read_before: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(concat!(
-            "SELECT count(*) FROM msgraph_drive_items \
-                 WHERE tenant_id = $1 AND deleted_at IS NULL AND permissions_last_synced_at < $3 \
-                   AND (NOT $2 OR COALESCE(permission_root_id, id) = id)",
-            not_in_skipped_drive!()
-        ))
-        .bind(tenant)
-        .bind(roots_only)
-        .bind(read_before)
-        .fetch_one(&self.pool)
-        .await?)
+        Ok(
+            sqlx::query_scalar(concat!("SELECT count(*) ", due_for_sweep!()))
+                .bind(tenant)
+                .bind(roots_only)
+                .bind(read_before)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Soft-deletes items found gone while reading their permissions (404).
