@@ -26,6 +26,9 @@ pub struct ApiState {
     pub jobs: sentinel_sched::PgPool,
     pub validator: Arc<TokenValidator>,
     pub worker_id: String,
+    /// Our own app registration (the web's): only its calls may name the signed-in user they
+    /// act for. Another app granted the worker role is audited as itself.
+    pub own_app_id: String,
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -129,16 +132,21 @@ async fn audit(
     job: Uuid,
     outcome: &str,
 ) {
+    // The `X-Sentinel-Actor-*` headers are a claim the caller makes: believed from the web
+    // (our own app), never from another holder of the role, which could name anyone.
+    let from_web = caller.app_id() == state.own_app_id;
     let h = |k: &str| {
         headers
             .get(k)
+            .filter(|_| from_web)
             .and_then(|v| v.to_str().ok())
             .map(String::from)
     };
     let event = AuditEvent {
-        actor_oid: h("x-sentinel-actor-oid"),
+        actor_oid: h("x-sentinel-actor-oid").or_else(|| Some(caller.oid.clone())),
         actor_upn: h("x-sentinel-actor-upn"),
-        actor_name: h("x-sentinel-actor-name"),
+        actor_name: h("x-sentinel-actor-name")
+            .or_else(|| (!from_web).then(|| format!("app {}", caller.app_id()))),
         action: action.to_string(),
         entity_type: Some("job".into()),
         entity_id: Some(job.to_string()),

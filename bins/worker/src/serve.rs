@@ -65,6 +65,7 @@ pub async fn run(config: &WorkerConfig) -> Result<ExitCode> {
         jobs: pool.clone(),
         validator,
         worker_id: config.worker_id.clone(),
+        own_app_id: config.graph.client_id.clone(),
     });
     let listener = tokio::net::TcpListener::bind(config.api_addr)
         .await

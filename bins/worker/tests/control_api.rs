@@ -21,8 +21,9 @@ struct Api {
     http: reqwest::Client,
 }
 
-async fn serve_api(db: &TestDb, validator: TokenValidator) -> Api {
+async fn serve_api(db: &TestDb, validator: TokenValidator, own_app_id: &str) -> Api {
     let state = ApiState {
+        own_app_id: own_app_id.to_string(),
         store: sentinel_store::Store::from_pool(db.pool.clone()),
         jobs: db.pool.clone(),
         validator: Arc::new(validator),
@@ -104,7 +105,7 @@ async fn only_valid_tokens_for_our_app_reach_the_control_api() {
         v.leeway_secs = 0;
         v
     };
-    let api = serve_api(&db, validator()).await;
+    let api = serve_api(&db, validator(), "").await;
     // The API tells a refused caller nothing more; the validator says why it refused.
     let check = validator();
     let why = async |token: &str| check.validate(token).await.err().unwrap_or_default();
@@ -201,7 +202,12 @@ async fn v1_and_v2_tokens_of_our_app_are_accepted_with_the_tenant_by_id_or_domai
         };
         assert_eq!(claims["iss"], want_iss.as_str(), "v{version}: {claims}");
         for tenant in [tid.as_str(), domain.as_str()] {
-            let api = serve_api(&db, TokenValidator::new(&sim.url(), tenant, &client_id)).await;
+            let api = serve_api(
+                &db,
+                TokenValidator::new(&sim.url(), tenant, &client_id),
+                &client_id,
+            )
+            .await;
             let (s, b) = api.call("GET", "/jobs/status", Some(&t), None).await;
             assert_eq!(s, 200, "v{version} token, tenant given as {tenant}: {b}");
         }
@@ -219,7 +225,12 @@ async fn job_operations_answer_clearly_and_are_audited() {
         .expect("migrate");
     let client_id = sim.state.config.client_id.clone();
     let tid = sim.state.read_tenant().tenant_id.clone();
-    let api = serve_api(&db, TokenValidator::new(&sim.url(), &tid, &client_id)).await;
+    let api = serve_api(
+        &db,
+        TokenValidator::new(&sim.url(), &tid, &client_id),
+        &client_id,
+    )
+    .await;
     let t = token(&sim, &format!("api://{client_id}/.default")).await;
     let job = Uuid::new_v4();
     sqlx::query("INSERT INTO jobs (job_id, job_type, tenant_id) VALUES ($1, 'refresh_mv', 't')")
@@ -293,6 +304,46 @@ async fn job_operations_answer_clearly_and_are_audited() {
     let (s, status) = api.call("GET", "/jobs/status", Some(&t), None).await;
     assert_eq!(s, 200);
     assert_eq!(status["jobs"][0]["paused"], false);
+
+    // Another app the tenant granted the worker role may run jobs, but it cannot act in a
+    // user's name: its actor headers are not believed, and it is audited as itself.
+    let mut other: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(t.split('.').nth(1).expect("payload"))
+            .expect("b64"),
+    )
+    .expect("claims");
+    other["appid"] = json!("22222222-0000-0000-0000-000000000002");
+    other["azp"] = json!("22222222-0000-0000-0000-000000000002");
+    other["oid"] = json!("sp-of-the-other-app");
+    let other = sentinel_sim::entra::sign(
+        &serde_json::from_value::<sentinel_sim::entra::Claims>(other).expect("claims"),
+    )
+    .expect("sign");
+    let (s, b) = api
+        .call(
+            "POST",
+            "/jobs/run-now",
+            Some(&other),
+            Some(json!({"job_id": job})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (oid, upn, name): (Option<String>, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT actor_oid, actor_upn, actor_name FROM audit_events ORDER BY occurred_at DESC LIMIT 1",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("audit");
+    assert_eq!(
+        (oid.as_deref(), upn, name.as_deref()),
+        (
+            Some("sp-of-the-other-app"),
+            None,
+            Some("app 22222222-0000-0000-0000-000000000002")
+        ),
+        "another app is audited as itself, whatever its headers say"
+    );
     let audited: Vec<(String, Option<String>)> =
         sqlx::query_as("SELECT action, actor_upn FROM audit_events ORDER BY occurred_at")
             .fetch_all(&db.pool)
@@ -300,13 +351,14 @@ async fn job_operations_answer_clearly_and_are_audited() {
             .expect("audit");
     assert_eq!(
         audited.len(),
-        5,
+        6,
         "every control call is audited: {audited:?}"
     );
     assert!(
-        audited
+        audited[..5]
             .iter()
-            .all(|(_, upn)| upn.as_deref() == Some("admin@contoso.example"))
+            .all(|(_, upn)| upn.as_deref() == Some("admin@contoso.example")),
+        "the web's calls are audited as the user it names: {audited:?}"
     );
     db.drop_db().await;
 }
