@@ -1,6 +1,6 @@
 //! `/_sim/` control endpoints: ground truth, mutations, token expiry, faults, statistics.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -443,15 +443,19 @@ pub(crate) struct AuthControl {
     token_lifetime_secs: Option<u64>,
     #[serde(default)]
     revoke: bool,
+    /// App roles to hold from now on, by user principal name (an empty list removes them all).
+    #[serde(default)]
+    roles: BTreeMap<String, Vec<String>>,
 }
 
-/// Changes the lifetime of new access tokens and/or revokes every token issued so far.
+/// Changes the lifetime of new access tokens, revokes every token issued so far, and/or changes
+/// users' app roles (seen in the id tokens of their next sign-in or refresh).
 pub async fn auth_control(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     let req: AuthControl = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
             return bad_request(&format!(
-                "expected {{\"token_lifetime_secs\": N, \"revoke\": bool}}: {e}"
+                "expected {{\"token_lifetime_secs\": N, \"revoke\": bool, \"roles\": {{\"upn\": [\"role\"]}}}}: {e}"
             ));
         }
     };
@@ -460,6 +464,26 @@ pub async fn auth_control(State(state): State<Arc<SimState>>, body: Bytes) -> Re
             return bad_request("token_lifetime_secs must be at least 1");
         }
         state.token_lifetime_secs.store(l, Ordering::SeqCst);
+    }
+    if !req.roles.is_empty() {
+        let t = state.read_tenant();
+        let mut set = Vec::new();
+        for (upn, roles) in req.roles {
+            let Some(user) = t
+                .users
+                .iter()
+                .position(|u| u.upn.eq_ignore_ascii_case(&upn))
+            else {
+                return bad_request(&format!("no user {upn} in the tenant"));
+            };
+            set.push((user, roles));
+        }
+        drop(t);
+        state
+            .role_overrides
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(set);
     }
     if req.revoke {
         // Every token carries the generation it was issued in; older generations are refused.

@@ -121,7 +121,7 @@ fn tenant_ok(state: &SimState, tenant: &str) -> Result<String, Response> {
     }
 }
 
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+pub(crate) fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     (
         status,
         Json(json!({"error": error, "error_description": description, "error_codes": []})),
@@ -143,6 +143,7 @@ pub(crate) async fn openid_configuration(
         "issuer": issuer(&base, &tid),
         "authorization_endpoint": format!("{base}/{tid}/oauth2/v2.0/authorize"),
         "token_endpoint": format!("{base}/{tid}/oauth2/v2.0/token"),
+        "end_session_endpoint": format!("{base}/{tid}/oauth2/v2.0/logout"),
         "jwks_uri": format!("{base}/{tid}/discovery/v2.0/keys"),
         "response_types_supported": ["code", "id_token", "code id_token"],
         "response_modes_supported": ["query", "fragment", "form_post"],
@@ -177,6 +178,7 @@ pub(crate) struct TokenForm {
     code: Option<String>,
     redirect_uri: Option<String>,
     code_verifier: Option<String>,
+    refresh_token: Option<String>,
 }
 
 /// Client id and secret from the form or from HTTP Basic auth (oauth2 crates use either).
@@ -334,46 +336,10 @@ pub(crate) async fn token(
                     "AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization request.",
                 );
             }
-            let (oid, upn, name) = {
-                let t = state.read_tenant();
-                let u = &t.users[code.user];
-                (u.id.clone(), u.upn.clone(), u.display_name.clone())
-            };
-            let roles = demo_roles(code.user)
-                .into_iter()
-                .map(String::from)
-                .collect::<Vec<_>>();
-            let id_claims = Claims {
-                iss: issuer(&base, &tid),
-                aud: app.clone(),
-                tid: tid.clone(),
-                sub: oid.clone(),
-                oid: oid.clone(),
-                azp: Some(app.clone()),
-                appid: app.clone(),
-                iat: now,
-                nbf: now,
-                exp: now + lifetime,
-                ver: "2.0".into(),
-                roles: roles.clone(),
-                nonce: code.nonce.clone(),
-                preferred_username: Some(upn.clone()),
-                name: Some(name.clone()),
-                scp: None,
-                xms_sim_gen: state.revoked_before.load(Ordering::SeqCst),
-            };
-            let access_claims = Claims {
-                aud: GRAPH_AUDIENCE.to_string(),
-                nonce: None,
-                roles: Vec::new(),
-                scp: Some("openid profile email User.Read".into()),
-                ..id_claims.clone()
-            };
-            issue(
-                &state,
-                json!({"token_type": "Bearer", "expires_in": lifetime, "scope": "openid profile email User.Read"}),
-                &[("id_token", id_claims), ("access_token", access_claims)],
-            )
+            crate::signin::user_tokens(&state, &base, &tid, code.user, code.nonce, code.offline)
+        }
+        Some("refresh_token") => {
+            crate::signin::redeem_refresh_token(&state, &base, &tid, form.refresh_token.as_deref())
         }
         other => oauth_error(
             StatusCode::BAD_REQUEST,
@@ -386,7 +352,11 @@ pub(crate) async fn token(
     }
 }
 
-fn issue(state: &SimState, mut body: serde_json::Value, tokens: &[(&str, Claims)]) -> Response {
+pub(crate) fn issue(
+    state: &SimState,
+    mut body: serde_json::Value,
+    tokens: &[(&str, Claims)],
+) -> Response {
     for (field, claims) in tokens {
         match sign(claims) {
             Ok(jwt) => {
@@ -432,6 +402,8 @@ pub(crate) struct AuthorizeQuery {
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
     scope: Option<String>,
+    /// `login` or `select_account` show the account picker even within a session.
+    prompt: Option<String>,
     /// Set by the sign-in page's buttons: the chosen demo user.
     login_hint_user: Option<usize>,
 }
@@ -440,7 +412,8 @@ pub(crate) struct AuthorizeQuery {
 pub(crate) async fn authorize(
     State(state): State<Arc<SimState>>,
     Path(tenant): Path<String>,
-    Query(q): Query<AuthorizeQuery>,
+    headers: HeaderMap,
+    Query(mut q): Query<AuthorizeQuery>,
 ) -> Response {
     if let Err(r) = tenant_ok(&state, &tenant) {
         return r;
@@ -481,6 +454,11 @@ pub(crate) async fn authorize(
     {
         return bad("AADSTS900144: scope must include 'openid'.");
     }
+    // Within a session (an account picked before, not signed out) Entra signs in silently.
+    let picked = q.login_hint_user.is_some();
+    if !picked && !matches!(q.prompt.as_deref(), Some("login" | "select_account")) {
+        q.login_hint_user = crate::signin::session_user(&headers);
+    }
     if let Some(user) = q.login_hint_user {
         if demo_roles(user).is_empty() {
             return bad("unknown demo user");
@@ -502,6 +480,12 @@ pub(crate) async fn authorize(
                     code_challenge: q.code_challenge.clone().unwrap_or_default(),
                     nonce: q.nonce.clone(),
                     issued: Instant::now(),
+                    offline: q
+                        .scope
+                        .as_deref()
+                        .unwrap_or("")
+                        .split(' ')
+                        .any(|s| s == "offline_access"),
                 },
             );
         }
@@ -513,7 +497,11 @@ pub(crate) async fn authorize(
         if let Some(s) = &q.state {
             target.query_pairs_mut().append_pair("state", s);
         }
-        return Redirect::to(target.as_str()).into_response();
+        let mut resp = Redirect::to(target.as_str()).into_response();
+        if picked {
+            crate::signin::start_session(&mut resp, user);
+        }
+        return resp;
     }
     let t = state.read_tenant();
     let mut rows = String::new();

@@ -32,6 +32,7 @@ mod graph;
 mod json;
 pub mod mutate;
 mod server;
+mod signin;
 mod state;
 pub mod tenant;
 mod throttle;

@@ -88,7 +88,11 @@ pub fn router(state: Arc<SimState>) -> Router {
         )
         .route("/{tenant}/discovery/v2.0/keys", get(entra::keys))
         .route("/{tenant}/oauth2/v2.0/token", post(entra::token))
-        .route("/{tenant}/oauth2/v2.0/authorize", get(entra::authorize));
+        .route("/{tenant}/oauth2/v2.0/authorize", get(entra::authorize))
+        .route(
+            "/{tenant}/oauth2/v2.0/logout",
+            get(crate::signin::logout).post(crate::signin::logout),
+        );
     let control_routes = Router::new()
         .route("/_sim/manifest", get(control::get_manifest))
         .route("/_sim/dump/{kind}", get(control::dump))

@@ -106,6 +106,8 @@ pub struct Stats {
     pub ru_by_endpoint: BTreeMap<String, u64>,
     pub faults_injected: BTreeMap<String, u64>,
     pub tokens_issued: u64,
+    /// Browsers sent to the sign-out endpoint.
+    pub sign_outs: u64,
 }
 
 /// One Graph request as the simulator saw it (the last 10,000 are kept).
@@ -127,6 +129,15 @@ pub struct AuthCode {
     pub code_challenge: String,
     pub nonce: Option<String>,
     pub issued: Instant,
+    /// The sign-in asked for `offline_access`: the code's redemption returns a refresh token.
+    pub offline: bool,
+}
+
+/// A refresh token issued to a signed-in user: who, and in which revocation generation.
+#[derive(Debug, Clone)]
+pub(crate) struct RefreshGrant {
+    pub user: usize,
+    pub generation: u64,
 }
 
 /// A running simulator's state: the tenant, its budgets, faults, issued codes and tokens.
@@ -148,6 +159,10 @@ pub struct SimState {
     /// Token generation: access tokens of an older generation are rejected (`/_sim/auth` revoke).
     pub(crate) revoked_before: AtomicU64,
     pub(crate) token_lifetime_secs: AtomicU64,
+    /// Refresh tokens outstanding (each is used once: redeeming one returns the next).
+    pub(crate) refresh_tokens: Mutex<HashMap<String, RefreshGrant>>,
+    /// App roles set through `/_sim/auth` in place of a demo user's own.
+    pub(crate) role_overrides: Mutex<HashMap<usize, Vec<String>>>,
     started: Instant,
     started_unix: f64,
     /// The full router, for dispatching `$batch` inner requests.
@@ -175,6 +190,8 @@ impl SimState {
             request_log: Mutex::new(std::collections::VecDeque::new()),
             issued_tokens: Mutex::new(std::collections::VecDeque::new()),
             revoked_before: AtomicU64::new(0),
+            refresh_tokens: Mutex::new(HashMap::new()),
+            role_overrides: Mutex::new(HashMap::new()),
             started: Instant::now(),
             started_unix: now,
             router: OnceLock::new(),

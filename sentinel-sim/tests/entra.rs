@@ -197,3 +197,153 @@ async fn authorize_refuses_requests_without_pkce() {
     assert_eq!(r.status(), 400);
     assert!(r.text().await.expect("text").contains("PKCE"));
 }
+
+/// Entra's own session: an account picked once signs in without the picker until the browser
+/// visits the end-session endpoint. And a sign-in with `offline_access` gets a refresh token,
+/// whose redemption returns an id token with the roles the user holds now, once.
+#[tokio::test]
+async fn sessions_end_at_sign_out_and_refresh_tokens_carry_the_roles_held_now() {
+    let s = start(34, |_| {}).await;
+    let disco = discovery(&s).await;
+    let authorize = disco["authorization_endpoint"].as_str().expect("authorize");
+    let token_url = disco["token_endpoint"].as_str().expect("token");
+    let logout = disco["end_session_endpoint"]
+        .as_str()
+        .expect("end_session_endpoint")
+        .to_string();
+    let client_id = s.sim.state.config.client_id.clone();
+    let secret = s.sim.state.config.client_secret.clone();
+    let verifier = "another-long-random-verifier-string-of-at-least-43-characters-00";
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let query = format!(
+        "{authorize}?client_id={client_id}&response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&scope=openid%20profile%20offline_access&state=s&nonce=n&code_challenge={challenge}&code_challenge_method=S256"
+    );
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let browser = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let code_of = |r: reqwest::Response| {
+        assert!(r.status().is_redirection(), "{}", r.status());
+        let to = url::Url::parse(r.headers()["location"].to_str().expect("loc")).expect("url");
+        to.query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .expect("code")
+    };
+    let get = |url: String| browser.get(url).send();
+
+    // First visit: the picker. Picking signs in and starts the session.
+    assert_eq!(get(query.clone()).await.expect("get").status(), 200);
+    let code = code_of(
+        get(format!("{query}&login_hint_user=1"))
+            .await
+            .expect("pick"),
+    );
+    // Next visit: straight back with a code, no picker; `prompt=login` still shows it.
+    let silent = code_of(get(query.clone()).await.expect("silent"));
+    assert_eq!(
+        get(format!("{query}&prompt=login"))
+            .await
+            .expect("get")
+            .status(),
+        200
+    );
+
+    let redeem = |form: Vec<(&'static str, String)>| s.http.post(token_url).form(&form).send();
+    let by_code = |code: String| {
+        vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("client_id", client_id.clone()),
+            ("client_secret", secret.clone()),
+            ("code", code),
+            ("redirect_uri", "http://127.0.0.1:9/cb".to_string()),
+            ("code_verifier", verifier.to_string()),
+        ]
+    };
+    let by_refresh = |token: &str| {
+        vec![
+            ("grant_type", "refresh_token".to_string()),
+            ("client_id", client_id.clone()),
+            ("client_secret", secret.clone()),
+            ("refresh_token", token.to_string()),
+            ("scope", "openid profile offline_access".to_string()),
+        ]
+    };
+    let roles_in = |tokens: &Value| -> Value {
+        let id = tokens["id_token"].as_str().expect("id_token");
+        let payload = id.split('.').nth(1).expect("payload");
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
+        claims["roles"].clone()
+    };
+    let first: Value = redeem(by_code(code))
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(roles_in(&first), serde_json::json!(["Sentinel.Reader"]));
+    let refresh = first["refresh_token"]
+        .as_str()
+        .expect("refresh_token")
+        .to_string();
+    let silent: Value = redeem(by_code(silent))
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    assert!(silent["id_token"].is_string(), "{silent}");
+
+    // Roles change in Entra: the next refresh says so, and hands out the next refresh token.
+    let reader_upn = s.sim.state.read_tenant().users[1].upn.clone();
+    let r = s
+        .http
+        .post(s.url("/_sim/auth"))
+        .json(&serde_json::json!({"roles": {reader_upn: ["Sentinel.Admin"]}}))
+        .send()
+        .await
+        .expect("auth");
+    assert_eq!(r.status(), 200);
+    let second: Value = redeem(by_refresh(&refresh))
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(roles_in(&second), serde_json::json!(["Sentinel.Admin"]));
+    let next = second["refresh_token"]
+        .as_str()
+        .expect("next refresh token");
+    let reused = redeem(by_refresh(&refresh)).await.expect("post");
+    assert_eq!(reused.status(), 400, "a refresh token is used once");
+    assert_eq!(
+        reused.json::<Value>().await.expect("json")["error"],
+        "invalid_grant"
+    );
+    // A revoked session ends: the refresh is refused.
+    s.http
+        .post(s.url("/_sim/auth"))
+        .json(&serde_json::json!({"revoke": true}))
+        .send()
+        .await
+        .expect("revoke");
+    let revoked = redeem(by_refresh(next)).await.expect("post");
+    assert_eq!(revoked.status(), 400);
+    assert!(
+        revoked.text().await.expect("text").contains("AADSTS50173"),
+        "revocation is named"
+    );
+
+    // Sign-out ends the session and returns where asked: the picker is back.
+    let out = get(format!(
+        "{logout}?post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fsigned-out"
+    ))
+    .await
+    .expect("logout");
+    assert!(out.status().is_redirection());
+    assert_eq!(out.headers()["location"], "http://127.0.0.1:9/signed-out");
+    assert_eq!(get(query.clone()).await.expect("get").status(), 200);
+}
