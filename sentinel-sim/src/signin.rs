@@ -8,7 +8,8 @@
 //! - A sign-in that asks for `offline_access` gets a refresh token with its code's redemption;
 //!   redeeming it (`grant_type=refresh_token`) returns a new id token carrying the roles the
 //!   user holds *now*, and the next refresh token ("OAuth 2.0 authorization code flow":
-//!   "Refresh the access token"). A disabled user or a revoked session gets `invalid_grant`.
+//!   "Refresh the access token"; "Refresh tokens in the Microsoft identity platform"). A
+//!   disabled user or a revoked session gets `invalid_grant`.
 
 use std::sync::atomic::Ordering;
 
@@ -132,7 +133,7 @@ pub(crate) fn user_tokens(
     )
 }
 
-/// `grant_type=refresh_token`: each refresh token is used once.
+/// `grant_type=refresh_token`: the user as the directory holds them now.
 pub(crate) fn redeem_refresh_token(
     state: &SimState,
     base: &str,
@@ -141,12 +142,16 @@ pub(crate) fn redeem_refresh_token(
 ) -> Response {
     let invalid =
         |description: &str| oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", description);
+    // A redeemed refresh token stays valid beside its successor (Entra: "Refresh tokens
+    // replace themselves with a fresh token upon every use", and nothing revokes the old one):
+    // two requests of one session may refresh at once.
     let grant = token.and_then(|t| {
         state
             .refresh_tokens
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(t)
+            .get(t)
+            .cloned()
     });
     let Some(grant) = grant else {
         return invalid("AADSTS70000: The provided grant is invalid or malformed.");

@@ -159,7 +159,7 @@ pub struct SimState {
     /// Token generation: access tokens of an older generation are rejected (`/_sim/auth` revoke).
     pub(crate) revoked_before: AtomicU64,
     pub(crate) token_lifetime_secs: AtomicU64,
-    /// Refresh tokens outstanding (each is used once: redeeming one returns the next).
+    /// Refresh tokens issued (redeeming one returns the next; both stay valid until revoked).
     pub(crate) refresh_tokens: Mutex<HashMap<String, RefreshGrant>>,
     /// App roles set through `/_sim/auth` in place of a demo user's own.
     pub(crate) role_overrides: Mutex<HashMap<usize, Vec<String>>>,

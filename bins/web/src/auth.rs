@@ -5,6 +5,12 @@
 //! and operate the worker; `Sentinel.Reader` sees the dashboards. A user with neither is not
 //! signed in. Every request that changes something needs the admin role and the session's
 //! CSRF token (form field `csrf_token` or header `X-CSRF-Token`).
+//!
+//! Roles are not frozen at sign-in: once `WEB_ROLE_RECHECK_SECS` have passed, the next request
+//! asks Entra again through the session's refresh token (kept server-side, never in a cookie)
+//! and takes the roles the user holds then; a user whose roles are gone, or whom Entra no
+//! longer accepts (disabled, sessions revoked), is signed out. Sign-out ends Entra's session
+//! too, through the tenant's end-session endpoint.
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Query, Request, State};
@@ -12,7 +18,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
 use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use sentinel_graph::GraphError;
 use sentinel_store::AuditEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -26,6 +35,32 @@ pub const ROLE_ADMIN: &str = "Sentinel.Admin";
 pub const ROLE_READER: &str = "Sentinel.Reader";
 
 const USER_KEY: &str = "user";
+const ENTRA_KEY: &str = "entra";
+
+/// What lets us ask Entra about the user again: in the server-side session only.
+#[derive(Serialize, Deserialize)]
+struct EntraSession {
+    refresh_token: String,
+    checked_at: DateTime<Utc>,
+}
+
+impl EntraSession {
+    fn new(refresh_token: &SecretString) -> EntraSession {
+        EntraSession {
+            refresh_token: refresh_token.expose_secret().to_string(),
+            checked_at: Utc::now(),
+        }
+    }
+}
+
+/// The roles of ours among a token's.
+fn our_roles(roles: &[String]) -> Vec<String> {
+    roles
+        .iter()
+        .filter(|r| *r == ROLE_ADMIN || *r == ROLE_READER)
+        .cloned()
+        .collect()
+}
 
 /// The signed-in user, as kept in the server-side session.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -180,17 +215,13 @@ pub async fn callback(
                 .into(),
         ));
     };
-    let claims = state
+    let signed = state
         .signin
         .finish(pending.signin, &code, &returned_state)
         .await
         .map_err(|e| WebError::SignInFailed(format!("Sign-in failed: {e}")))?;
-    let roles: Vec<String> = claims
-        .roles
-        .iter()
-        .filter(|r| *r == ROLE_ADMIN || *r == ROLE_READER)
-        .cloned()
-        .collect();
+    let claims = &signed.claims;
+    let roles = our_roles(&claims.roles);
     if roles.is_empty() {
         return Err(WebError::Forbidden(format!(
             "{} has neither the {ROLE_ADMIN} nor the {ROLE_READER} app role. Ask an administrator to assign one.",
@@ -207,6 +238,12 @@ pub async fn callback(
         roles,
     );
     keep_signed_in(&session, &user).await?;
+    match &signed.refresh_token {
+        Some(token) => session.insert(ENTRA_KEY, EntraSession::new(token)).await?,
+        None => tracing::warn!(
+            "Entra sent no refresh token (offline_access not granted): this session's roles cannot be re-checked"
+        ),
+    }
     let event = user.audit(
         "auth.sign_in",
         "user",
@@ -245,7 +282,10 @@ pub async fn logout(
         tracing::warn!(error = %e, "could not audit a sign-out");
     }
     session.flush().await?;
-    Ok(Redirect::to("/signed-out"))
+    // Entra's session ends too, or the next sign-in would be silent, as this user.
+    Ok(Redirect::to(
+        &state.signin.sign_out_url(&state.signed_out_uri),
+    ))
 }
 
 pub async fn signed_out(State(state): State<AppState>) -> Result<Response, WebError> {
@@ -260,10 +300,23 @@ fn new_token() -> String {
 }
 
 /// Every route behind it needs a signed-in user: pages redirect to sign-in, the API answers 401.
-pub async fn require_user(session: Session, mut req: Request, next: Next) -> Response {
+/// The user's roles are re-checked with Entra once `role_recheck` has passed.
+pub async fn require_user(
+    State(state): State<AppState>,
+    session: Session,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let user: Option<CurrentUser> = match session.get(USER_KEY).await {
         Ok(u) => u,
         Err(e) => return WebError::from(e).into_response(),
+    };
+    let user = match user {
+        Some(user) => match recheck(&state, &session, user).await {
+            Ok(user) => user,
+            Err(e) => return e.into_response(),
+        },
+        None => None,
     };
     match user {
         Some(user) => {
@@ -282,6 +335,76 @@ pub async fn require_user(session: Session, mut req: Request, next: Next) -> Res
         }
         None => WebError::SignInFirst.into_response(),
     }
+}
+
+/// The user as Entra sees them now, when the last look is older than `role_recheck`; `None`
+/// (and the session ended) when Entra no longer accepts them or they hold none of our roles.
+/// When Entra cannot be reached the roles are kept and asked about on the next request.
+async fn recheck(
+    state: &AppState,
+    session: &Session,
+    user: CurrentUser,
+) -> Result<Option<CurrentUser>, WebError> {
+    let Some(entra) = session.get::<EntraSession>(ENTRA_KEY).await? else {
+        return Ok(Some(user));
+    };
+    let age = (Utc::now() - entra.checked_at).to_std().unwrap_or_default();
+    if age < state.role_recheck {
+        return Ok(Some(user));
+    }
+    let token = SecretString::from(entra.refresh_token);
+    let signed = match state.signin.refresh(&token).await {
+        Ok(signed) if signed.claims.oid == user.oid => signed,
+        Ok(_) => {
+            return end_session(state, session, &user, "Entra answered for another user").await;
+        }
+        Err(GraphError::Auth(why)) => return end_session(state, session, &user, &why).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not re-check the signed-in user with Entra; asking again on the next request");
+            return Ok(Some(user));
+        }
+    };
+    let roles = our_roles(&signed.claims.roles);
+    if roles.is_empty() {
+        return end_session(state, session, &user, "the user holds none of our roles").await;
+    }
+    if roles != user.roles {
+        let event = user.audit(
+            "auth.roles_changed",
+            "user",
+            &user.oid,
+            json!({"from": user.roles, "to": roles}),
+        );
+        if let Err(e) = state.store.audit(&event).await {
+            tracing::warn!(error = %e, "could not audit a change of roles");
+        }
+    }
+    let now = CurrentUser {
+        roles,
+        upn: signed.claims.preferred_username.clone().or(user.upn),
+        name: signed.claims.name.clone().or(user.name),
+        ..user
+    };
+    session.insert(USER_KEY, now.clone()).await?;
+    let next = EntraSession::new(signed.refresh_token.as_ref().unwrap_or(&token));
+    session.insert(ENTRA_KEY, next).await?;
+    Ok(Some(now))
+}
+
+/// Ends a session Entra no longer vouches for, and says why in the audit trail.
+async fn end_session(
+    state: &AppState,
+    session: &Session,
+    user: &CurrentUser,
+    why: &str,
+) -> Result<Option<CurrentUser>, WebError> {
+    tracing::info!(user = %user.oid, why, "session ended by the re-check with Entra");
+    let event = user.audit("auth.session_ended", "user", &user.oid, json!({"why": why}));
+    if let Err(e) = state.store.audit(&event).await {
+        tracing::warn!(error = %e, "could not audit the end of a session");
+    }
+    session.flush().await?;
+    Ok(None)
 }
 
 /// A request that changes something needs the admin role (sign-out excepted) and the CSRF token.

@@ -24,6 +24,9 @@ pub struct WebConfig {
     /// Longest a page's query may run (`WEB_STATEMENT_TIMEOUT_SECS`, default 15): past it the
     /// query is cancelled and the page says so, instead of holding a connection.
     pub statement_timeout: std::time::Duration,
+    /// How long a signed-in user's roles are trusted before Entra is asked again
+    /// (`WEB_ROLE_RECHECK_SECS`, default 300; 0 asks on every request).
+    pub role_recheck: std::time::Duration,
 }
 
 impl WebConfig {
@@ -71,7 +74,17 @@ impl WebConfig {
                 ),
             },
         };
+        let role_recheck = match var("WEB_ROLE_RECHECK_SECS") {
+            None => 300,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if n <= 86_400 => n,
+                _ => bail!(
+                    "WEB_ROLE_RECHECK_SECS must be a number of seconds from 0 to 86400, got '{v}'"
+                ),
+            },
+        };
         Ok(WebConfig {
+            role_recheck: std::time::Duration::from_secs(role_recheck),
             statement_timeout: std::time::Duration::from_secs(statement_timeout),
             database_url: SecretString::from(database_url),
             graph,
@@ -86,6 +99,14 @@ impl WebConfig {
     pub fn redirect_uri(&self) -> String {
         format!(
             "{}/auth/callback",
+            self.public_url.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// Where Entra returns the browser after sign-out (register it on the app as well).
+    pub fn signed_out_uri(&self) -> String {
+        format!(
+            "{}/signed-out",
             self.public_url.as_str().trim_end_matches('/')
         )
     }
@@ -140,6 +161,8 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("WEB_STATEMENT_TIMEOUT_SECS", "0"),
             ("WEB_STATEMENT_TIMEOUT_SECS", "soon"),
+            ("WEB_ROLE_RECHECK_SECS", "-1"),
+            ("WEB_ROLE_RECHECK_SECS", "100000"),
         ] {
             let mut vars: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != name).collect();
             vars.push((name, value));

@@ -41,6 +41,12 @@ pub struct AppState {
     pub tenant: String,
     pub views: Arc<render::Views>,
     pub signin: Arc<SignIn>,
+    /// How long roles are trusted before Entra is asked again (see [`auth::require_user`]).
+    pub role_recheck: std::time::Duration,
+    /// Where Entra returns the browser after sign-out.
+    pub signed_out_uri: String,
+    /// The Content-Security-Policy of every response (it names Entra's origin).
+    pub csp: axum::http::HeaderValue,
     /// Carries a started sign-in in the browser (see [`signin_cookie`]).
     pub signin_cookie: Arc<signin_cookie::SignInCookie>,
     /// App-only Graph client for the live panels; nothing it returns is stored.
@@ -59,6 +65,9 @@ impl AppState {
             tenant: config.graph.tenant_id.clone(),
             views: Arc::new(render::Views::new()?),
             signin: Arc::new(SignIn::new(&config.graph, &config.redirect_uri())?),
+            role_recheck: config.role_recheck,
+            signed_out_uri: config.signed_out_uri(),
+            csp: security::content_security_policy(&config.graph.authority),
             signin_cookie: Arc::new(signin_cookie::SignInCookie::new(
                 &config.graph.client_secret,
                 config.secure_cookies(),
@@ -147,7 +156,10 @@ pub fn router(state: AppState) -> Router {
     let signed_in = pages::routes()
         .route("/auth/logout", post(auth::logout))
         .route_layer(middleware::from_fn(auth::guard_changes))
-        .route_layer(middleware::from_fn(auth::require_user));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_user,
+        ));
     Router::new()
         .route("/health", get(pages::health))
         .route("/auth/login", get(auth::login))
@@ -157,7 +169,10 @@ pub fn router(state: AppState) -> Router {
         .merge(signed_in)
         .fallback(pages::not_found)
         .layer(middleware::from_fn(error::render_errors))
-        .layer(middleware::map_response(security::headers))
+        .layer(middleware::map_response_with_state(
+            state.clone(),
+            security::headers,
+        ))
         .with_state(state)
 }
 

@@ -475,6 +475,12 @@ async fn pages_carry_the_security_headers_and_no_script() {
             csp.contains("script-src 'none'") && csp.contains("frame-ancestors 'none'"),
             "{csp}"
         );
+        // Forms post here; the only other origin a submission may be redirected to is Entra's
+        // (sign-out ends there).
+        assert!(
+            csp.contains(&format!("form-action 'self' {};", app.sim.url())),
+            "{csp}"
+        );
         assert_eq!(page.header("x-frame-options"), "DENY");
         assert_eq!(page.header("x-content-type-options"), "nosniff");
         assert_eq!(page.header("cache-control"), "no-store");

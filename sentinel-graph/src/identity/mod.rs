@@ -5,7 +5,7 @@
 mod signin;
 mod validator;
 
-pub use signin::{PendingSignIn, SignIn};
+pub use signin::{PendingSignIn, SignIn, SignedIn};
 pub use validator::{TokenValidator, VerifiedToken};
 
 use secrecy::SecretString;

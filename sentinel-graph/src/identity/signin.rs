@@ -1,6 +1,13 @@
 //! Signing users in with the authorization code flow: PKCE (S256), `state` against CSRF on
 //! the redirect, `nonce` against id-token replay, and the id token validated against the
 //! tenant's JWKS. The user's access token is never kept: the id token says who signed in.
+//!
+//! The sign-in asks for `offline_access`, so the code's redemption also returns a refresh
+//! token: redeemed later, it returns a new id token with the roles the user holds *then*, or
+//! `invalid_grant` once the user is disabled or their sessions revoked (Microsoft identity
+//! platform, "OAuth 2.0 authorization code flow": "Refresh the access token"). Sign-out sends
+//! the browser to the tenant's end-session endpoint (`/{tenant}/oauth2/v2.0/logout`, the
+//! `end_session_endpoint` of its OpenID configuration) so that Entra's session ends too.
 
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
@@ -8,10 +15,10 @@ use oauth2::basic::{
 };
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, ExtraTokenFields,
-    HttpRequest, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, StandardRevocableToken,
-    StandardTokenResponse, TokenUrl,
+    HttpRequest, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope,
+    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
 };
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::validator::{TokenValidator, VerifiedToken};
@@ -28,6 +35,19 @@ pub struct PendingSignIn {
     pub nonce: String,
     pkce_verifier: String,
 }
+
+/// Who signed in, and what lets us ask Entra again later.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// The validated id token's claims.
+    pub claims: VerifiedToken,
+    /// Redeem it with [`SignIn::refresh`] to re-check the user. `None` when Entra sent none
+    /// (`offline_access` not granted).
+    pub refresh_token: Option<SecretString>,
+}
+
+/// The scopes of a sign-in: who the user is, and a refresh token to ask again later.
+const SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct IdTokenFields {
@@ -63,6 +83,7 @@ pub struct SignIn {
     client: OidcClient,
     validator: TokenValidator,
     http: reqwest::Client,
+    end_session_url: String,
 }
 
 impl SignIn {
@@ -93,6 +114,7 @@ impl SignIn {
             client,
             validator: TokenValidator::new(authority, tenant, &config.client_id),
             http,
+            end_session_url: format!("{authority}/{tenant}/oauth2/v2.0/logout"),
         })
     }
 
@@ -103,9 +125,7 @@ impl SignIn {
         let (url, state) = self
             .client
             .authorize_url(CsrfToken::new_random)
-            .add_scope(Scope::new("openid".into()))
-            .add_scope(Scope::new("profile".into()))
-            .add_scope(Scope::new("email".into()))
+            .add_scopes(SCOPES.map(|s| Scope::new(s.into())))
             .add_extra_param("nonce", nonce.clone())
             .add_extra_param("response_mode", "query")
             .set_pkce_challenge(challenge)
@@ -127,7 +147,7 @@ impl SignIn {
         pending: PendingSignIn,
         code: &str,
         state: &str,
-    ) -> Result<VerifiedToken, GraphError> {
+    ) -> Result<SignedIn, GraphError> {
         if state != pending.state {
             return Err(GraphError::Auth(
                 "the sign-in response does not match this browser's sign-in (state)".into(),
@@ -145,6 +165,48 @@ impl SignIn {
             .request_async(&send)
             .await
             .map_err(token_error)?;
+        let signed_in = self.signed_in(&resp).await?;
+        if signed_in.claims.nonce.as_deref() != Some(pending.nonce.as_str()) {
+            return Err(GraphError::Auth(
+                "the id token's nonce does not match this sign-in".into(),
+            ));
+        }
+        Ok(signed_in)
+    }
+
+    /// Asks Entra again who the holder of `refresh_token` is: a new id token (the roles held
+    /// now) and the next refresh token. [`GraphError::Auth`] when Entra refuses (the user is
+    /// disabled, deleted or their sessions revoked); [`GraphError::Transport`] when it could
+    /// not be asked.
+    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<SignedIn, GraphError> {
+        let http = self.http.clone();
+        let send = move |req: HttpRequest| {
+            let http = http.clone();
+            async move { send_oauth(&http, req).await }
+        };
+        let token = RefreshToken::new(refresh_token.expose_secret().to_string());
+        let resp = self
+            .client
+            .exchange_refresh_token(&token)
+            .add_scopes(SCOPES.map(|s| Scope::new(s.into())))
+            .request_async(&send)
+            .await
+            .map_err(token_error)?;
+        self.signed_in(&resp).await
+    }
+
+    /// Where to send the browser so that its Entra session ends too, and where Entra sends it
+    /// back (`post_logout_redirect_uri`: a redirect URI registered on the app).
+    pub fn sign_out_url(&self, return_to: &str) -> String {
+        let mut url = url::form_urlencoded::Serializer::new(String::new());
+        url.append_pair("post_logout_redirect_uri", return_to);
+        format!("{}?{}", self.end_session_url, url.finish())
+    }
+
+    async fn signed_in(
+        &self,
+        resp: &StandardTokenResponse<IdTokenFields, BasicTokenType>,
+    ) -> Result<SignedIn, GraphError> {
         let id_token = resp
             .extra_fields()
             .id_token
@@ -155,11 +217,11 @@ impl SignIn {
             .validate(id_token)
             .await
             .map_err(GraphError::Auth)?;
-        if claims.nonce.as_deref() != Some(pending.nonce.as_str()) {
-            return Err(GraphError::Auth(
-                "the id token's nonce does not match this sign-in".into(),
-            ));
-        }
-        Ok(claims)
+        Ok(SignedIn {
+            claims,
+            refresh_token: resp
+                .refresh_token()
+                .map(|t| SecretString::from(t.secret().clone())),
+        })
     }
 }

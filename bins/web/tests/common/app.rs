@@ -136,6 +136,59 @@ impl TestApp {
         app(state, self.sessions.clone(), false)
     }
 
+    /// The same application re-checking roles with Entra on every request.
+    pub fn rechecking_every_request(&self) -> Router {
+        let mut config = config(&self.sim, &self.db);
+        config.role_recheck = std::time::Duration::ZERO;
+        let state = AppState::new(&config, self.store.clone(), self.worker.clone()).expect("state");
+        app(state, self.sessions.clone(), false)
+    }
+
+    /// Signs in through the simulated Entra as demo user `n` (0 admin, 1 reader), as a browser
+    /// does: `/auth/login`, the account picker, the callback. The session's cookie and CSRF
+    /// token (read from the page).
+    pub async fn sign_in_through_entra(&self, router: &Router, n: usize) -> Who {
+        let start = get(router, "/auth/login", None).await;
+        assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
+        let signin_cookie = start
+            .header("set-cookie")
+            .split(';')
+            .next()
+            .expect("cookie")
+            .to_string();
+        let picked = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+            .get(format!("{}&login_hint_user={n}", start.header("location")))
+            .send()
+            .await
+            .expect("the account picker");
+        let back = url::Url::parse(picked.headers()["location"].to_str().expect("location"))
+            .expect("callback URL");
+        let path = format!("{}?{}", back.path(), back.query().unwrap_or(""));
+        let done = send(router, Method::GET, &path, Some(&signin_cookie), None, None).await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        let cookie = done
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(sentinel_web::session_cookie(false)))
+            .and_then(|c| c.split(';').next())
+            .expect("a session cookie")
+            .to_string();
+        let page = send(router, Method::GET, "/analytics", Some(&cookie), None, None).await;
+        let marker = "name=\"csrf_token\" value=\"";
+        let at = page.body.find(marker).expect("a CSRF token on the page") + marker.len();
+        let csrf = page.body[at..]
+            .split('"')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        Who { cookie, csrf }
+    }
+
     /// The same application as browsers reach it over https (secure cookies).
     pub fn over_https(&self) -> Router {
         let config = config_at(&self.sim, &self.db, "https://sentinel.example");
