@@ -1,9 +1,13 @@
 # syntax=docker/dockerfile:1
 # One build, three small runtime images: `--target web`, `--target worker`, `--target sim`.
 # Dependencies are compiled in their own layer (cargo-chef), so a code change rebuilds only
-# our crates.
+# our crates. The base images are build arguments (where no registry can be reached,
+# scripts/compose-smoke.sh builds them from Debian's packages and reuses the runtime stages
+# below over binaries built on the host).
+ARG RUST_IMAGE=rust:1.95-slim-bookworm
+ARG RUNTIME_IMAGE=debian:bookworm-slim
 
-FROM rust:1.95-slim-bookworm AS chef
+FROM ${RUST_IMAGE} AS chef
 RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
 
@@ -20,7 +24,7 @@ RUN cargo build --release --locked -p sentinel-web -p sentinel-worker -p sentine
 
 # The runtime: Debian slim with CA roots (Graph and Entra are https) and curl for healthchecks,
 # running as an unprivileged user.
-FROM debian:bookworm-slim AS runtime
+FROM ${RUNTIME_IMAGE} AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \

@@ -24,7 +24,8 @@ services = base.get("services", {})
 check(sorted(services) == ["postgres", "web", "worker"],
       f"docker-compose.yml must have exactly postgres, web and worker, has {sorted(services)}")
 pg = services.get("postgres", {})
-check(pg.get("image") == "postgres:16", "postgres must use image postgres:16")
+check(pg.get("image") == "${POSTGRES_IMAGE:-postgres:16}",
+      "postgres must use image ${POSTGRES_IMAGE:-postgres:16} (postgres:16 unless overridden)")
 check("healthcheck" in pg, "postgres needs a healthcheck")
 check(any(str(v).startswith("pgdata:") for v in pg.get("volumes", [])), "postgres needs the named volume pgdata")
 check(any("docker-entrypoint-initdb.d" in str(v) for v in pg.get("volumes", [])), "postgres must apply db/init on first start")

@@ -37,6 +37,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # (sentinel-benches is a harness that depends on the unpublished test kit: never packaged.)
 cargo package --workspace --exclude sentinel-benches --locked --no-verify --allow-dirty --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
-# Compose files and Dockerfile, statically (no Docker engine here).
+# Compose files and Dockerfile, statically first (fast), then for real after the tests.
 ./scripts/check-deploy.sh
 cargo test --workspace --locked
+# The compose stack with the demo overlay, on a Docker engine this script starts if needed.
+./scripts/compose-smoke.sh
