@@ -34,6 +34,17 @@ impl SchedError {
             _ => false,
         }
     }
+
+    /// Postgres refused a value the caller passed (SQLSTATE class 22, "data exception": a NUL
+    /// character in text, a number out of range, ...): the input is at fault, not the database.
+    pub fn is_bad_value(&self) -> bool {
+        match self {
+            SchedError::Database(sqlx::Error::Database(e)) => {
+                e.code().is_some_and(|c| c.starts_with("22"))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM: the stop a scheduler loop (and any server running beside

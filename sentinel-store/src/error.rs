@@ -26,4 +26,15 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// Postgres refused a value the caller passed (SQLSTATE class 22, "data exception": a NUL
+    /// character in text, a number out of range, ...): the input is at fault, not the database.
+    pub fn is_bad_value(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                e.code().is_some_and(|c| c.starts_with("22"))
+            }
+            _ => false,
+        }
+    }
 }

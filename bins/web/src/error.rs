@@ -58,14 +58,25 @@ impl From<sentinel_store::StoreError> for WebError {
         if e.is_timeout() {
             return WebError::TooSlow(Box::new(e));
         }
+        if e.is_bad_value() {
+            tracing::info!(error = %e, "the database refused a value of the request");
+            return WebError::BadInput(BAD_VALUE.into());
+        }
         WebError::Database(Box::new(e))
     }
 }
+
+/// What a caller is told when Postgres refuses one of its values.
+const BAD_VALUE: &str = "a value in this request cannot be stored or searched for (e.g. it holds a NUL character or a number out of range)";
 
 impl From<sentinel_sched::SchedError> for WebError {
     fn from(e: sentinel_sched::SchedError) -> WebError {
         if e.is_timeout() {
             return WebError::TooSlow(Box::new(e));
+        }
+        if e.is_bad_value() {
+            tracing::info!(error = %e, "the database refused a value of the request");
+            return WebError::BadInput(BAD_VALUE.into());
         }
         WebError::Database(Box::new(e))
     }

@@ -31,6 +31,9 @@ pub struct ApiState {
     pub own_app_id: String,
 }
 
+/// What a caller of an unknown route or method is told.
+const ROUTES: &str = "the control API has GET /health, GET /jobs/status and POST /jobs/run-now, /jobs/pause, /jobs/resume";
+
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
@@ -45,6 +48,8 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/health", get(health))
         .merge(protected)
+        .fallback(|| async { error(StatusCode::NOT_FOUND, ROUTES) })
+        .method_not_allowed_fallback(|| async { error(StatusCode::METHOD_NOT_ALLOWED, ROUTES) })
         .with_state(state)
 }
 

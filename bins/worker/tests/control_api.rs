@@ -415,3 +415,122 @@ async fn serve_runs_a_requested_job_and_stops_cleanly_on_sigterm() {
     assert!(exit.success(), "SIGTERM ends the worker cleanly: {exit:?}");
     db.drop_db().await;
 }
+
+/// The hostile-input campaign on the control API: generated paths, tokens, headers and bodies.
+/// None gets a 5xx; every refusal says why (a refused token only that one is required); no
+/// table changes.
+#[test]
+fn hostile_calls_to_the_control_api_are_refused_clearly_and_change_nothing() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (sim, db, api, good) = rt.block_on(async {
+        let sim = spawn_sim_with(Profile::Tiny, 204, |_| {}).await;
+        let db = create_db().await;
+        sentinel_store::Store::from_pool(db.pool.clone())
+            .migrate()
+            .await
+            .expect("migrate");
+        let client_id = sim.state.config.client_id.clone();
+        let tid = sim.state.read_tenant().tenant_id.clone();
+        let api = serve_api(
+            &db,
+            TokenValidator::new(&sim.url(), &tid, &client_id),
+            &client_id,
+        )
+        .await;
+        let good = token(&sim, &format!("api://{client_id}/.default")).await;
+        (sim, db, api, good)
+    });
+    let checksum = || {
+        rt.block_on(async {
+            sqlx::query_scalar::<_, Option<String>>(
+                "SELECT md5(concat((SELECT string_agg(j::text, ',' ORDER BY j::text) FROM jobs j), \
+                 (SELECT string_agg(r::text, ',' ORDER BY r::text) FROM job_runs r), \
+                 (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM audit_events a)))",
+            )
+            .fetch_one(&db.pool)
+            .await
+            .expect("checksum")
+        })
+    };
+    let before = checksum();
+
+    let text = prop_oneof![
+        Just("'; DROP TABLE jobs; --".to_string()),
+        Just("00000000-0000-0000-0000-00000000000g".to_string()),
+        Just("{\"job_id\":".to_string()),
+        "[ -~]{0,80}",
+        "[\\PC]{0,20}",
+    ];
+    let body = prop_oneof![
+        text.clone(),
+        text.clone().prop_map(|s| json!({"job_id": s}).to_string()),
+        any::<i64>().prop_map(|n| json!({"job_id": n}).to_string()),
+        text.clone()
+            .prop_map(|s| json!({"job_id": Uuid::nil(), "extra": s}).to_string()),
+        (1usize..2000).prop_map(|n| "[".repeat(n)),
+    ];
+    let path = prop_oneof![
+        Just("/jobs/run-now".to_string()),
+        Just("/jobs/pause".to_string()),
+        Just("/jobs/resume".to_string()),
+        Just("/jobs/status".to_string()),
+        "[a-z/%.]{1,30}".prop_map(|s| format!("/jobs/{s}")),
+    ];
+    // A caller: none, a valid token, a token with a byte changed, or junk.
+    let auth = prop_oneof![
+        Just(None),
+        Just(Some(good.clone())),
+        (0..good.len()).prop_map({
+            let good = good.clone();
+            move |i| {
+                let mut t = good.clone().into_bytes();
+                t[i] = if t[i] == b'A' { b'B' } else { b'A' };
+                Some(String::from_utf8_lossy(&t).into_owned())
+            }
+        }),
+        "[!-~]{0,200}".prop_map(Some),
+    ];
+    let statuses = std::sync::Mutex::new(std::collections::BTreeMap::<u16, u32>::new());
+    let mut config = Config::with_cases(
+        std::env::var("HOSTILE_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(120),
+    );
+    config.failure_persistence = None;
+    TestRunner::new(config)
+        .run(&(path, body, auth), |(path, body, auth)| {
+            let (status, reply) = rt.block_on(async {
+                let mut req = api
+                    .http
+                    .post(format!("{}{path}", api.url))
+                    .header("content-type", "application/json")
+                    .body(body.clone());
+                if let Some(t) = &auth {
+                    req = req.header("authorization", format!("Bearer {t}"));
+                }
+                let r = req.send().await.expect("request");
+                (r.status().as_u16(), r.text().await.unwrap_or_default())
+            });
+            *statuses.lock().expect("lock").entry(status).or_default() += 1;
+            prop_assert!(status < 500, "{path} {body:?} got {status}: {reply}");
+            if auth.as_deref() != Some(good.as_str()) {
+                prop_assert!(status == 401 || status == 404 || status == 405, "{status}");
+            }
+            if status >= 400 {
+                prop_assert!(reply.len() > 10, "{status}: {reply:?}");
+            }
+            Ok(())
+        })
+        .expect("hostile control calls");
+    assert_eq!(before, checksum(), "a hostile call changed a table");
+    println!(
+        "hostile control API calls: {:?}",
+        statuses.into_inner().expect("lock")
+    );
+    drop(sim);
+    rt.block_on(db.drop_db());
+}
