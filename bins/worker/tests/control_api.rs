@@ -40,6 +40,26 @@ async fn serve_api(db: &TestDb, validator: TokenValidator, own_app_id: &str) -> 
     }
 }
 
+/// A tenant, a migrated database, the control API over them, and a valid token for it.
+async fn api_with_a_token(seed: u64) -> (sentinel_sim::RunningSim, TestDb, Api, String) {
+    let sim = spawn_sim(Profile::Tiny, seed).await;
+    let db = create_db().await;
+    sentinel_store::Store::from_pool(db.pool.clone())
+        .migrate()
+        .await
+        .expect("migrate");
+    let client_id = sim.state.config.client_id.clone();
+    let tid = sim.state.read_tenant().tenant_id.clone();
+    let api = serve_api(
+        &db,
+        TokenValidator::new(&sim.url(), &tid, &client_id),
+        &client_id,
+    )
+    .await;
+    let good = token(&sim, &format!("api://{client_id}/.default")).await;
+    (sim, db, api, good)
+}
+
 async fn token(sim: &sentinel_sim::RunningSim, scope: &str) -> String {
     let tid = sim.state.read_tenant().tenant_id.clone();
     let form = [
@@ -217,21 +237,7 @@ async fn v1_and_v2_tokens_of_our_app_are_accepted_with_the_tenant_by_id_or_domai
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_operations_answer_clearly_and_are_audited() {
-    let sim = spawn_sim(Profile::Tiny, 202).await;
-    let db = create_db().await;
-    sentinel_store::Store::from_pool(db.pool.clone())
-        .migrate()
-        .await
-        .expect("migrate");
-    let client_id = sim.state.config.client_id.clone();
-    let tid = sim.state.read_tenant().tenant_id.clone();
-    let api = serve_api(
-        &db,
-        TokenValidator::new(&sim.url(), &tid, &client_id),
-        &client_id,
-    )
-    .await;
-    let t = token(&sim, &format!("api://{client_id}/.default")).await;
+    let (_sim, db, api, t) = api_with_a_token(202).await;
     let job = Uuid::new_v4();
     sqlx::query("INSERT INTO jobs (job_id, job_type, tenant_id) VALUES ($1, 'refresh_mv', 't')")
         .bind(job)
@@ -425,24 +431,7 @@ fn hostile_calls_to_the_control_api_are_refused_clearly_and_change_nothing() {
     use proptest::test_runner::{Config, TestRunner};
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (sim, db, api, good) = rt.block_on(async {
-        let sim = spawn_sim_with(Profile::Tiny, 204, |_| {}).await;
-        let db = create_db().await;
-        sentinel_store::Store::from_pool(db.pool.clone())
-            .migrate()
-            .await
-            .expect("migrate");
-        let client_id = sim.state.config.client_id.clone();
-        let tid = sim.state.read_tenant().tenant_id.clone();
-        let api = serve_api(
-            &db,
-            TokenValidator::new(&sim.url(), &tid, &client_id),
-            &client_id,
-        )
-        .await;
-        let good = token(&sim, &format!("api://{client_id}/.default")).await;
-        (sim, db, api, good)
-    });
+    let (sim, db, api, good) = rt.block_on(api_with_a_token(204));
     let checksum = || {
         rt.block_on(async {
             sqlx::query_scalar::<_, Option<String>>(

@@ -44,38 +44,62 @@ async fn hierarchical_mode_reaches_ground_truth_and_keeps_it() {
     full_cycle("hierarchical", 102).await;
 }
 
+/// A campaign setting from the environment (`name`), else the everyday default.
+fn campaign<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The crash campaign (docs/reliability.md) at everyday size: `CRASH_PROFILE`, `CRASH_KILLS` and
+/// `CRASH_KILL_MAX_MS` make it the 20-kill medium-profile run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_syncs_resume_to_ground_truth() {
-    let sim = spawn_sim(Profile::Small, 103).await;
+    let profile: Profile = campaign("CRASH_PROFILE", Profile::Small);
+    let kills: u32 = campaign("CRASH_KILLS", 4);
+    let kill_max_ms: u64 = campaign("CRASH_KILL_MAX_MS", 2_500);
+    let sim = spawn_sim(profile, 103).await;
     let db = create_db().await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(103);
-    for round in 0..4 {
+    let started = std::time::Instant::now();
+    for round in 0..kills {
         let mode = if round % 2 == 0 {
             "exhaustive"
         } else {
             "hierarchical"
         };
         let mut child = spawn_sync(&sim, &db, &["--permissions", mode]);
-        let after = Duration::from_millis(rng.random_range(300..2_500));
+        let after = Duration::from_millis(rng.random_range(300..kill_max_ms.max(301)));
         tokio::time::sleep(after).await;
         let _ = child.kill(); // SIGKILL: no chance to clean up
         let _ = child.wait();
         control(&sim, "/_sim/mutate", json!({"count": 40})).await;
     }
+    let killed = started.elapsed();
     assert_synced(&sync(&sim, &db, &["--permissions", "exhaustive"]).await).await;
+    let resumed = started.elapsed() - killed;
     a_day_passes(&db).await;
     assert_synced(&sync(&sim, &db, &["--permissions", "exhaustive"]).await).await;
     assert_matches_truth(&sim, &db).await;
+    println!(
+        "crash campaign: {profile:?}, {kills} kill -9s over {:.0} s, then a sync to completion in {:.0} s: exact",
+        killed.as_secs_f64(),
+        resumed.as_secs_f64()
+    );
     db.drop_db().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_injected_faults_a_sync_is_exact_or_fails_honestly() {
-    let sim = spawn_sim(Profile::Tiny, 104).await;
+    // The fault campaign at everyday size: `FAULT_PROFILE=medium` makes it the medium run.
+    let profile: Profile = campaign("FAULT_PROFILE", Profile::Tiny);
+    let sim = spawn_sim(profile, 104).await;
+    // 10% of requests in all: 2% each of 429, 503, 500 and resets, 1% malformed, 1% slow.
     control(
         &sim,
         "/_sim/faults",
-        json!({"rates": {"429": 0.02, "503": 0.02, "500": 0.02, "reset": 0.02, "malformed": 0.02}, "retry_after_secs": 1}),
+        json!({"rates": {"429": 0.02, "503": 0.02, "500": 0.02, "reset": 0.02, "malformed": 0.01, "slow": 0.01}, "slow_ms": 1500, "retry_after_secs": 1}),
     )
     .await;
     let db = create_db().await;
@@ -89,12 +113,68 @@ async fn under_injected_faults_a_sync_is_exact_or_fails_honestly() {
             .expect("text");
         if out.status.success() {
             assert_matches_truth(&sim, &db).await;
+            println!("fault campaign: {profile:?} {mode}: success, exact; {injected}");
         } else {
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(err.contains("sync failed"), "a failure says so: {err}");
+            println!("fault campaign: {profile:?} {mode}: failed honestly: {err}; {injected}");
         }
         assert!(injected.contains("faults_injected"), "{injected}");
     }
+    db.drop_db().await;
+}
+
+/// The Postgres restart campaign (docs/reliability.md): the machine's cluster restarted with
+/// `-m immediate` in the middle of a scan. The scan fails saying so, or finishes exact; the next
+/// sync is exact. It restarts the shared server, so it runs alone:
+/// `cargo test -p sentinel-worker --test sync -- --ignored --nocapture postgres_restart`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "restarts the machine's PostgreSQL: run alone"]
+async fn a_postgres_restart_mid_scan_fails_the_scan_honestly_and_the_next_is_exact() {
+    let sim = spawn_sim(Profile::Small, 105).await;
+    let db = create_db().await;
+    let child = worker_command(&sim, &db, &["sync", "--permissions", "exhaustive"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn worker");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let version = std::fs::read_dir("/etc/postgresql")
+        .expect("a Debian PostgreSQL cluster")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .next()
+        .expect("a version");
+    let restart = std::process::Command::new("pg_ctlcluster")
+        .args([
+            "--skip-systemctl-redirect",
+            "-m",
+            "immediate",
+            &version,
+            "main",
+            "restart",
+        ])
+        .output()
+        .expect("pg_ctlcluster");
+    assert!(
+        restart.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restart.stderr)
+    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait"))
+        .await
+        .expect("join");
+    let first = if out.status.success() {
+        assert_matches_truth(&sim, &db).await;
+        "finished, exact".to_string()
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(err.contains("sync failed"), "a failure says so: {err}");
+        format!("failed: {}", err.lines().last().unwrap_or_default())
+    };
+    assert_synced(&sync(&sim, &db, &["--permissions", "exhaustive"]).await).await;
+    assert_matches_truth(&sim, &db).await;
+    println!("postgres restart campaign: the interrupted scan {first}; the next sync: exact");
     db.drop_db().await;
 }
 
