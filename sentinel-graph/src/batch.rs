@@ -128,6 +128,9 @@ impl GraphClient {
         let mut done = Vec::with_capacity(pending.len());
         let mut waited = Duration::ZERO;
         let mut streak = 0;
+        // Inner 500/502/504 are transient as outer ones are (Graph best practices, "Handling
+        // expected errors": retry with exponential back-off): resent up to `max_retries` times.
+        let mut failures: HashMap<String, u32> = HashMap::new();
         loop {
             let cost: u32 = pending.iter().map(|r| request_cost(&r.url).1).sum();
             let budget = if pending
@@ -159,12 +162,21 @@ impl GraphClient {
             }
             let mut retry = Vec::new();
             let mut wait = Duration::ZERO;
+            let mut throttled = false;
             for req in pending {
                 let resp = by_id.remove(&req.id).ok_or_else(|| {
                     GraphError::BadResponse(format!("batch answer lacks request {}", req.id))
                 })?;
+                let failed = failures.entry(req.id.clone()).or_default();
                 if resp.status == 429 || resp.status == 503 {
+                    throttled = true;
                     wait = wait.max(retry_wait(&header_map(&resp.headers), streak + 1));
+                    retry.push((req, resp));
+                } else if matches!(resp.status, 500 | 502 | 504)
+                    && *failed < self.config().max_retries
+                {
+                    *failed += 1;
+                    wait = wait.max(retry_wait(&HeaderMap::new(), *failed));
                     retry.push((req, resp));
                 } else {
                     done.push(resp);
@@ -179,12 +191,17 @@ impl GraphClient {
                 return Ok(done);
             }
             tracing::info!(
-                throttled = retry.len(),
+                resent = retry.len(),
+                throttled,
                 wait_ms = wait.as_millis() as u64,
-                "inner batch requests throttled; resending them after the wait"
+                "inner batch requests throttled or failed; resending them after the wait"
             );
-            // Inner throttling means the tenant's budget is spent: pause everything.
-            self.inner.pacer.pause(wait);
+            if throttled {
+                // Inner throttling means the tenant's budget is spent: pause everything.
+                self.inner.pacer.pause(wait);
+            } else {
+                tokio::time::sleep(wait).await;
+            }
             waited += wait;
             pending = retry.into_iter().map(|(req, _)| req).collect();
         }
