@@ -79,7 +79,10 @@ pub(crate) async fn sync_drives(ctx: &Ctx) -> Result<(), PipelineError> {
         .clear_site_skips(&ctx.tenant, &readable_sites)
         .await?;
     if failures > 0 {
-        ctx.progress.fail("drives", failures);
+        ctx.progress.fail(
+            "sites or users whose drives were not listed after retries",
+            failures,
+        );
         return Ok(());
     }
     ctx.store
@@ -272,7 +275,7 @@ pub(crate) async fn sync_drive_items(ctx: &Ctx) -> Result<(), PipelineError> {
         async move { (sync_one_drive(&ctx, &d.id).await, d.id) }
     }))
     .buffer_unordered(ctx.config.drive_concurrency.max(1));
-    let mut failures = 0;
+    let (mut failures, mut unwritten) = (0, 0);
     while let Some((result, drive)) = rounds.next().await {
         ctx.check_stop()?;
         Progress::add(&ctx.progress.drives_done, 1);
@@ -296,13 +299,23 @@ pub(crate) async fn sync_drive_items(ctx: &Ctx) -> Result<(), PipelineError> {
             }
             // Missing consent fails every drive alike: say it once, and stop.
             Err(e @ PipelineError::Config(_)) => return Err(e),
+            // The database failed, not Graph: said as such, not as a read that failed.
+            Err(e @ PipelineError::Store(_)) => {
+                tracing::warn!(%drive, error = %e, "drive delta round failed writing to the database");
+                unwritten += 1;
+            }
             Err(e) => {
                 tracing::warn!(%drive, error = %e, "drive delta round failed");
                 failures += 1;
             }
         }
     }
-    ctx.progress.fail("drive items", failures);
+    ctx.progress
+        .fail("drives whose items were not read after retries", failures);
+    ctx.progress.fail(
+        "drives whose items were not written (database error)",
+        unwritten,
+    );
     Ok(())
 }
 

@@ -327,7 +327,7 @@ async fn run_resources(ctx: &Ctx) -> Result<(), PipelineError> {
     if !failures.is_empty() {
         let what: Vec<String> = failures.iter().map(|(r, n)| format!("{n} {r}")).collect();
         return Err(PipelineError::Incomplete(format!(
-            "{} could not be read after retries; the data of this run is partial",
+            "{}; the data of this run is partial",
             what.join(", ")
         )));
     }

@@ -161,7 +161,10 @@ impl Transform for Fetcher {
                 }
             }
         }
-        self.ctx.progress.fail("permissions", failures);
+        self.ctx.progress.fail(
+            "items whose permissions were not read after retries",
+            failures,
+        );
         out.emit(fetched).await
     }
 }
