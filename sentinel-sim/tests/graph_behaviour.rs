@@ -409,6 +409,34 @@ async fn batch_limits_and_per_request_throttling() {
     }
 }
 
+/// A server error inside a batch is the inner request's, as throttling is: the envelope answers
+/// 200 and the failed request carries 500 with a Graph error body (json-batching: each response
+/// has its own status; best practices, "Handling expected errors": 5xx are transient).
+#[tokio::test]
+async fn a_server_error_inside_a_batch_is_the_inner_requests_own() {
+    let s = start(13, |_| {}).await;
+    let items = s.dump("items").await;
+    let reqs: Vec<Value> = items
+        .iter()
+        .take(3)
+        .enumerate()
+        .map(|(n, i)| json!({"id": n.to_string(), "method": "GET", "url": format!("/drives/{}/items/{}/permissions", i["driveId"].as_str().expect("d"), i["id"].as_str().expect("i"))}))
+        .collect();
+    let set = s.post("/_sim/faults", json!({"next": {"500": 1}})).await;
+    assert!(set.status().is_success());
+    let r = s.post("/v1.0/$batch", json!({"requests": reqs})).await;
+    assert_eq!(r.status(), 200, "the envelope is not the one that fails");
+    let body: Value = r.json().await.expect("json");
+    let failed: Vec<&Value> = body["responses"]
+        .as_array()
+        .expect("responses")
+        .iter()
+        .filter(|r| r["status"] == 500)
+        .collect();
+    assert_eq!(failed.len(), 1, "{body}");
+    assert!(failed[0]["body"]["error"]["code"].is_string(), "{body}");
+}
+
 #[tokio::test]
 async fn deterministic_from_the_seed() {
     let a = start(42, |_| {}).await;
