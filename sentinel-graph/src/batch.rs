@@ -167,16 +167,16 @@ impl GraphClient {
                 let resp = by_id.remove(&req.id).ok_or_else(|| {
                     GraphError::BadResponse(format!("batch answer lacks request {}", req.id))
                 })?;
-                let failed = failures.entry(req.id.clone()).or_default();
+                let failed = failures.get(&req.id).copied().unwrap_or(0);
                 if resp.status == 429 || resp.status == 503 {
                     throttled = true;
                     wait = wait.max(retry_wait(&header_map(&resp.headers), streak + 1));
                     retry.push((req, resp));
                 } else if matches!(resp.status, 500 | 502 | 504)
-                    && *failed < self.config().max_retries
+                    && failed < self.config().max_retries
                 {
-                    *failed += 1;
-                    wait = wait.max(retry_wait(&HeaderMap::new(), *failed));
+                    failures.insert(req.id.clone(), failed + 1);
+                    wait = wait.max(retry_wait(&HeaderMap::new(), failed + 1));
                     retry.push((req, resp));
                 } else {
                     done.push(resp);

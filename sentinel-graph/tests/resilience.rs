@@ -193,11 +193,9 @@ async fn missing_onedrive_is_none_and_missing_drive_is_not_found() {
     assert!(matches!(err, GraphError::InvalidArgument(_)), "{err}");
 }
 
-#[tokio::test]
-async fn batch_retries_inner_throttling_and_matches_results_by_id() {
-    let t = spawn_tenant(29, |_| {}).await;
-    let items: Vec<Value> = t.dump("items").await.into_iter().take(45).collect();
-    let requests: Vec<BatchRequest> = items
+/// A batch request for the permissions of each of `items` (the simulator's dump), by item id.
+fn permission_requests(t: &TestTenant, items: &[Value]) -> Vec<BatchRequest> {
+    items
         .iter()
         .map(|i| {
             let path = t
@@ -209,7 +207,14 @@ async fn batch_retries_inner_throttling_and_matches_results_by_id() {
                 .expect("path");
             BatchRequest::get(i["id"].as_str().expect("id"), path)
         })
-        .collect();
+        .collect()
+}
+
+#[tokio::test]
+async fn batch_retries_inner_throttling_and_matches_results_by_id() {
+    let t = spawn_tenant(29, |_| {}).await;
+    let items: Vec<Value> = t.dump("items").await.into_iter().take(45).collect();
+    let requests = permission_requests(&t, &items);
     t.faults(json!({"next": {"429": 3}, "retry_after_secs": 1}))
         .await;
     let started = Instant::now();
@@ -262,22 +267,8 @@ async fn batch_retries_inner_throttling_and_matches_results_by_id() {
 #[tokio::test]
 async fn batch_resends_inner_server_errors_and_gives_up_after_max_retries() {
     let t = spawn_tenant(30, |_| {}).await;
-    let requests: Vec<BatchRequest> = t
-        .dump("items")
-        .await
-        .into_iter()
-        .take(5)
-        .map(|i| {
-            let path = t
-                .client
-                .item_permissions_path(
-                    i["driveId"].as_str().expect("d"),
-                    i["id"].as_str().expect("i"),
-                )
-                .expect("path");
-            BatchRequest::get(i["id"].as_str().expect("id"), path)
-        })
-        .collect();
+    let items: Vec<Value> = t.dump("items").await.into_iter().take(5).collect();
+    let requests = permission_requests(&t, &items);
     t.faults(json!({"next": {"500": 3}})).await;
     let responses = t.client.batch(requests.clone()).await.expect("batch");
     assert!(

@@ -11,7 +11,6 @@ use axum::{Form, Json};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -108,7 +107,7 @@ pub(crate) fn decoding_key() -> Result<DecodingKey, jsonwebtoken::errors::Error>
     DecodingKey::from_rsa_components(KEY_N, KEY_E)
 }
 
-fn tenant_ok(state: &SimState, tenant: &str) -> Result<String, Response> {
+pub(crate) fn tenant_ok(state: &SimState, tenant: &str) -> Result<String, Response> {
     let t = state.read_tenant();
     if tenant == t.tenant_id || tenant.eq_ignore_ascii_case(&t.domain) {
         Ok(t.tenant_id.clone())
@@ -463,14 +462,7 @@ pub(crate) async fn authorize(
         if demo_roles(user).is_empty() {
             return bad("unknown demo user");
         }
-        let code: String = {
-            let mut rng = state.lock_rng();
-            (0..32)
-                .map(|_| {
-                    char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)])
-                })
-                .collect()
-        };
+        let code = crate::signin::random_token(&state);
         if let Ok(mut codes) = state.codes.lock() {
             codes.insert(
                 code.clone(),

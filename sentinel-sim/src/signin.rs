@@ -21,7 +21,9 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
-use crate::entra::{Claims, GRAPH_AUDIENCE, demo_roles, issue, issuer, oauth_error, unix_now};
+use crate::entra::{
+    Claims, GRAPH_AUDIENCE, demo_roles, issue, issuer, oauth_error, tenant_ok, unix_now,
+};
 use crate::state::{RefreshGrant, SimState};
 use crate::tenant::Lifecycle;
 
@@ -59,7 +61,8 @@ pub(crate) fn roles_of(state: &SimState, user: usize) -> Vec<String> {
     }
 }
 
-fn random_token(state: &SimState) -> String {
+/// A random secret (authorization codes, refresh tokens).
+pub(crate) fn random_token(state: &SimState) -> String {
     let mut rng = state.lock_rng();
     (0..48)
         .map(|_| {
@@ -185,16 +188,8 @@ pub(crate) async fn logout(
     Path(tenant): Path<String>,
     Query(q): Query<LogoutQuery>,
 ) -> Response {
-    let domain_or_id = {
-        let t = state.read_tenant();
-        tenant == t.tenant_id || tenant.eq_ignore_ascii_case(&t.domain)
-    };
-    if !domain_or_id {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_tenant",
-            &format!("AADSTS90002: Tenant '{tenant}' not found."),
-        );
+    if let Err(refused) = tenant_ok(&state, &tenant) {
+        return refused;
     }
     state.lock_stats().sign_outs += 1;
     let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");

@@ -67,7 +67,8 @@ impl AppState {
             signin: Arc::new(SignIn::new(&config.graph, &config.redirect_uri())?),
             role_recheck: config.role_recheck,
             signed_out_uri: config.signed_out_uri(),
-            csp: security::content_security_policy(&config.graph.authority),
+            csp: security::content_security_policy(&config.graph.authority)
+                .context("ENTRA_AUTHORITY cannot be named in the Content-Security-Policy")?,
             signin_cookie: Arc::new(signin_cookie::SignInCookie::new(
                 &config.graph.client_secret,
                 config.secure_cookies(),

@@ -13,18 +13,14 @@ const STYLESHEET: &str = include_str!("../static/app.css");
 /// site only. Forms post to this site only, and may be redirected from it to Entra's origin
 /// alone (`authority`): sign-out ends there, and browsers apply `form-action` to the redirects
 /// a form submission follows.
-pub fn content_security_policy(authority: &url::Url) -> HeaderValue {
+pub fn content_security_policy(
+    authority: &url::Url,
+) -> Result<HeaderValue, axum::http::header::InvalidHeaderValue> {
     let entra = authority.origin().ascii_serialization();
     HeaderValue::from_str(&format!(
         "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'none'; \
          form-action 'self' {entra}; frame-ancestors 'none'; base-uri 'none'"
     ))
-    .unwrap_or_else(|_| {
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'none'; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        )
-    })
 }
 
 /// The CSP of [`content_security_policy`], no sniffing, no referrer leaking ids to other
