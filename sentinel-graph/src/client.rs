@@ -294,19 +294,61 @@ impl GraphClient {
     }
 }
 
-/// How long Graph asked us to wait: the larger of Retry-After and RateLimit-Reset
-/// (seconds), or exponential backoff when neither is given.
+/// How long Graph asked us to wait: the larger of Retry-After and RateLimit-Reset, or
+/// exponential backoff when neither is given.
+///
+/// Retry-After comes as seconds with a fraction in Graph's own sample (`Retry-After: 2.128`,
+/// learn.microsoft.com/graph/throttling "Sample response"), and HTTP allows a date as well
+/// (RFC 9110 §10.2.3): both are read, so a throttled request is never resent sooner than asked.
 pub(crate) fn retry_wait(headers: &HeaderMap, streak: u32) -> Duration {
-    let secs = |name: &str| {
+    let value = |name: &str| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
+            .and_then(parse_wait)
     };
-    match (secs("retry-after"), secs("ratelimit-reset")) {
+    match (value("retry-after"), value("ratelimit-reset")) {
         (None, None) => Duration::from_secs(1u64 << streak.saturating_sub(1).min(6)),
-        (a, b) => Duration::from_secs(a.unwrap_or(0).max(b.unwrap_or(0)).max(1)),
+        (a, b) => a
+            .unwrap_or_default()
+            .max(b.unwrap_or_default())
+            .max(MIN_WAIT),
     }
+}
+
+/// The shortest pause taken on a throttled answer, whatever it asked ("avoid immediate retries",
+/// learn.microsoft.com/graph/throttling).
+const MIN_WAIT: Duration = Duration::from_millis(100);
+
+/// A day: longer waits are read as a day (the client's `max_throttle_wait` decides whether to
+/// wait at all), so no header value can overflow a `Duration`.
+const LONGEST_WAIT: Duration = Duration::from_secs(86_400);
+
+/// `2`, `2.128`, `2,128` (seconds) or an HTTP date; `None` for anything else. A decimal comma
+/// is read as a point: Microsoft's Kiota retry handler expects `\d+,\d+` values from Graph (and
+/// waits only their whole seconds); waiting the longer reading is the safe side.
+fn parse_wait(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let decimal = match value.split_once(',') {
+        Some((whole, fraction))
+            if !whole.is_empty()
+                && !fraction.is_empty()
+                && (whole.bytes().chain(fraction.bytes())).all(|b| b.is_ascii_digit()) =>
+        {
+            format!("{whole}.{fraction}")
+        }
+        _ => value.to_string(),
+    };
+    if let Ok(secs) = decimal.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(LONGEST_WAIT.as_secs_f64())));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default()
+            .min(LONGEST_WAIT),
+    )
 }
 
 /// Graph's error body `{"error": {"code", "message"}}` as a typed error.
@@ -365,5 +407,34 @@ mod tests {
         assert_eq!(retry_wait(&h, 1), Duration::from_secs(7));
         assert_eq!(retry_wait(&HeaderMap::new(), 1), Duration::from_secs(1));
         assert_eq!(retry_wait(&HeaderMap::new(), 3), Duration::from_secs(4));
+    }
+
+    #[test]
+    fn retry_after_is_read_as_fractional_seconds_or_a_date() {
+        let wait = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", v.parse().expect("header"));
+            retry_wait(&h, 1)
+        };
+        // The throttling page's own sample.
+        assert_eq!(wait("2.128"), Duration::from_millis(2128));
+        assert_eq!(wait("2,128"), Duration::from_millis(2128));
+        assert_eq!(wait("0"), MIN_WAIT);
+        let soon = std::time::SystemTime::now() + Duration::from_secs(30);
+        let by_date = wait(&httpdate::fmt_http_date(soon));
+        assert!(
+            by_date > Duration::from_secs(28) && by_date <= Duration::from_secs(30),
+            "{by_date:?}"
+        );
+        assert_eq!(
+            wait("Sun, 06 Nov 1994 08:49:37 GMT"),
+            MIN_WAIT,
+            "a past date"
+        );
+        assert_eq!(wait("1e300"), LONGEST_WAIT);
+        // Unreadable values fall back to back-off, as no header would.
+        for junk in ["-1", "NaN", "inf", "soon"] {
+            assert_eq!(wait(junk), Duration::from_secs(1), "{junk}");
+        }
     }
 }

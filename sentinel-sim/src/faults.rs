@@ -65,9 +65,9 @@ pub struct Faults {
     /// Delay for [`Fault::Slow`], in milliseconds.
     #[serde(default)]
     pub slow_ms: Option<u64>,
-    /// Retry-After (seconds) sent with injected 429s and 503s.
+    /// Retry-After (seconds, a fraction allowed) sent with injected 429s and 503s.
     #[serde(default)]
-    pub retry_after_secs: Option<u64>,
+    pub retry_after_secs: Option<f64>,
 }
 
 impl Faults {

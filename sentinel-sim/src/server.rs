@@ -216,16 +216,19 @@ async fn handle_graph(
         match charge {
             Charge::Throttled { wait_secs, limit } => {
                 state.lock_stats().throttled += 1;
-                let retry = state.retry_after(wait_secs);
                 let mut r = graph_error(
                     StatusCode::TOO_MANY_REQUESTS,
                     "activityLimitReached",
                     "The request has been throttled: the application exceeded its resource unit budget.",
                 );
-                set_header(&mut r, "retry-after", retry.to_string());
+                set_header(&mut r, "retry-after", state.retry_after(wait_secs));
                 set_header(&mut r, "ratelimit-limit", limit.to_string());
                 set_header(&mut r, "ratelimit-remaining", "0".to_string());
-                set_header(&mut r, "ratelimit-reset", retry.to_string());
+                set_header(
+                    &mut r,
+                    "ratelimit-reset",
+                    state.reset_after(wait_secs).to_string(),
+                );
                 return r;
             }
             Charge::Blocked { wait_secs } => {
@@ -235,28 +238,19 @@ async fn handle_graph(
                     "serviceNotAvailable",
                     "The application kept exceeding its limits and is temporarily blocked.",
                 );
-                set_header(
-                    &mut r,
-                    "retry-after",
-                    state.retry_after(wait_secs).to_string(),
-                );
+                set_header(&mut r, "retry-after", state.retry_after(wait_secs));
                 return r;
             }
             Charge::Allowed { headers } => rate_headers = headers,
         }
     }
-    let retry_after = state.lock_faults().retry_after_secs.unwrap_or(1);
+    let retry_after =
+        crate::state::retry_after_value(state.lock_faults().retry_after_secs.unwrap_or(1.0));
     // Graph throttles each request inside a `$batch` on its own: status faults go to the
     // inner requests, transport faults (below) to the envelope.
     let envelope = route == "/v1.0/$batch";
     if !envelope && state.fire(Fault::TooMany) {
-        let mut r = graph_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
-            "Too many requests (injected).",
-        );
-        set_header(&mut r, "retry-after", retry_after.to_string());
-        return r;
+        return too_many_requests(retry_after.clone());
     }
     if !envelope && state.fire(Fault::Unavailable) {
         let mut r = graph_error(
@@ -264,7 +258,7 @@ async fn handle_graph(
             "serviceNotAvailable",
             "The service is temporarily unavailable (injected).",
         );
-        set_header(&mut r, "retry-after", retry_after.to_string());
+        set_header(&mut r, "retry-after", retry_after);
         return r;
     }
     if !envelope && state.fire(Fault::Internal) {
@@ -296,7 +290,7 @@ async fn handle_graph(
         set_header(
             &mut resp,
             "ratelimit-reset",
-            state.retry_after(reset_secs).to_string(),
+            state.reset_after(reset_secs).to_string(),
         );
     }
     if reset {
@@ -320,6 +314,30 @@ async fn handle_graph(
         return Response::from_parts(parts, Body::from(cut));
     }
     resp
+}
+
+/// An injected 429 as the throttling page's sample prints it (learn.microsoft.com/graph/throttling
+/// "Sample response"): `TooManyRequests`, an inner error with the status as a string, and
+/// `Retry-After` in seconds with a fraction.
+fn too_many_requests(retry_after: String) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let body = serde_json::json!({"error": {
+        "code": "TooManyRequests",
+        "innerError": {
+            "code": "429",
+            "date": crate::json::iso(crate::entra::unix_now() as i64),
+            "message": "Please retry after",
+            "request-id": request_id,
+            "status": "429",
+        },
+        "message": "Please retry again later.",
+    }});
+    let mut r = axum::response::IntoResponse::into_response((
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(body),
+    ));
+    set_header(&mut r, "retry-after", retry_after);
+    r
 }
 
 fn set_header(r: &mut Response, name: &'static str, value: String) {

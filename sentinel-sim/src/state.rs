@@ -213,8 +213,16 @@ impl SimState {
         (self.started_unix + self.sim_elapsed()) as i64
     }
 
-    /// Real seconds to wait for `sim_secs` simulated seconds, as a Retry-After value (at least 1).
-    pub fn retry_after(&self, sim_secs: f64) -> u64 {
+    /// Real time to wait for `sim_secs` simulated seconds, as Graph writes `Retry-After`: seconds
+    /// with a fraction, as in the throttling page's sample (`Retry-After: 2.128`,
+    /// learn.microsoft.com/graph/throttling "Sample response"), rounded up to the millisecond.
+    pub fn retry_after(&self, sim_secs: f64) -> String {
+        retry_after_value(sim_secs / self.config.time_scale)
+    }
+
+    /// Real whole seconds (at least 1) for `sim_secs` simulated seconds: `RateLimit-Reset`
+    /// counts whole seconds (IETF RateLimit header fields, as SharePoint sends them).
+    pub fn reset_after(&self, sim_secs: f64) -> u64 {
         (sim_secs / self.config.time_scale).ceil().max(1.0) as u64
     }
 
@@ -282,4 +290,12 @@ impl SimState {
         }
         fired
     }
+}
+
+/// `secs` as a `Retry-After` value: seconds with three decimals, rounded up, never 0.
+pub fn retry_after_value(secs: f64) -> String {
+    format!(
+        "{:.3}",
+        ((secs.max(0.0) * 1000.0).ceil() / 1000.0).max(0.001)
+    )
 }

@@ -326,12 +326,20 @@ async fn budget_exhaustion_answers_429_with_retry_after_and_rate_limit_headers()
         "RateLimit-* headers appear past 80% of the budget"
     );
     let r = throttled.expect("throttled within the budget");
-    let retry: u64 = r.headers()["retry-after"]
-        .to_str()
-        .expect("h")
-        .parse()
-        .expect("seconds");
-    assert!((1..=60).contains(&retry), "{retry}");
+    // Seconds with a fraction, as the throttling page's sample (`Retry-After: 2.128`); the
+    // RateLimit-Reset beside it counts whole seconds and is never the shorter wait.
+    let header = |name: &str| r.headers()[name].to_str().expect("h").to_string();
+    let retry: f64 = header("retry-after").parse().expect("seconds");
+    assert!(
+        header("retry-after")
+            .split_once('.')
+            .is_some_and(|(_, f)| f.len() == 3),
+        "{}",
+        header("retry-after")
+    );
+    assert!(retry > 0.0 && retry <= 60.0, "{retry}");
+    let reset: u64 = header("ratelimit-reset").parse().expect("whole seconds");
+    assert!(reset as f64 >= retry, "{reset} < {retry}");
     // The directory has a budget of its own.
     assert_eq!(s.get_raw("/v1.0/users/delta", &[]).await.status(), 200);
     // Throttled requests still count, and an app that ignores Retry-After gets blocked with 503s.
@@ -368,6 +376,36 @@ async fn budget_exhaustion_answers_429_with_retry_after_and_rate_limit_headers()
         .expect("ru");
     assert_eq!(after - before, 15, "every throttled request was charged");
     assert_eq!(statuses.last(), Some(&503), "{statuses:?}");
+}
+
+/// An injected 429 is the throttling page's sample (learn.microsoft.com/graph/throttling, "Sample
+/// response"): `TooManyRequests`, the inner error's `code` and `status` as strings, and
+/// `Retry-After` with a fraction.
+#[tokio::test]
+async fn an_injected_429_is_shaped_as_the_throttling_sample() {
+    let s = start(14, |_| {}).await;
+    let drive = first_drive(&s).await;
+    let set = s
+        .post(
+            "/_sim/faults",
+            json!({"next": {"429": 1}, "retry_after_secs": 2.128}),
+        )
+        .await;
+    assert!(set.status().is_success());
+    let r = s.get_raw(&format!("/v1.0/drives/{drive}"), &[]).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "2.128");
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "TooManyRequests");
+    assert_eq!(body["error"]["message"], "Please retry again later.");
+    assert_eq!(
+        (
+            &body["error"]["innerError"]["code"],
+            &body["error"]["innerError"]["status"]
+        ),
+        (&json!("429"), &json!("429"))
+    );
+    assert!(body["error"]["innerError"]["request-id"].is_string());
 }
 
 #[tokio::test]
