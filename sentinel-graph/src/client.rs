@@ -57,8 +57,10 @@ impl Middleware for PacingMiddleware {
             .get::<AttemptCost>()
             .copied()
             .unwrap_or(AttemptCost(Budget::Sharepoint, 1));
-        self.0.acquire(budget, cost).await;
-        next.run(req, extensions).await
+        let receipt = self.0.acquire(budget, cost).await;
+        let answer = next.run(req, extensions).await;
+        self.0.settle(receipt);
+        answer
     }
 }
 

@@ -65,12 +65,63 @@ impl Limited {
 /// window has slid far enough for its cost to fit. `governor` (GCRA) cannot express this: its
 /// worst window spends burst + rate × window, so a day's budget at once would allow two in
 /// some 24 hours, and a small burst would hold a first scan to 1/1440 of the day per minute.
+///
+/// A spend is recorded when the RU are taken, then moved to when the answer came
+/// ([`SlidingWindow::settle`]): Graph charged it on arrival, somewhere in between, so the
+/// client's copy never expires before Graph's, whatever the request's latency.
 #[derive(Debug)]
 struct SlidingWindow {
     window: Duration,
     cap: u64,
-    /// (time of the newest spend in the bucket, RU in it), oldest first; and their sum.
-    spent: tokio::sync::Mutex<(VecDeque<(Instant, u64)>, u64)>,
+    /// Takers wait here in turn, so one waiting for room does not hold up settlements.
+    queue: tokio::sync::Mutex<()>,
+    spent: Mutex<Spent>,
+}
+
+/// (time of the newest spend in the bucket, RU in it), oldest first; and their sum.
+#[derive(Debug, Default)]
+struct Spent {
+    buckets: VecDeque<(Instant, u64)>,
+    sum: u64,
+}
+
+impl Spent {
+    fn expire(&mut self, now: Instant, window: Duration) {
+        while let Some(&(t, c)) = self.buckets.front() {
+            if t + window > now {
+                break;
+            }
+            self.buckets.pop_front();
+            self.sum -= c;
+        }
+    }
+
+    /// A spend joins the newest bucket while it is young, which then expires with its newest
+    /// spend: never earlier than Graph forgets any of them.
+    fn record(&mut self, now: Instant, cost: u64, bucket: Duration) {
+        match self.buckets.back_mut() {
+            Some((t, c)) if now.duration_since(*t) < bucket => {
+                *t = now;
+                *c += cost;
+            }
+            _ => self.buckets.push_back((now, cost)),
+        }
+        self.sum += cost;
+    }
+
+    /// Takes back `cost` recorded at `at` from the bucket that holds it (the first whose
+    /// newest spend is not older), if it has not expired.
+    fn unrecord(&mut self, at: Instant, cost: u64) {
+        let Some(i) = self.buckets.iter().position(|&(t, _)| t >= at) else {
+            return;
+        };
+        let taken = cost.min(self.buckets[i].1);
+        self.buckets[i].1 -= taken;
+        self.sum -= taken;
+        if self.buckets[i].1 == 0 {
+            self.buckets.remove(i);
+        }
+    }
 }
 
 impl SlidingWindow {
@@ -78,45 +129,51 @@ impl SlidingWindow {
         SlidingWindow {
             window,
             cap: ((budget as f64) * PACE_SHARE) as u64,
-            spent: tokio::sync::Mutex::new((VecDeque::new(), 0)),
+            queue: tokio::sync::Mutex::new(()),
+            spent: Mutex::new(Spent::default()),
         }
     }
 
-    /// Takes `cost` RU, in turn (the lock is the queue), once the window has room for it.
-    async fn take(&self, cost: u32) {
+    fn spent(&self) -> std::sync::MutexGuard<'_, Spent> {
+        self.spent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes `cost` RU, in turn, once the window has room for it; returns when it was recorded.
+    async fn take(&self, cost: u32) -> Instant {
         let cost = cost as u64;
-        let bucket = self.window / 1440;
-        let mut spent = self.spent.lock().await;
+        let _turn = self.queue.lock().await;
         loop {
-            let now = Instant::now();
-            while let Some(&(t, c)) = spent.0.front() {
-                if t + self.window > now {
-                    break;
-                }
-                spent.0.pop_front();
-                spent.1 -= c;
-            }
-            let oldest = spent.0.front().map(|&(t, _)| t);
-            match oldest {
-                Some(t) if spent.1 + cost > self.cap => {
-                    tokio::time::sleep_until(t + self.window).await;
-                }
-                _ => {
-                    // A spend joins the newest bucket while it is young, which then expires
-                    // with its newest spend: never earlier than Graph forgets any of them.
-                    match spent.0.back_mut() {
-                        Some((t, c)) if now.duration_since(*t) < bucket => {
-                            *t = now;
-                            *c += cost;
-                        }
-                        _ => spent.0.push_back((now, cost)),
+            let wake = {
+                let mut spent = self.spent();
+                let now = Instant::now();
+                spent.expire(now, self.window);
+                match spent.buckets.front() {
+                    Some(&(t, _)) if spent.sum + cost > self.cap => t + self.window,
+                    _ => {
+                        spent.record(now, cost, self.window / 1440);
+                        return now;
                     }
-                    spent.1 += cost;
-                    return;
                 }
-            }
+            };
+            tokio::time::sleep_until(wake).await;
         }
     }
+
+    /// Moves a spend recorded at `at` to now, when its answer has come.
+    fn settle(&self, at: Instant, cost: u32) {
+        let mut spent = self.spent();
+        let now = Instant::now();
+        spent.unrecord(at, cost as u64);
+        spent.expire(now, self.window);
+        spent.record(now, cost as u64, self.window / 1440);
+    }
+}
+
+/// What [`Pacer::acquire`] took, to be settled with [`Pacer::settle`] when the answer comes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Receipt {
+    day: Option<Instant>,
+    cost: u32,
 }
 
 #[derive(Debug)]
@@ -181,21 +238,34 @@ impl Pacer {
     }
 
     /// Waits out any pause, then for `cost` RU of the budget; counts the request.
-    pub async fn acquire(&self, budget: Budget, cost: u32) {
+    pub async fn acquire(&self, budget: Budget, cost: u32) -> Receipt {
         self.wait_pause().await;
-        match budget {
+        let day = match budget {
             Budget::Sharepoint => {
-                self.sharepoint_day.take(cost).await;
+                let at = self.sharepoint_day.take(cost).await;
                 self.sharepoint.take(cost).await;
+                Some(at)
             }
-            Budget::Directory => self.directory.take(cost).await,
-        }
+            Budget::Directory => {
+                self.directory.take(cost).await;
+                None
+            }
+        };
         // A pause may have started while this request waited for budget.
         self.wait_pause().await;
         self.counters
             .ru_spent
             .fetch_add(cost as u64, Ordering::Relaxed);
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        Receipt { day, cost }
+    }
+
+    /// The answer to a request paid with `receipt` has come (or it failed): Graph charged it
+    /// by now, so the day's window counts it from now.
+    pub fn settle(&self, receipt: Receipt) {
+        if let Some(at) = receipt.day {
+            self.sharepoint_day.settle(at, receipt.cost);
+        }
     }
 
     async fn wait_pause(&self) {
@@ -227,5 +297,49 @@ impl Pacer {
             retries: c.retries.load(Ordering::Relaxed),
             throttle_wait_ms: c.throttle_wait_ms.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spend settled later than it was taken expires by its settlement: the client's copy of
+    /// the window never forgets a spend before Graph (which charged it on arrival) does.
+    #[test]
+    fn a_settled_spend_counts_from_its_answer_not_from_its_take() {
+        let window = Duration::from_secs(1440);
+        let bucket = window / 1440;
+        let t0 = Instant::now();
+        let mut spent = Spent::default();
+        spent.record(t0, 5, bucket);
+        spent.record(t0 + Duration::from_millis(10), 3, bucket);
+        // The first request's answer comes 30 s after it was taken.
+        let answered = t0 + Duration::from_secs(30);
+        spent.unrecord(t0, 5);
+        spent.record(answered, 5, bucket);
+        assert_eq!(spent.sum, 8, "settling moves a spend, it does not add one");
+        spent.expire(t0 + window + Duration::from_secs(1), window);
+        assert_eq!(spent.sum, 5, "the other spend expired with its take");
+        spent.expire(answered + window - Duration::from_millis(1), window);
+        assert_eq!(
+            spent.sum, 5,
+            "still counted until a window after its answer"
+        );
+        spent.expire(answered + window, window);
+        assert_eq!(spent.sum, 0);
+    }
+
+    #[test]
+    fn unrecording_an_expired_spend_takes_nothing_from_newer_ones() {
+        let window = Duration::from_secs(1440);
+        let t0 = Instant::now();
+        let mut spent = Spent::default();
+        spent.record(t0 + Duration::from_secs(5), 7, window / 1440);
+        spent.unrecord(t0 + Duration::from_secs(9), 4);
+        assert_eq!(
+            spent.sum, 7,
+            "no bucket holds a spend taken after the newest"
+        );
     }
 }
