@@ -30,15 +30,22 @@ fi
 # Microsoft's Graph SDK for Python (PyPI), which walks the simulator in sentinel-sim's tests.
 ./scripts/install-graph-sdk.sh >/dev/null
 
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# Each step says how long it took, so a slow CI run shows where its time went.
+timed() {
+  local started=$SECONDS
+  "$@"
+  echo "scripts/test.sh: $* ($((SECONDS - started)) s)" >&2
+}
+
+timed cargo fmt --all -- --check
+timed cargo clippy --workspace --all-targets --locked -- -D warnings
 # Every crate packages (publish dry run: metadata, README, files); the full build of each
 # package was checked by hand with `cargo package --workspace` (it takes 25 minutes).
 # (sentinel-benches is a harness that depends on the unpublished test kit: never packaged.)
-cargo package --workspace --exclude sentinel-benches --locked --no-verify --allow-dirty --quiet
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+timed cargo package --workspace --exclude sentinel-benches --locked --no-verify --allow-dirty --quiet
+RUSTDOCFLAGS="-D warnings" timed cargo doc --workspace --no-deps --locked --quiet
 # Compose files and Dockerfile, statically first (fast), then for real after the tests.
-./scripts/check-deploy.sh
-cargo test --workspace --locked
+timed ./scripts/check-deploy.sh
+timed cargo test --workspace --locked
 # The compose stack with the demo overlay, on a Docker engine this script starts if needed.
-./scripts/compose-smoke.sh
+timed ./scripts/compose-smoke.sh

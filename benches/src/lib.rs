@@ -10,6 +10,8 @@ use anyhow::{Context, Result, bail};
 use sentinel_sim::Profile;
 use serde_json::Value;
 
+pub mod web;
+
 /// Which simulated tenant a bench runs against.
 #[derive(Debug, clap::Args)]
 pub struct TenantArgs {

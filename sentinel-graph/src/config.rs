@@ -31,6 +31,12 @@ pub struct GraphConfig {
     /// getting throttled or blocked in SharePoint Online"). Pacing to the minute alone spends a
     /// day's budget in about 16 hours.
     pub ru_per_day: Option<u32>,
+    /// Percent of the SharePoint budget (per minute and per day) kept for the dashboard's live
+    /// look-ups (`GRAPH_LIVE_SHARE_PERCENT`, 1 to 50, default 10). Every process calling Graph
+    /// for a tenant spends the one app's budget: scans pace to the rest
+    /// ([`GraphConfig::leave_live_share`]) and the live panel to this share, so together they
+    /// stay inside it.
+    pub live_share_percent: u32,
     /// Directory RU budget per 10 seconds the client paces itself to.
     pub directory_ru_per_10s: u32,
     /// Budget seconds per real second. Always 1 against Graph; a simulated tenant can
@@ -94,6 +100,7 @@ impl GraphConfig {
             ),
             ru_per_minute: 1_250,
             ru_per_day: None,
+            live_share_percent: 10,
             directory_ru_per_10s: 3_500,
             budget_time_scale: 1.0,
             max_concurrency: 8,
@@ -104,7 +111,8 @@ impl GraphConfig {
     }
 
     /// Reads `GRAPH_BASE_URL`, `ENTRA_AUTHORITY`, `ENTRA_TENANT_ID`, `ENTRA_CLIENT_ID`,
-    /// `ENTRA_CLIENT_SECRET` and optionally `GRAPH_RU_PER_MINUTE`, `GRAPH_MAX_CONCURRENCY` and
+    /// `ENTRA_CLIENT_SECRET` and optionally `GRAPH_RU_PER_MINUTE`, `GRAPH_RU_PER_DAY`,
+    /// `GRAPH_LIVE_SHARE_PERCENT`, `GRAPH_MAX_CONCURRENCY` and
     /// (for a simulated tenant only) `GRAPH_BUDGET_TIME_SCALE`.
     pub fn from_env() -> Result<GraphConfig, GraphError> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -138,6 +146,9 @@ impl GraphConfig {
         if let Some(v) = get("GRAPH_RU_PER_DAY").filter(|v| !v.is_empty()) {
             c.ru_per_day = Some(parse_num("GRAPH_RU_PER_DAY", &v)?);
         }
+        if let Some(v) = get("GRAPH_LIVE_SHARE_PERCENT").filter(|v| !v.is_empty()) {
+            c.live_share_percent = parse_num("GRAPH_LIVE_SHARE_PERCENT", &v)?;
+        }
         if let Some(v) = get("GRAPH_MAX_CONCURRENCY").filter(|v| !v.is_empty()) {
             c.max_concurrency = parse_num::<u32>("GRAPH_MAX_CONCURRENCY", &v)? as usize;
         }
@@ -158,8 +169,30 @@ impl GraphConfig {
             .unwrap_or_else(|| self.ru_per_minute.saturating_mul(960))
     }
 
+    /// RU a minute the live look-ups of every user together may spend: `live_share_percent` of
+    /// the minute's budget.
+    pub fn live_ru_per_minute(&self) -> u32 {
+        (self.ru_per_minute as u64 * self.live_share_percent as u64 / 100) as u32
+    }
+
+    /// Leaves the live share out of the budgets a scan paces to (per minute and per day).
+    pub fn leave_live_share(&mut self) {
+        let keep = |budget: u32| {
+            (budget as u64 * (100 - self.live_share_percent.min(100)) as u64 / 100) as u32
+        };
+        let day = keep(self.daily_budget());
+        self.ru_per_minute = keep(self.ru_per_minute).max(10);
+        self.ru_per_day = Some(day.max(self.ru_per_minute));
+    }
+
     /// What is wrong with the configuration, if anything.
     pub fn validate(&self) -> Result<(), GraphError> {
+        if !(1..=50).contains(&self.live_share_percent) {
+            return Err(GraphError::Config(format!(
+                "GRAPH_LIVE_SHARE_PERCENT must be between 1 and 50 (percent of the budget kept for live look-ups), got {}",
+                self.live_share_percent
+            )));
+        }
         if self.ru_per_minute < 10 {
             return Err(GraphError::Config(
                 "ru_per_minute must be at least 10".into(),
@@ -226,6 +259,37 @@ fn parse_num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, GraphError>
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    /// The smallest band (1,250 RU a minute, 1.2M a day): scans pace to 90%, the live panel to
+    /// 10%, and together they never pace past the budget.
+    #[test]
+    fn scans_leave_the_live_share_of_both_budgets() {
+        let vars = |share: &str| -> Result<GraphConfig, GraphError> {
+            let vars: HashMap<&str, String> = [
+                ("ENTRA_TENANT_ID", "t".to_string()),
+                ("ENTRA_CLIENT_ID", "c".into()),
+                ("ENTRA_CLIENT_SECRET", "s".into()),
+                ("GRAPH_LIVE_SHARE_PERCENT", share.into()),
+            ]
+            .into_iter()
+            .collect();
+            GraphConfig::from_lookup(|k| vars.get(k).cloned())
+        };
+        let live = vars("").expect("the default share");
+        assert_eq!(live.live_ru_per_minute(), 125);
+        let mut scans = live.clone();
+        scans.leave_live_share();
+        assert_eq!(
+            (scans.ru_per_minute, scans.daily_budget()),
+            (1_125, 1_080_000)
+        );
+        assert!(scans.ru_per_minute + live.live_ru_per_minute() <= live.ru_per_minute);
+        assert_eq!(vars("20").expect("20%").live_ru_per_minute(), 250);
+        for bad in ["0", "51", "ten"] {
+            let e = vars(bad).expect_err(bad).to_string();
+            assert!(e.contains("GRAPH_LIVE_SHARE_PERCENT"), "{e}");
+        }
+    }
 
     #[test]
     fn a_national_cloud_root_brings_its_scope_and_authority() {

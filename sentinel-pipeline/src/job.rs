@@ -189,8 +189,10 @@ impl GraphIngestConfig {
         self.permission_max_age_hours.or(default).filter(|&h| h > 0)
     }
 
-    /// Applies the job's rate cap to a client configuration.
+    /// Makes a client configuration a scan's: the live panel's share left out of the budget
+    /// (see [`GraphConfig::leave_live_share`]), then the job's rate cap.
     pub fn apply_to(&self, graph: &mut GraphConfig) {
+        graph.leave_live_share();
         if let Some(cap) = self.request_rate_cap {
             graph.ru_per_minute = graph.ru_per_minute.min(cap);
         }
@@ -339,4 +341,28 @@ pub async fn run_refresh_mv(store: &Store) -> Result<MvRefresh, PipelineError> {
     let r = store.refresh_impacted_views().await?;
     tracing::info!(refreshed = ?r.refreshed, skipped = r.skipped.len(), "materialized views refreshed");
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scan's client paces to the budget less the live panel's share, then to the job's cap.
+    #[test]
+    fn a_scan_leaves_the_live_share_and_keeps_its_cap() {
+        let graph = GraphConfig::new("t", "c", sentinel_graph::SecretString::from("s"));
+        let mut scan = graph.clone();
+        GraphIngestConfig::default().apply_to(&mut scan);
+        assert_eq!(
+            scan.ru_per_minute + graph.live_ru_per_minute(),
+            graph.ru_per_minute
+        );
+        let mut capped = graph.clone();
+        GraphIngestConfig {
+            request_rate_cap: Some(100),
+            ..GraphIngestConfig::default()
+        }
+        .apply_to(&mut capped);
+        assert_eq!(capped.ru_per_minute, 100);
+    }
 }

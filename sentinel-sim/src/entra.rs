@@ -459,8 +459,11 @@ pub(crate) async fn authorize(
         q.login_hint_user = crate::signin::session_user(&headers);
     }
     if let Some(user) = q.login_hint_user {
-        if demo_roles(user).is_empty() {
-            return bad("unknown demo user");
+        // Any account of the tenant may sign in (the app, not Entra, decides what a user
+        // without a role sees); the picker lists the two demo accounts, and `/_sim/auth` can
+        // give others roles.
+        if user >= state.read_tenant().users.len() {
+            return bad("AADSTS50034: the user account does not exist in this tenant.");
         }
         let code = crate::signin::random_token(&state);
         if let Ok(mut codes) = state.codes.lock() {

@@ -146,6 +146,23 @@ async fn sign_in_with_pkce_yields_a_signed_id_token_with_roles_and_nonce() {
         .await
         .expect("post");
     assert_eq!(replay.status(), 400);
+
+    // Any account of the tenant may sign in (the app decides what a user without a role sees);
+    // one that does not exist is refused as Entra does (AADSTS50034).
+    let users = s.sim.state.read_tenant().users.len();
+    let other = http
+        .get(format!("{authorize}?{query}&login_hint_user=5"))
+        .send()
+        .await
+        .expect("pick");
+    assert!(other.status().is_redirection(), "{}", other.status());
+    let missing = http
+        .get(format!("{authorize}?{query}&login_hint_user={users}"))
+        .send()
+        .await
+        .expect("pick");
+    assert_eq!(missing.status(), 400);
+    assert!(missing.text().await.expect("text").contains("AADSTS50034"));
 }
 
 #[tokio::test]

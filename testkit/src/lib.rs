@@ -61,6 +61,11 @@ impl TestDb {
         })
     }
 
+    /// Leaves the database in place when this value goes (a bench's loaded tenant, reused).
+    pub fn keep(&mut self) {
+        self.owned = false;
+    }
+
     pub async fn drop_db(self) {
         self.pool.close().await;
         // `Drop` does the rest.

@@ -74,7 +74,9 @@ impl AppState {
                 config.secure_cookies(),
             )),
             graph: Arc::new(GraphClient::new(live_graph_config(&config.graph))?),
-            live_budget: Arc::new(live_budget::LiveBudget::new(config.graph.ru_per_minute)),
+            live_budget: Arc::new(live_budget::LiveBudget::new(
+                config.graph.live_ru_per_minute(),
+            )),
             worker,
         })
     }

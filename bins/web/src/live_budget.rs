@@ -1,7 +1,7 @@
 //! The live panel's share of the app's Graph budget. Every process calling Graph for a tenant
 //! spends the same per-app budget, so readers' live look-ups must never starve the scans: all
-//! live calls together get a tenth of the configured budget per minute, and each signed-in
-//! user an even smaller share, so one scripted reader cannot take it all.
+//! live calls together get the share scans leave out (`GRAPH_LIVE_SHARE_PERCENT`, 10% by
+//! default), and each signed-in user a smaller share, so one scripted reader cannot take it all.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -26,12 +26,11 @@ fn per_minute(n: u32) -> Quota {
 }
 
 impl LiveBudget {
-    /// A tenth of `tenant_ru_per_minute` for all live calls (at least what one user may spend).
-    pub fn new(tenant_ru_per_minute: u32) -> LiveBudget {
+    /// `panel_ru_per_minute` for all live calls together: the share of the app's budget scans
+    /// leave out (`GraphConfig::live_ru_per_minute`).
+    pub fn new(panel_ru_per_minute: u32) -> LiveBudget {
         LiveBudget {
-            all: governor::RateLimiter::direct(per_minute(
-                (tenant_ru_per_minute / 10).max(PER_USER_RU_PER_MINUTE),
-            )),
+            all: governor::RateLimiter::direct(per_minute(panel_ru_per_minute)),
             per_user: governor::RateLimiter::keyed(per_minute(PER_USER_RU_PER_MINUTE)),
         }
     }
@@ -66,7 +65,8 @@ mod tests {
 
     #[test]
     fn each_user_has_a_share_and_all_together_a_tenth() {
-        let budget = LiveBudget::new(1_250);
+        // The default share of the smallest band: 10% of 1,250.
+        let budget = LiveBudget::new(125);
         for _ in 0..12 {
             budget.take("reader-1", 5).expect("within the user's share");
         }
