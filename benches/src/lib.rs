@@ -127,3 +127,33 @@ pub async fn scan(
         throttled: diff("throttled"),
     })
 }
+
+/// The bench's tenant served with no budget to speak of, to load a database as fast as the
+/// machine allows.
+pub async fn spawn_unlimited(tenant: &TenantArgs) -> Result<sentinel_sim::RunningSim> {
+    Ok(sentinel_sim::spawn(
+        sentinel_sim::SimConfig {
+            profile: parse_profile(&tenant.profile)?,
+            seed: tenant.seed,
+            ru_per_minute: 100_000_000,
+            ..sentinel_sim::SimConfig::default()
+        },
+        "127.0.0.1:0".parse()?,
+    )
+    .await?)
+}
+
+/// A new database loaded from `sim` (served by [`spawn_unlimited`]) by a hierarchical scan.
+pub async fn load_database(
+    worker: &std::path::Path,
+    sim: &sentinel_sim::RunningSim,
+    tenant: &TenantArgs,
+) -> Result<sentinel_testkit::TestDb> {
+    let db = sentinel_testkit::create_db().await;
+    let loaded = scan(worker, sim, &db, "hierarchical", 100_000_000, 1.0).await?;
+    eprintln!(
+        "loaded the {} profile in {:.0?} into {}",
+        tenant.profile, loaded.wall, db.url
+    );
+    Ok(db)
+}

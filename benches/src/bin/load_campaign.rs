@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use sentinel_benches::web::{KillOnDrop, sign_in, start_web, wrk_command, wrk_report};
-use sentinel_benches::{TenantArgs, parse_profile, scan, sibling_binary};
+use sentinel_benches::{TenantArgs, load_database, parse_profile, sibling_binary, spawn_unlimited};
 use sentinel_sim::{RunningSim, SimConfig};
 use serde_json::{Value, json};
 
@@ -159,22 +159,8 @@ async fn main() -> Result<()> {
     let mut db = match &args.database_url {
         Some(url) => sentinel_testkit::TestDb::existing(url).await?,
         None => {
-            let loader = sentinel_sim::spawn(
-                SimConfig {
-                    profile,
-                    seed: args.tenant.seed,
-                    ru_per_minute: 100_000_000,
-                    ..SimConfig::default()
-                },
-                "127.0.0.1:0".parse()?,
-            )
-            .await?;
-            let db = sentinel_testkit::create_db().await;
-            let loaded = scan(&worker, &loader, &db, "hierarchical", 100_000_000, 1.0).await?;
-            eprintln!(
-                "loaded the {} profile in {:.0?} into {}",
-                args.tenant.profile, loaded.wall, db.url
-            );
+            let loader = spawn_unlimited(&args.tenant).await?;
+            let db = load_database(&worker, &loader, &args.tenant).await?;
             loader.shutdown().await;
             db
         }

@@ -11,8 +11,7 @@
 use anyhow::{Result, bail};
 use clap::Parser;
 use sentinel_benches::web::{busiest_pages, sign_in, start_web, wrk};
-use sentinel_benches::{TenantArgs, parse_profile, scan, sibling_binary};
-use sentinel_sim::SimConfig;
+use sentinel_benches::{TenantArgs, load_database, sibling_binary, spawn_unlimited};
 use serde_json::json;
 
 #[derive(Debug, Parser)]
@@ -34,31 +33,12 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let profile = parse_profile(&args.tenant.profile)?;
     let worker = sibling_binary("sentinel-worker")?;
-    let sim = sentinel_sim::spawn(
-        SimConfig {
-            profile,
-            seed: args.tenant.seed,
-            ru_per_minute: 100_000_000,
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse()?,
-    )
-    .await?;
+    let sim = spawn_unlimited(&args.tenant).await?;
     let db = match &args.database_url {
         Some(url) => sentinel_testkit::TestDb::existing(url).await?,
-        None => {
-            let db = sentinel_testkit::create_db().await;
-            let loaded = scan(&worker, &sim, &db, "hierarchical", 100_000_000, 1.0).await?;
-            eprintln!(
-                "loaded the {} profile in {:.0?}",
-                args.tenant.profile, loaded.wall
-            );
-            db
-        }
+        None => load_database(&worker, &sim, &args.tenant).await?,
     };
-
     let (pages, _) = busiest_pages(&db.pool).await?;
 
     let (server, base) = start_web(&sim, &db, &[]).await?;
