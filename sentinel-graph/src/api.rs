@@ -135,16 +135,7 @@ impl GraphClient {
         let mut fields: Vec<&str> = select.to_vec();
         if with_members && !fields.contains(&"members") {
             if fields.is_empty() {
-                fields.extend([
-                    "displayName",
-                    "mailNickname",
-                    "mail",
-                    "groupTypes",
-                    "securityEnabled",
-                    "mailEnabled",
-                    "visibility",
-                    "createdDateTime",
-                ]);
+                fields.extend(Group::SELECT);
             }
             fields.push("members");
         }

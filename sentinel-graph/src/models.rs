@@ -84,6 +84,18 @@ pub struct User {
 }
 
 impl User {
+    /// The `$select` that reads every property this model keeps (`id` is always returned).
+    pub const SELECT: &'static [&'static str] = &[
+        "displayName",
+        "userPrincipalName",
+        "mail",
+        "userType",
+        "accountEnabled",
+        "department",
+        "createdDateTime",
+        "assignedLicenses",
+    ];
+
     /// Guests: `userType: Guest`, or an `#EXT#` UPN when the type is not selected.
     pub fn is_guest(&self) -> bool {
         self.user_type.as_deref() == Some("Guest")
@@ -148,6 +160,18 @@ pub struct Group {
 }
 
 impl Group {
+    /// The `$select` that reads every property this model keeps, `members` aside.
+    pub const SELECT: &'static [&'static str] = &[
+        "displayName",
+        "mailNickname",
+        "mail",
+        "groupTypes",
+        "securityEnabled",
+        "mailEnabled",
+        "visibility",
+        "createdDateTime",
+    ];
+
     /// A Microsoft 365 group (`groupTypes` contains `Unified`).
     pub fn is_unified(&self) -> bool {
         self.group_types

@@ -83,17 +83,7 @@ impl Sink for UsersSink {
 pub(crate) async fn sync_users(ctx: &Ctx) -> Result<(), PipelineError> {
     ctx.progress.set_phase(Phase::Reading(Resource::Users));
     let (start, full_since) = start(ctx, TenantTable::Users).await?;
-    let fields = [
-        "displayName",
-        "userPrincipalName",
-        "mail",
-        "userType",
-        "accountEnabled",
-        "department",
-        "createdDateTime",
-        "assignedLicenses",
-    ];
-    let stream = ctx.client.users_delta(start, &fields);
+    let stream = ctx.client.users_delta(start, User::SELECT);
     Pipeline::source("users.delta", DeltaSource(stream))
         .transform("users.assemble", Assembler::new())
         .sink(

@@ -2,6 +2,7 @@
 //! environment that points a binary at both, free ports, and waiting for a server to answer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod graph_schema;
 use std::process::Command;
 use std::time::Duration;
 
