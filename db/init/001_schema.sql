@@ -154,6 +154,9 @@ CREATE TABLE IF NOT EXISTS msgraph_drive_item_permissions (
     inherited_from_id      text,
     raw_json               jsonb       NOT NULL,
     synced_at              timestamptz NOT NULL DEFAULT now(),
+    -- When a scan first saw it (Graph gives no creation date for links or grants); kept while it
+    -- exists, set again if it comes back after `deleted_at`.
+    first_seen_at          timestamptz NOT NULL DEFAULT now(),
     deleted_at             timestamptz,
     PRIMARY KEY (tenant_id, drive_id, item_id, permission_id)
 );
@@ -175,12 +178,24 @@ CREATE TABLE IF NOT EXISTS msgraph_drive_item_permission_grants (
     is_everyone                  boolean     NOT NULL DEFAULT false,
     is_everyone_except_external  boolean     NOT NULL DEFAULT false,
     synced_at                    timestamptz NOT NULL DEFAULT now(),
+    first_seen_at                timestamptz NOT NULL DEFAULT now(),
     deleted_at                   timestamptz,
     PRIMARY KEY (tenant_id, drive_id, item_id, permission_id, grantee_key)
 );
 -- Not partial: a `deleted_at IS NULL` index looks cheapest to a planner with an empty table's
 -- statistics and would win over the primary key for the per-item updates of a first sync.
 CREATE INDEX IF NOT EXISTS msgraph_grants_grantee ON msgraph_drive_item_permission_grants (tenant_id, grantee_id);
+
+-- Exposure age, for databases made before it was kept: rows already stored count as first seen
+-- when this ran. The indexes serve "first seen since" and "removed since" (/changes).
+ALTER TABLE msgraph_drive_item_permissions ADD COLUMN IF NOT EXISTS first_seen_at timestamptz NOT NULL DEFAULT now();
+ALTER TABLE msgraph_drive_item_permission_grants ADD COLUMN IF NOT EXISTS first_seen_at timestamptz NOT NULL DEFAULT now();
+CREATE INDEX IF NOT EXISTS msgraph_permissions_first_seen ON msgraph_drive_item_permissions (tenant_id, first_seen_at);
+CREATE INDEX IF NOT EXISTS msgraph_permissions_removed ON msgraph_drive_item_permissions (tenant_id, deleted_at)
+    WHERE deleted_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS msgraph_grants_first_seen ON msgraph_drive_item_permission_grants (tenant_id, first_seen_at);
+CREATE INDEX IF NOT EXISTS msgraph_grants_removed ON msgraph_drive_item_permission_grants (tenant_id, deleted_at)
+    WHERE deleted_at IS NOT NULL;
 
 -- Delta state: a link is stored only with the last page of a complete round.
 CREATE TABLE IF NOT EXISTS msgraph_delta_state (

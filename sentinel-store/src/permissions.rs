@@ -30,6 +30,13 @@ macro_rules! due_for_sweep {
     };
 }
 
+/// Exposure age: a permission or grant still there keeps the time a scan first saw it; one that
+/// had gone (`deleted_at`) and is back is a new exposure, first seen now.
+const KEEP_FIRST_SEEN: (&str, &str) = (
+    "first_seen_at",
+    "CASE WHEN t.deleted_at IS NULL THEN t.first_seen_at ELSE EXCLUDED.first_seen_at END",
+);
+
 impl Store {
     /// Replaces the permissions of each item with what was just read: upserts the permissions
     /// and grantees given, soft-deletes the ones no longer there, and stamps the items'
@@ -88,6 +95,7 @@ impl Store {
             )
             .json("raw_json", ps().map(|(_, p)| p.raw_json.to_string()))
             .computed("synced_at", "now()")
+            .computed("first_seen_at", "now()")
             .computed("deleted_at", "NULL::timestamptz");
         let gs = || {
             grants
@@ -111,15 +119,16 @@ impl Store {
                 gs().map(|(.., g)| g.is_everyone_except_external),
             )
             .computed("synced_at", "now()")
+            .computed("first_seen_at", "now()")
             .computed("deleted_at", "NULL::timestamptz");
         let drives: Vec<String> = items.iter().map(|i| i.drive_id.clone()).collect();
         let item_ids: Vec<String> = items.iter().map(|i| i.item_id.clone()).collect();
         let mut tx = self.pool.begin().await?;
         let perm_key = ["drive_id", "item_id", "permission_id"];
-        let set = u.excluded_except(&perm_key);
+        let set = u.update_set(&perm_key, &[KEEP_FIRST_SEEN]);
         let n = u.upsert(&mut tx, &perm_key, &set).await?;
         let grant_key = ["drive_id", "item_id", "permission_id", "grantee_key"];
-        let set = g.excluded_except(&grant_key);
+        let set = g.update_set(&grant_key, &[KEEP_FIRST_SEEN]);
         g.upsert(&mut tx, &grant_key, &set).await?;
         // Whatever these items had before and no longer have is gone (now() is this transaction's time).
         // `= ANY` on the key columns keeps these on the primary-key index even with the stale

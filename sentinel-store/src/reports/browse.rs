@@ -110,6 +110,8 @@ pub struct ItemPermission {
     pub inherited_from_item_id: Option<String>,
     /// That item's path.
     pub inherited_from_path: Option<String>,
+    /// When a scan first saw it (exposure age: Graph gives no creation date).
+    pub first_seen_at: DateTime<Utc>,
     /// Whom it grants to.
     pub grants: Vec<Grant>,
 }
@@ -135,6 +137,8 @@ pub struct Grant {
     pub is_everyone_except_external: bool,
     /// For a group grantee: how many users it reaches, nested groups included.
     pub reaches_users: Option<i64>,
+    /// When a scan first saw this grantee on the permission.
+    pub first_seen_at: DateTime<Utc>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -148,6 +152,7 @@ struct PermissionRow {
     invitation_email: Option<String>,
     source_item_id: String,
     source_path: Option<String>,
+    first_seen_at: DateTime<Utc>,
 }
 
 const ITEM_COLUMNS: &str = "i.drive_id, i.id AS item_id, i.parent_id, i.name, i.path, i.is_folder, i.is_root, i.size, \
@@ -388,7 +393,7 @@ impl Store {
     ) -> Result<Vec<ItemPermission>, StoreError> {
         let perms: Vec<PermissionRow> = sqlx::query_as(
             "SELECT p.permission_id, p.roles, p.link_type, p.link_scope, p.expires_at, p.has_password, p.invitation_email, \
-                    p.item_id AS source_item_id, src.path AS source_path \
+                    p.item_id AS source_item_id, src.path AS source_path, p.first_seen_at \
              FROM msgraph_drive_items i \
              JOIN msgraph_drive_item_permissions p ON p.tenant_id = i.tenant_id AND p.drive_id = i.drive_id \
                   AND p.item_id = coalesce(i.permission_root_id, i.id) AND p.deleted_at IS NULL \
@@ -404,7 +409,7 @@ impl Store {
         let source = perms.first().map(|p| p.source_item_id.clone());
         let grants: Vec<Grant> = sqlx::query_as(
             "SELECT g.permission_id, g.grantee_type, g.grantee_id, g.display_name, g.email, g.is_external, g.is_everyone, \
-                    g.is_everyone_except_external, \
+                    g.is_everyone_except_external, g.first_seen_at, \
                     CASE WHEN g.grantee_type = 'group' THEN (SELECT count(*) FROM mv_group_transitive_users t \
                          WHERE t.tenant_id = g.tenant_id AND t.group_id = g.grantee_id) END AS reaches_users \
              FROM msgraph_drive_item_permission_grants g \
@@ -435,6 +440,7 @@ impl Store {
                     invitation_email: p.invitation_email,
                     inherited_from_item_id: inherited.then(|| p.source_item_id.clone()),
                     inherited_from_path: if inherited { p.source_path } else { None },
+                    first_seen_at: p.first_seen_at,
                 }
             })
             .collect())

@@ -2,9 +2,11 @@
 //! from the tables. Every list is paged and filtered here, in SQL, never in the caller.
 
 mod browse;
+mod exposure;
 mod posture;
 
 pub use browse::*;
+pub use exposure::*;
 pub use posture::*;
 
 use serde::Serialize;

@@ -1,0 +1,268 @@
+//! Exposure age and `/changes` against real Postgres: first seen kept while a link or grant
+//! exists, set again when it comes back; opened and removed listed once per exposure.
+
+use chrono::{DateTime, Utc};
+use sentinel_store::*;
+use serde_json::json;
+use sqlx::PgPool;
+
+const T: &str = "tenant-1";
+const D: &str = "b!drive";
+
+async fn ready(pool: PgPool) -> Store {
+    let store = Store::from_pool(pool);
+    store.migrate().await.expect("migrate");
+    store
+}
+
+fn item(id: &str, parent: Option<&str>, folder: bool) -> DriveItemRow {
+    DriveItemRow {
+        id: id.into(),
+        parent_id: parent.map(String::from),
+        name: Some(format!("{id}-name")),
+        is_folder: folder,
+        is_root: parent.is_none(),
+        size: Some(1),
+        mime_type: None,
+        quick_xor_hash: None,
+        sha1_hash: None,
+        created_at: None,
+        modified_at: None,
+        created_by_id: None,
+        modified_by_id: None,
+        shared_scope: None,
+        is_permission_root: parent.is_none(),
+        sharing_changed: true,
+        raw_json: json!({"id": id}).to_string(),
+    }
+}
+
+fn link(id: &str, scope: &str) -> PermissionRow {
+    PermissionRow {
+        permission_id: id.into(),
+        roles: vec!["write".into()],
+        link_type: Some("edit".into()),
+        link_scope: Some(scope.into()),
+        link_url_sha256: Some(format!("sha-{id}")),
+        link_prevents_download: None,
+        has_password: None,
+        expires_at: None,
+        invitation_email: None,
+        inherited_from_id: None,
+        raw_json: json!({"id": id}),
+        grants: vec![],
+    }
+}
+
+fn guest_grant(id: &str) -> PermissionRow {
+    PermissionRow {
+        grants: vec![GrantRow {
+            grantee_key: "user:guest-1".into(),
+            grantee_type: "user".into(),
+            grantee_id: Some("guest-1".into()),
+            display_name: Some("Gail Guest".into()),
+            email: Some("gail@partner.example".into()),
+            login_name: None,
+            is_external: true,
+            is_everyone: false,
+            is_everyone_except_external: false,
+        }],
+        link_type: None,
+        link_scope: None,
+        link_url_sha256: None,
+        roles: vec!["read".into()],
+        ..link(id, "users")
+    }
+}
+
+fn on(item_id: &str, perms: Vec<PermissionRow>) -> ItemPermissions {
+    ItemPermissions {
+        drive_id: D.into(),
+        item_id: item_id.into(),
+        permissions: perms,
+    }
+}
+
+async fn first_seen(store: &Store, item_id: &str, permission_id: &str) -> Option<DateTime<Utc>> {
+    sqlx::query_scalar(
+        "SELECT first_seen_at FROM msgraph_drive_item_permissions \
+         WHERE item_id = $1 AND permission_id = $2 AND deleted_at IS NULL",
+    )
+    .bind(item_id)
+    .bind(permission_id)
+    .fetch_optional(store.pool())
+    .await
+    .expect("query")
+}
+
+async fn changes(
+    store: &Store,
+    since: DateTime<Utc>,
+    kind: Option<ExposureKind>,
+    change: Option<ExposureChange>,
+) -> Vec<ExposureEvent> {
+    let q = ChangesQuery {
+        since,
+        kind,
+        change,
+    };
+    store
+        .exposure_changes(T, &q, &PageRequest::default())
+        .await
+        .expect("changes")
+        .rows
+}
+
+#[sqlx::test(migrations = false)]
+async fn exposure_keeps_its_first_sighting_and_changes_list_what_opened_and_closed(pool: PgPool) {
+    let store = ready(pool).await;
+    let before = store.now().await.expect("now");
+    store
+        .apply_drive_items(
+            T,
+            D,
+            &[
+                item("root", None, true),
+                item("f", Some("root"), true),
+                item("a", Some("f"), false),
+                item("b", Some("f"), false),
+            ],
+            &[],
+            None,
+        )
+        .await
+        .expect("items");
+    store
+        .derive_drive_tree(T, D, false, None)
+        .await
+        .expect("derive");
+    // Exhaustive mode: the anyone link set on f is read on f and on b, which inherits it.
+    let first_scan = vec![
+        on("f", vec![link("L", "anonymous"), guest_grant("G")]),
+        on("b", vec![link("L", "anonymous")]),
+        on("a", vec![]),
+    ];
+    store
+        .replace_item_permissions(T, &first_scan)
+        .await
+        .expect("scan 1");
+    let seen_l = first_seen(&store, "f", "L").await.expect("L stored");
+    let after_first = store.now().await.expect("now");
+
+    // A later scan that finds the same exposure keeps when it was first seen.
+    store
+        .replace_item_permissions(T, &first_scan)
+        .await
+        .expect("scan 2");
+    assert_eq!(first_seen(&store, "f", "L").await, Some(seen_l));
+    assert!(
+        changes(&store, after_first, None, None).await.is_empty(),
+        "nothing new"
+    );
+
+    // Everything so far opened after `before`: the link once (set on f, 2 items), the grant once.
+    let all = changes(&store, before, None, None).await;
+    assert_eq!(all.len(), 2, "{all:#?}");
+    let l = all
+        .iter()
+        .find(|e| e.kind == ExposureKind::AnyoneLink)
+        .expect("L");
+    assert_eq!(
+        (l.change, l.item_id.as_str(), l.items),
+        (ExposureChange::Opened, "f", 2)
+    );
+    assert_eq!(l.first_seen_at, seen_l);
+    assert_eq!(l.item_path.as_deref(), Some("/f-name"));
+    let g = all
+        .iter()
+        .find(|e| e.kind == ExposureKind::ExternalGrant)
+        .expect("G");
+    assert_eq!(g.grantee.as_deref(), Some("Gail Guest"));
+    assert_eq!(g.grantee_email.as_deref(), Some("gail@partner.example"));
+
+    // A new organisation link on a; the guest loses access to f.
+    store
+        .replace_item_permissions(
+            T,
+            &[
+                on("f", vec![link("L", "anonymous")]),
+                on("a", vec![link("O", "organization")]),
+            ],
+        )
+        .await
+        .expect("scan 3");
+    let recent = changes(&store, after_first, None, None).await;
+    let summary: Vec<(ExposureChange, ExposureKind, &str)> = recent
+        .iter()
+        .map(|e| (e.change, e.kind, e.item_id.as_str()))
+        .collect();
+    assert_eq!(summary.len(), 2, "{recent:#?}");
+    assert!(summary.contains(&(ExposureChange::Opened, ExposureKind::OrganizationLink, "a")));
+    assert!(summary.contains(&(ExposureChange::Removed, ExposureKind::ExternalGrant, "f")));
+    let removed = recent
+        .iter()
+        .find(|e| e.change == ExposureChange::Removed)
+        .expect("removed");
+    assert!(
+        removed
+            .removed_at
+            .is_some_and(|r| r >= removed.first_seen_at)
+    );
+    // Filters.
+    let opened = changes(&store, after_first, None, Some(ExposureChange::Opened)).await;
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0].kind, ExposureKind::OrganizationLink);
+    assert!(
+        changes(&store, after_first, Some(ExposureKind::Everyone), None)
+            .await
+            .is_empty()
+    );
+
+    // The link leaves f but b still has it: still open. Then it leaves b: removed.
+    let after_third = store.now().await.expect("now");
+    store
+        .replace_item_permissions(T, &[on("f", vec![])])
+        .await
+        .expect("scan 4");
+    assert!(
+        changes(&store, after_third, Some(ExposureKind::AnyoneLink), None)
+            .await
+            .is_empty(),
+        "a link one item still has is not removed"
+    );
+    store
+        .replace_item_permissions(T, &[on("b", vec![])])
+        .await
+        .expect("scan 5");
+    let gone = changes(&store, after_third, Some(ExposureKind::AnyoneLink), None).await;
+    assert_eq!(gone.len(), 1);
+    assert_eq!(
+        (gone[0].change, gone[0].first_seen_at),
+        (ExposureChange::Removed, seen_l)
+    );
+
+    // Back again: a new exposure, first seen now, not when it was first open.
+    store
+        .replace_item_permissions(T, &[on("f", vec![link("L", "anonymous")])])
+        .await
+        .expect("scan 6");
+    let again = first_seen(&store, "f", "L").await.expect("L back");
+    assert!(again > seen_l, "a returning link is first seen again");
+    assert_eq!(
+        store.first_permission_seen_at(T).await.expect("first"),
+        Some(seen_l)
+    );
+}
+
+#[test]
+fn kinds_and_changes_read_their_words_and_name_the_choices_otherwise() {
+    for k in ExposureKind::ALL {
+        assert_eq!(k.as_str().parse::<ExposureKind>(), Ok(*k));
+    }
+    let err = "anyone".parse::<ExposureKind>().expect_err("not a kind");
+    assert!(
+        err.contains("anyone_link") && err.contains("'anyone'"),
+        "{err}"
+    );
+    assert!("gone".parse::<ExposureChange>().is_err());
+}
