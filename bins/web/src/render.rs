@@ -20,6 +20,7 @@ macro_rules! templates {
 /// The navigation bar: (key, path, label).
 const NAV_ITEMS: &[(&str, &str, &str)] = &[
     ("analytics", "/analytics", "Analytics"),
+    ("changes", "/changes", "Changes"),
     ("jobs", "/jobs", "Jobs"),
     ("runs", "/runs", "Runs"),
     ("admin", "/admin", "Admin"),
@@ -39,6 +40,7 @@ impl Views {
             "macros.html",
             "signed_out.html",
             "analytics.html",
+            "changes.html",
             "site.html",
             "drive.html",
             "item.html",

@@ -207,6 +207,71 @@ async fn an_admin_and_a_reader_use_the_dashboard_against_the_simulated_tenant() 
     );
     b.screenshot("item").await;
 
+    // Users share and unshare; a day later (when the scan re-reads permissions, which delta
+    // does not report) /changes lists exactly the anyone and organisation links the tenant
+    // gained and lost since the first scan.
+    let broad = |links: std::collections::BTreeSet<(String, String, String)>| {
+        links
+            .into_iter()
+            .filter(|(_, _, scope)| scope == "anonymous" || scope == "organization")
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let links_before = broad(stack.links().await);
+    let between: String = sqlx::query_scalar(
+        "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+    )
+    .fetch_one(&stack.db.pool)
+    .await
+    .expect("now");
+    sentinel_testkit::sim_control(
+        stack.sim(),
+        "mutate",
+        serde_json::json!({"count": 30, "kinds": ["share", "unshare"]}),
+    )
+    .await;
+    let links_after = broad(stack.links().await);
+    let gained = links_after.difference(&links_before).count();
+    let lost = links_before.difference(&links_after).count();
+    assert!(gained + lost > 0, "the users changed some broad links");
+    assert!(gained.max(lost) <= 50, "one page each");
+    sqlx::query(
+        "UPDATE msgraph_drive_items SET permissions_last_synced_at = permissions_last_synced_at - interval '25 hours', \
+           sharing_changed_at = sharing_changed_at - interval '25 hours'",
+    )
+    .execute(&stack.db.pool)
+    .await
+    .expect("a day passes");
+    b.goto(&format!("{base}/admin")).await;
+    b.click(&format!("tr[data-job-id='{job_id}'] .op-run-now"))
+        .await;
+    b.wait_until(
+        &format!("{base}/runs?job_id={job_id}"),
+        3 * MINUTE,
+        "the second run succeeds",
+        async |b: &Browser| b.count(".run-row[data-status='success']").await == 2,
+    )
+    .await;
+    b.click("#nav-changes").await;
+    assert_eq!(b.path().await, "/changes");
+    for (change, want) in [("removed", lost), ("opened", gained)] {
+        let mut listed = 0;
+        for kind in ["anyone_link", "organization_link"] {
+            b.goto(&format!(
+                "{base}/changes?since={between}&change={change}&kind={kind}"
+            ))
+            .await;
+            listed += b
+                .count(&format!(
+                    ".change-row[data-change='{change}'][data-kind='{kind}']"
+                ))
+                .await;
+        }
+        assert_eq!(listed, want, "{change} links on /changes");
+    }
+    b.goto(&format!("{base}/changes?since={between}")).await;
+    b.screenshot("changes").await;
+    let manifest = stack.manifest().await;
+
     // Pause and resume from /admin.
     b.goto(&format!("{base}/admin")).await;
     b.click(&format!("tr[data-job-id='{job_id}'] .op-pause"))
@@ -235,7 +300,10 @@ async fn an_admin_and_a_reader_use_the_dashboard_against_the_simulated_tenant() 
     let audited = stack
         .count("SELECT count(*) FROM audit_events WHERE actor_upn IS NOT NULL AND action IN ('job.create', 'schedule.create', 'job.run_now', 'job.pause', 'job.resume')")
         .await;
-    assert_eq!(audited, 5, "each change is audited with the signed-in user");
+    assert_eq!(
+        audited, 6,
+        "each change (two of them run-nows) is audited with the signed-in user"
+    );
 
     // A forged POST (the admin's cookie, no CSRF token) changes nothing.
     let (cookie, _) = session_of(&b).await;

@@ -856,3 +856,129 @@ async fn a_reader_spending_the_live_budget_is_stopped_at_their_share() {
     })
     .await;
 }
+
+/// `/changes`: an anyone link a scan found shows as opened with its age, in the page, the JSON
+/// and the CSV; a guest grant that went away shows as removed; bad filters are 400s that say
+/// what to send.
+#[tokio::test]
+async fn changes_show_exposure_opened_and_removed_in_every_format() {
+    with_app(async |app| {
+        let reader = app.sign_in(ROLE_READER).await;
+        let (drive, item) = app.cache_an_item().await;
+        let tenant = app.sim.state.read_tenant().tenant_id.clone();
+        let link = sentinel_store::PermissionRow {
+            permission_id: "anyone-1".into(),
+            roles: vec!["write".into()],
+            link_type: Some("edit".into()),
+            link_scope: Some("anonymous".into()),
+            link_url_sha256: Some("sha".into()),
+            link_prevents_download: None,
+            has_password: None,
+            expires_at: None,
+            invitation_email: None,
+            inherited_from_id: None,
+            raw_json: json!({"id": "anyone-1"}),
+            grants: vec![],
+        };
+        let guest = sentinel_store::PermissionRow {
+            permission_id: "guest-1".into(),
+            roles: vec!["read".into()],
+            link_type: None,
+            link_scope: None,
+            link_url_sha256: None,
+            grants: vec![sentinel_store::GrantRow {
+                grantee_key: "user:g1".into(),
+                grantee_type: "user".into(),
+                grantee_id: Some("g1".into()),
+                display_name: Some("Gail Guest".into()),
+                email: Some("gail@partner.example".into()),
+                login_name: None,
+                is_external: true,
+                is_everyone: false,
+                is_everyone_except_external: false,
+            }],
+            ..link.clone()
+        };
+        let on = |perms| sentinel_store::ItemPermissions {
+            drive_id: drive.clone(),
+            item_id: item.clone(),
+            permissions: perms,
+        };
+        app.store
+            .replace_item_permissions(&tenant, &[on(vec![link.clone(), guest])])
+            .await
+            .expect("first scan");
+        app.store
+            .replace_item_permissions(&tenant, &[on(vec![link])])
+            .await
+            .expect("second scan: the guest lost access");
+
+        let api = app.get("/api/changes?days=1", Some(&reader)).await;
+        assert_eq!(api.status, StatusCode::OK, "{}", api.body);
+        let changes = api.json()["changes"]["rows"].clone();
+        let summary: Vec<(String, String)> = changes
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|c| (c["change"].to_string(), c["kind"].to_string()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("\"removed\"".to_string(), "\"external_grant\"".to_string()),
+                ("\"opened\"".to_string(), "\"anyone_link\"".to_string()),
+            ],
+            "newest first: {changes}"
+        );
+        assert_eq!(changes[1]["open_days"], 0);
+        assert_eq!(changes[0]["grantee"], "Gail Guest");
+
+        let page = app.get("/changes?change=opened", Some(&reader)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            page.body.contains("data-kind=\"anyone_link\""),
+            "{}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("Gail Guest"),
+            "removed rows are filtered out"
+        );
+        let item_page = app
+            .get(&format!("/drives/{drive}/items/{item}"), Some(&reader))
+            .await;
+        assert!(
+            item_page.body.contains("open for 0 days"),
+            "{}",
+            item_page.body
+        );
+
+        let csv = app
+            .get("/changes?format=csv&kind=external_grant", Some(&reader))
+            .await;
+        let lines: Vec<&str> = csv.body.lines().collect();
+        assert!(lines[0].starts_with("change,kind,at,first_seen_at,removed_at,open_days"));
+        assert_eq!(lines.len(), 2, "{}", csv.body);
+        assert!(lines[1].starts_with("removed,external_grant,"));
+
+        for (query, says) in [
+            ("kind=anyone", "kind must be one of anyone_link"),
+            ("change=closed", "change must be one of opened, removed"),
+            ("since=last+week", "since must be a date"),
+            ("days=0", "days must be a whole number from 1 to 3650"),
+        ] {
+            let r = app
+                .get(&format!("/api/changes?{query}"), Some(&reader))
+                .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}");
+            assert!(
+                r.json()["error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with(says)),
+                "{query}: {}",
+                r.body
+            );
+        }
+    })
+    .await;
+}

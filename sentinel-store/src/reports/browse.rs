@@ -112,6 +112,8 @@ pub struct ItemPermission {
     pub inherited_from_path: Option<String>,
     /// When a scan first saw it (exposure age: Graph gives no creation date).
     pub first_seen_at: DateTime<Utc>,
+    /// Whole days since then: how long it has been open, as far as the scans saw.
+    pub open_days: i64,
     /// Whom it grants to.
     pub grants: Vec<Grant>,
 }
@@ -153,6 +155,7 @@ struct PermissionRow {
     source_item_id: String,
     source_path: Option<String>,
     first_seen_at: DateTime<Utc>,
+    open_days: i64,
 }
 
 const ITEM_COLUMNS: &str = "i.drive_id, i.id AS item_id, i.parent_id, i.name, i.path, i.is_folder, i.is_root, i.size, \
@@ -393,7 +396,8 @@ impl Store {
     ) -> Result<Vec<ItemPermission>, StoreError> {
         let perms: Vec<PermissionRow> = sqlx::query_as(
             "SELECT p.permission_id, p.roles, p.link_type, p.link_scope, p.expires_at, p.has_password, p.invitation_email, \
-                    p.item_id AS source_item_id, src.path AS source_path, p.first_seen_at \
+                    p.item_id AS source_item_id, src.path AS source_path, p.first_seen_at, \
+                    floor(extract(epoch FROM now() - p.first_seen_at) / 86400)::bigint AS open_days \
              FROM msgraph_drive_items i \
              JOIN msgraph_drive_item_permissions p ON p.tenant_id = i.tenant_id AND p.drive_id = i.drive_id \
                   AND p.item_id = coalesce(i.permission_root_id, i.id) AND p.deleted_at IS NULL \
@@ -441,6 +445,7 @@ impl Store {
                     inherited_from_item_id: inherited.then(|| p.source_item_id.clone()),
                     inherited_from_path: if inherited { p.source_path } else { None },
                     first_seen_at: p.first_seen_at,
+                    open_days: p.open_days,
                 }
             })
             .collect())

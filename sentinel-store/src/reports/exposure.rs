@@ -15,7 +15,7 @@ use super::{Page, PageRequest};
 use crate::{Store, StoreError};
 
 /// What kind of exposure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExposureKind {
     /// A link anyone can use, no sign-in needed.
@@ -31,7 +31,7 @@ pub enum ExposureKind {
 }
 
 /// Whether an exposure opened or went away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExposureChange {
     /// First seen by a scan, and still there.
@@ -111,6 +111,8 @@ pub struct ExposureEvent {
     pub open_days: i64,
     /// The library it is in.
     pub drive_id: String,
+    /// The permission (links and grants of one permission share it).
+    pub permission_id: String,
     /// The item it is set on (the top-most one when items inherit it).
     pub item_id: String,
     /// That item's name.
@@ -142,6 +144,7 @@ struct EventRow {
     removed_at: Option<DateTime<Utc>>,
     open_days: i64,
     drive_id: String,
+    permission_id: String,
     item_id: String,
     item_name: Option<String>,
     item_path: Option<String>,
@@ -212,7 +215,7 @@ WITH link_keys AS (
 SELECT ev.change, ev.kind, coalesce(ev.gone_at, ev.first_seen_at) AS at, ev.first_seen_at,
        ev.gone_at AS removed_at,
        floor(extract(epoch FROM coalesce(ev.gone_at, now()) - ev.first_seen_at) / 86400)::bigint AS open_days,
-       ev.drive_id, ev.item_id, i.name AS item_name, i.path AS item_path, ev.items,
+       ev.drive_id, ev.permission_id, ev.item_id, i.name AS item_name, i.path AS item_path, ev.items,
        d.site_id, s.display_name AS site_name, ev.roles, ev.link_type, ev.grantee, ev.grantee_email,
        count(*) OVER () AS total
 FROM events ev
@@ -254,6 +257,7 @@ impl Store {
                     removed_at: r.removed_at,
                     open_days: r.open_days,
                     drive_id: r.drive_id,
+                    permission_id: r.permission_id,
                     item_id: r.item_id,
                     item_name: r.item_name,
                     item_path: r.item_path,

@@ -4,6 +4,7 @@
 mod admin;
 mod analytics;
 mod browse;
+mod changes;
 mod charts;
 mod jobs;
 mod live;
@@ -61,6 +62,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/schedules/{schedule_id}/delete", post(schedules::delete))
         .route("/api/cron-preview", get(schedules::cron_preview))
+        .route("/changes", get(changes::changes))
+        .route("/api/changes", get(changes::changes))
         .route("/runs", get(runs::runs))
         .route("/api/runs", get(runs::runs))
         .route("/admin", get(admin::admin))

@@ -161,24 +161,31 @@ impl Stack {
     }
 
     /// Distinct sharing links per scope in the simulated tenant: (drive, permission id) pairs.
-    pub async fn distinct_links(&self) -> std::collections::HashMap<String, i64> {
+    /// Every sharing link of the tenant once: (drive, permission, scope).
+    pub async fn links(&self) -> std::collections::BTreeSet<(String, String, String)> {
         let text = reqwest::get(format!("{}/_sim/dump/permissions", self.sim().url()))
             .await
             .expect("dump")
             .text()
             .await
             .expect("text");
-        let mut seen = std::collections::HashSet::new();
-        let mut counts = std::collections::HashMap::new();
+        let mut links = std::collections::BTreeSet::new();
         for line in text.lines() {
             let v: serde_json::Value = serde_json::from_str(line).expect("json line");
             let Some(scope) = v["permission"]["link"]["scope"].as_str() else {
                 continue;
             };
-            let key = (v["driveId"].to_string(), v["permission"]["id"].to_string());
-            if seen.insert(key) {
-                *counts.entry(scope.to_string()).or_insert(0) += 1;
-            }
+            let (drive, id) = (v["driveId"].to_string(), v["permission"]["id"].to_string());
+            links.insert((drive, id, scope.to_string()));
+        }
+        links
+    }
+
+    /// Links per scope, each counted once however many items it reaches.
+    pub async fn distinct_links(&self) -> std::collections::HashMap<String, i64> {
+        let mut counts = std::collections::HashMap::new();
+        for (_, _, scope) in self.links().await {
+            *counts.entry(scope).or_insert(0) += 1;
         }
         counts
     }
