@@ -212,11 +212,11 @@ pub async fn dump(State(state): State<Arc<SimState>>, Path(kind): Path<String>) 
     let parts = {
         let t = state.read_tenant();
         match kind.as_str() {
-            "items" | "permissions" | "drives" => t.drives.len(),
+            "items" | "permissions" | "drives" | "audience" => t.drives.len(),
             "users" | "groups" | "memberships" | "sites" => 1,
             other => {
                 return bad_request(&format!(
-                    "unknown dump '{other}': expected users, groups, memberships, sites, drives, items or permissions"
+                    "unknown dump '{other}': expected users, groups, memberships, sites, drives, items, permissions or audience"
                 ));
             }
         }
@@ -277,6 +277,16 @@ pub async fn dump(State(state): State<Arc<SimState>>, Path(kind): Path<String>) 
                             "permission": permission_json(&t, p),
                         }));
                     }
+                }
+            }
+            "audience" if t.drive_live(part) => {
+                let resolver = crate::audience::Resolver::new(&t);
+                let d = &t.drives[part];
+                for (i, _) in d.items.iter().enumerate().filter(|(_, it)| !it.deleted) {
+                    let mut v = json!(resolver.audience(part, i as u32));
+                    v["driveId"] = json!(d.id);
+                    v["itemId"] = json!(t.item_id(part, i as u32));
+                    line(v);
                 }
             }
             _ => {}

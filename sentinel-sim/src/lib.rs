@@ -23,6 +23,7 @@
 #![allow(clippy::result_large_err)]
 
 mod aliases;
+pub mod audience;
 pub mod control;
 mod cursor;
 pub mod entra;

@@ -80,7 +80,7 @@ const CODE_MAP: &[Place] = &[
     },
     Place {
         name: "sentinel-benches",
-        may_use: &["sentinel-sim", "sentinel-testkit"],
+        may_use: &["sentinel-sim", "sentinel-store", "sentinel-testkit"],
         never: &[],
     },
 ];

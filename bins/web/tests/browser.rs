@@ -206,6 +206,26 @@ async fn an_admin_and_a_reader_use_the_dashboard_against_the_simulated_tenant() 
         "the live truth equals the cache right after a sync"
     );
     b.screenshot("item").await;
+    // Its audience is the simulator's ground truth for the item.
+    // Drive ids are `b!…` ([A-Za-z0-9_-] besides): the only escape in the path is `!`.
+    let decoded = item_path.replace("%21", "!");
+    let (drive_id, item_id) = decoded
+        .trim_start_matches("/drives/")
+        .split_once("/items/")
+        .expect("an item path");
+    let truth = sentinel_testkit::sim_dump(stack.sim(), "audience")
+        .await
+        .into_iter()
+        .find(|a| a["driveId"] == drive_id && a["itemId"] == item_id)
+        .expect("the item's audience");
+    let count = |k: &str| truth[k].as_array().map_or(0, |a| a.len()) as i64;
+    assert_eq!(data_value(&b, "audience-readers").await, count("readers"));
+    assert_eq!(data_value(&b, "audience-writers").await, count("writers"));
+    assert_eq!(
+        b.count("#audience-anyone").await == 1,
+        truth["anyoneCanRead"] == true,
+        "the anyone-link flag"
+    );
 
     // Users share and unshare; a day later (when the scan re-reads permissions, which delta
     // does not report) /changes lists exactly the anyone and organisation links the tenant

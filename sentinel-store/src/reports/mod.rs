@@ -1,10 +1,12 @@
 //! Read models for the dashboard: the posture from the materialized views and the drill-down
 //! from the tables. Every list is paged and filtered here, in SQL, never in the caller.
 
+mod audience;
 mod browse;
 mod exposure;
 mod posture;
 
+pub use audience::*;
 pub use browse::*;
 pub use exposure::*;
 pub use posture::*;

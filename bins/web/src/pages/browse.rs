@@ -5,7 +5,9 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use sentinel_store::{DriveSummary, ItemPermission, ItemSummary, SiteSummary};
+use sentinel_store::{
+    AudienceMember, DriveSummary, ItemAudience, ItemPermission, ItemSummary, SiteSummary,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -200,6 +202,9 @@ pub struct ItemQuery {
     live: Option<String>,
 }
 
+/// How many people of an item's audience the page names (the count covers all).
+const AUDIENCE_SHOWN: i64 = 25;
+
 pub async fn item(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -242,9 +247,16 @@ pub async fn item(
             .collect();
         return csv_response("item_permissions", GRANT_COLUMNS, &rows);
     }
+    let audience = store.item_audience(tenant, &drive_id, &item_id).await?;
     if format == Format::Json {
-        return Ok(Json(json!({"item": item, "permissions": permissions})).into_response());
+        return Ok(
+            Json(json!({"item": item, "audience": audience, "permissions": permissions}))
+                .into_response(),
+        );
     }
+    let people = store
+        .item_audience_members(tenant, &drive_id, &item_id, AUDIENCE_SHOWN)
+        .await?;
     let drive = store.drive(tenant, &drive_id).await?;
     let ancestors = store.item_ancestors(tenant, &drive_id, &item_id).await?;
     let (mut live, mut live_error) = (None, None);
@@ -263,6 +275,8 @@ pub async fn item(
         item: &item,
         ancestors: &ancestors,
         permissions: &permissions,
+        audience: &audience,
+        people: &people,
         csv_url: super::with_param(&uri, "format", "csv"),
         live_url: super::with_param(&uri, "live", "1"),
         live,
@@ -278,6 +292,9 @@ struct ItemPage<'a> {
     item: &'a ItemSummary,
     ancestors: &'a [(String, Option<String>)],
     permissions: &'a [ItemPermission],
+    audience: &'a ItemAudience,
+    /// The first [`AUDIENCE_SHOWN`] people of the audience, writers first.
+    people: &'a [AudienceMember],
     csv_url: String,
     live_url: String,
     /// What Graph says now, when asked for (`?live=1`).

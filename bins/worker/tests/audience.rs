@@ -1,0 +1,149 @@
+//! Effective access through the real `sentinel-worker sync`: for every item of the small tenant,
+//! the audience the store computes (people who can read and write, guests among them, invited
+//! addresses, anyone links, lower bounds) equals the simulator's ground truth, which expands the
+//! tenant's own model (nested groups, Everyone claims, organisation and anyone links, guests,
+//! disabled accounts) without reading what it serves.
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use common::*;
+use sentinel_sim::Profile;
+use sentinel_store::{ItemAudience, Store};
+use serde_json::Value;
+
+fn ids(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(String::from))
+        .collect()
+}
+
+/// The counts the store should give, from one line of the simulator's audience dump.
+fn expected(truth: &Value, guests: &HashSet<String>) -> ItemAudience {
+    let readers = ids(&truth["readers"]);
+    let guest_readers = readers.iter().filter(|r| guests.contains(*r)).count() as i64;
+    ItemAudience {
+        readers: readers.len() as i64,
+        writers: ids(&truth["writers"]).len() as i64,
+        internal_readers: readers.len() as i64 - guest_readers,
+        guest_readers,
+        external_readers: ids(&truth["externalReaders"]).len() as i64,
+        external_writers: ids(&truth["externalWriters"]).len() as i64,
+        anyone_can_read: truth["anyoneCanRead"] == true,
+        anyone_can_write: truth["anyoneCanWrite"] == true,
+        lower_bound: truth["lowerBound"] == true,
+    }
+}
+
+async fn check_mode(mode: &str, seed: u64) {
+    let sim = spawn_sim(Profile::Small, seed).await;
+    let db = create_db().await;
+    let tenant = sim.state.read_tenant().tenant_id.clone();
+    let store = Store::from_pool(db.pool.clone());
+    assert_synced(&sync(&sim, &db, &["--permissions", mode]).await).await;
+
+    let users = dump(&sim, "users").await;
+    let guests: HashSet<String> = users
+        .iter()
+        .filter(|u| u["guest"] == true)
+        .filter_map(|u| u["id"].as_str().map(String::from))
+        .collect();
+    let disabled: HashSet<String> = users
+        .iter()
+        .filter(|u| u["accountEnabled"] == false)
+        .filter_map(|u| u["id"].as_str().map(String::from))
+        .collect();
+    let nested = dump(&sim, "memberships")
+        .await
+        .iter()
+        .filter(|m| m["memberType"] == "group")
+        .count();
+    assert!(
+        !disabled.is_empty() && nested > 0,
+        "the tenant has disabled users and nested groups"
+    );
+
+    let truth = dump(&sim, "audience").await;
+    let got: HashMap<(String, String), ItemAudience> = store
+        .item_audiences(&tenant)
+        .await
+        .expect("audiences")
+        .into_iter()
+        .map(|r| ((r.drive_id, r.item_id), r.audience))
+        .collect();
+    let mut wrong = Vec::new();
+    let (mut anyone, mut bounded, mut with_guests, mut broad) = (0, 0, 0, 0);
+    for t in &truth {
+        let key = (
+            t["driveId"].as_str().expect("drive").to_string(),
+            t["itemId"].as_str().expect("item").to_string(),
+        );
+        let want = expected(t, &guests);
+        anyone += usize::from(want.anyone_can_read);
+        bounded += usize::from(want.lower_bound);
+        with_guests += usize::from(want.guest_readers > 0);
+        broad += usize::from(
+            want.internal_readers as usize >= users.len() - guests.len() - disabled.len(),
+        );
+        let have = got.get(&key).cloned().unwrap_or_default();
+        if have != want {
+            wrong.push(format!("{key:?}: store {have:?}, truth {want:?}"));
+        }
+    }
+    assert!(truth.len() > 10_000, "{} items", truth.len());
+    assert!(
+        anyone > 0 && bounded > 0 && with_guests > 0 && broad > 0,
+        "the comparison covers anyone links ({anyone}), site groups ({bounded}), guests ({with_guests}) and Everyone-wide audiences ({broad})"
+    );
+    assert!(
+        wrong.is_empty(),
+        "{mode}: {} of {} items differ from the truth, e.g. {:#?}",
+        wrong.len(),
+        truth.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+
+    // The people themselves, and the one-item count, on a sample of items with an audience.
+    for t in truth
+        .iter()
+        .filter(|t| !ids(&t["readers"]).is_empty())
+        .step_by(97)
+    {
+        let (d, i) = (
+            t["driveId"].as_str().expect("d"),
+            t["itemId"].as_str().expect("i"),
+        );
+        let members = store
+            .item_audience_members(&tenant, d, i, 1_000_000)
+            .await
+            .expect("members");
+        let readers: BTreeSet<String> = members.iter().map(|m| m.user_id.clone()).collect();
+        let writers: BTreeSet<String> = members
+            .iter()
+            .filter(|m| m.can_write)
+            .map(|m| m.user_id.clone())
+            .collect();
+        assert_eq!(readers, ids(&t["readers"]), "{d}/{i}: readers");
+        assert_eq!(writers, ids(&t["writers"]), "{d}/{i}: writers");
+        assert!(
+            readers.iter().all(|r| !disabled.contains(r)),
+            "no disabled account"
+        );
+        let one = store.item_audience(&tenant, d, i).await.expect("one");
+        assert_eq!(one, expected(t, &guests), "{d}/{i}: the item page's count");
+    }
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_items_audience_equals_the_ground_truth_in_exhaustive_mode() {
+    check_mode("exhaustive", 141).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_items_audience_equals_the_ground_truth_in_hierarchical_mode() {
+    check_mode("hierarchical", 142).await;
+}

@@ -1,0 +1,154 @@
+//! Ground truth for effective access: who can open each item, computed from the tenant's own
+//! model (never from what it serves), so the store's audience can be compared with it.
+//!
+//! The rules (the product's, stated once; `docs/effective-access.md` has them with sources):
+//! people are the directory's live, enabled accounts; a user grant reaches that user; a group
+//! reaches its members transitively (nested groups); "Everyone except external users" and
+//! organisation links reach every enabled member (not guests); "Everyone" reaches every enabled
+//! account, guests included; a specific-people link reaches its recipients; a redeemed
+//! invitation reaches its guest account, a pending one an external address; an anyone link
+//! reaches anyone (unbounded); a SharePoint site group is not expanded (Graph cannot list its
+//! members), so an item holding one has a lower bound only. Reading needs any role; writing
+//! needs `write` or `owner`.
+
+use std::collections::{BTreeSet, HashSet};
+
+use serde::Serialize;
+
+use crate::tenant::*;
+
+/// Who can open one item.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Audience {
+    /// Directory ids of the people who can read.
+    pub readers: BTreeSet<String>,
+    /// Of those, who can write.
+    pub writers: BTreeSet<String>,
+    /// Invited addresses not yet redeemed that can read (lower-cased).
+    pub external_readers: BTreeSet<String>,
+    /// Of those, that can write.
+    pub external_writers: BTreeSet<String>,
+    /// An anyone link: anyone with the link can read.
+    pub anyone_can_read: bool,
+    /// An anyone link that allows editing.
+    pub anyone_can_write: bool,
+    /// A site group reaches more people than Graph can list.
+    pub lower_bound: bool,
+}
+
+/// The people a principal set expands to, memoised per tenant snapshot.
+#[derive(Debug)]
+pub struct Resolver<'t> {
+    t: &'t Tenant,
+    members: Vec<BTreeSet<usize>>,
+    everyone: BTreeSet<usize>,
+    internal: BTreeSet<usize>,
+}
+
+impl<'t> Resolver<'t> {
+    /// Expands every group once: transitive members who are people.
+    pub fn new(t: &'t Tenant) -> Resolver<'t> {
+        let person = |u: usize| {
+            let user = &t.users[u];
+            user.state == Lifecycle::Active && user.account_enabled
+        };
+        let everyone: BTreeSet<usize> = (0..t.users.len()).filter(|&u| person(u)).collect();
+        let internal = everyone
+            .iter()
+            .copied()
+            .filter(|&u| !t.users[u].guest)
+            .collect();
+        let members = (0..t.groups.len())
+            .map(|g| {
+                let mut out = BTreeSet::new();
+                let mut seen = HashSet::new();
+                let mut stack = vec![g];
+                while let Some(x) = stack.pop() {
+                    if !seen.insert(x) || t.groups[x].state != Lifecycle::Active {
+                        continue;
+                    }
+                    for m in t.groups[x].current_members() {
+                        match m {
+                            MemberRef::User(u) if person(u) => {
+                                out.insert(u);
+                            }
+                            MemberRef::User(_) => {}
+                            MemberRef::Group(y) => stack.push(y),
+                        }
+                    }
+                }
+                out
+            })
+            .collect();
+        Resolver {
+            t,
+            members,
+            everyone,
+            internal,
+        }
+    }
+
+    fn is_person(&self, u: usize) -> bool {
+        self.everyone.contains(&u)
+    }
+
+    /// The audience of item `idx` of drive `drive`, through its effective permissions.
+    pub fn audience(&self, drive: usize, idx: u32) -> Audience {
+        let t = self.t;
+        let mut read = BTreeSet::new();
+        let mut write = BTreeSet::new();
+        let mut a = Audience::default();
+        for &p in t.effective_perms(drive, idx) {
+            let perm = &t.perms[p as usize];
+            let writes = perm
+                .roles
+                .iter()
+                .any(|r| matches!(r, Role::Write | Role::Owner));
+            let mut reach: Vec<usize> = Vec::new();
+            let mut external: Option<String> = None;
+            match &perm.kind {
+                PermKind::Grant(Principal::User(u)) => reach.push(*u),
+                PermKind::Grant(Principal::Group(g)) => reach.extend(&self.members[*g]),
+                PermKind::Grant(Principal::EveryoneExceptExternal) => reach.extend(&self.internal),
+                PermKind::Grant(Principal::Everyone) => reach.extend(&self.everyone),
+                PermKind::Grant(Principal::SiteGroup { .. }) => a.lower_bound = true,
+                PermKind::Grant(Principal::Application(_)) => {}
+                PermKind::Link {
+                    scope, recipients, ..
+                } => {
+                    reach.extend(recipients);
+                    match scope {
+                        LinkScope::Anonymous => {
+                            a.anyone_can_read = true;
+                            a.anyone_can_write |= writes;
+                        }
+                        LinkScope::Organization => reach.extend(&self.internal),
+                        LinkScope::Users => {}
+                    }
+                }
+                PermKind::Invitation {
+                    email, redeemed_by, ..
+                } => match redeemed_by {
+                    Some(u) => reach.push(*u),
+                    None => external = Some(email.to_lowercase()),
+                },
+            }
+            for u in reach.into_iter().filter(|&u| self.is_person(u)) {
+                read.insert(u);
+                if writes {
+                    write.insert(u);
+                }
+            }
+            if let Some(e) = external {
+                if writes {
+                    a.external_writers.insert(e.clone());
+                }
+                a.external_readers.insert(e);
+            }
+        }
+        a.readers = read.iter().map(|&u| t.users[u].id.clone()).collect();
+        a.writers = write.iter().map(|&u| t.users[u].id.clone()).collect();
+        a
+    }
+}

@@ -1,0 +1,274 @@
+//! Effective access of one item: the distinct people who can read it and who can write it, through
+//! every grant that applies (its own or its permission root's), groups expanded transitively.
+//!
+//! The rules, as `docs/effective-access.md` states them: people are live, enabled accounts; a
+//! group reaches its members through nested groups (`mv_group_transitive_users`); "Everyone except
+//! external users" and organisation links reach every enabled member, "Everyone" every enabled
+//! account with guests; a pending invitation reaches an external address; an anyone link reaches
+//! anyone (a flag: no count bounds it); a SharePoint site group cannot be expanded through Graph,
+//! so an item holding one has a lower bound only. Reading takes any role; writing `write` or `owner`.
+
+use serde::Serialize;
+
+use crate::{Store, StoreError};
+
+/// The permissions that apply to item `$3` of drive `$2`, their grants, and every person they
+/// reach with whether one of the grants lets them write (`audience`).
+const AUDIENCE: &str = "
+WITH target AS (
+    SELECT i.tenant_id, i.drive_id, coalesce(i.permission_root_id, i.id) AS holder
+    FROM msgraph_drive_items i
+    WHERE i.tenant_id = $1 AND i.drive_id = $2 AND i.id = $3 AND i.deleted_at IS NULL
+), perms AS (
+    SELECT p.tenant_id, p.drive_id, p.item_id, p.permission_id, p.link_scope,
+           ('write' = ANY(p.roles) OR 'owner' = ANY(p.roles)) AS w
+    FROM target t
+    JOIN msgraph_drive_item_permissions p ON p.tenant_id = t.tenant_id AND p.drive_id = t.drive_id
+         AND p.item_id = t.holder AND p.deleted_at IS NULL
+), grants AS (
+    SELECT g.grantee_type, g.grantee_id, g.email, g.is_everyone, g.is_everyone_except_external, p.w
+    FROM perms p
+    JOIN msgraph_drive_item_permission_grants g ON g.tenant_id = p.tenant_id AND g.drive_id = p.drive_id
+         AND g.item_id = p.item_id AND g.permission_id = p.permission_id AND g.deleted_at IS NULL
+), people AS (
+    SELECT u.id, u.is_guest FROM msgraph_users u
+    WHERE u.tenant_id = $1 AND u.deleted_at IS NULL AND u.account_enabled IS NOT FALSE
+), broad AS (
+    SELECT false AS with_guests, w FROM perms WHERE link_scope = 'organization'
+    UNION ALL SELECT false, w FROM grants WHERE is_everyone_except_external
+    UNION ALL SELECT true, w FROM grants WHERE is_everyone
+), reach AS (
+    SELECT grantee_id AS user_id, w FROM grants WHERE grantee_type = 'user' AND grantee_id IS NOT NULL
+    UNION ALL
+    SELECT tu.user_id, g.w FROM grants g
+    JOIN mv_group_transitive_users tu ON tu.tenant_id = $1 AND tu.group_id = g.grantee_id
+    WHERE g.grantee_type = 'group'
+    UNION ALL
+    SELECT u.id, b.w FROM broad b JOIN people u ON b.with_guests OR NOT u.is_guest
+), audience AS (
+    SELECT r.user_id, bool_or(r.w) AS can_write, min(u.is_guest::int) = 1 AS is_guest
+    FROM reach r JOIN people u ON u.id = r.user_id
+    GROUP BY r.user_id
+)";
+
+/// Who can open one item, counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ItemAudience {
+    /// Distinct people (enabled directory accounts) who can read.
+    pub readers: i64,
+    /// Of those, who can write.
+    pub writers: i64,
+    /// Readers who are members of the organisation.
+    pub internal_readers: i64,
+    /// Readers who are guests.
+    pub guest_readers: i64,
+    /// Invited addresses, not yet redeemed, that can read.
+    pub external_readers: i64,
+    /// Of those, that can write.
+    pub external_writers: i64,
+    /// An anyone link applies: anyone with the link can read, beyond any count.
+    pub anyone_can_read: bool,
+    /// An anyone link that allows editing applies.
+    pub anyone_can_write: bool,
+    /// A SharePoint site group applies, whose members Graph cannot list: the counts are a
+    /// lower bound.
+    pub lower_bound: bool,
+}
+
+/// The audience of every permission holder of the tenant at once (an item with permissions of its
+/// own: a hierarchy root, or every item in exhaustive mode), by set arithmetic rather than by
+/// expanding the broad claims: everyone = all people; members-wide (organisation links, "Everyone
+/// except external users") = every member plus the guests reached explicitly; otherwise the
+/// people reached explicitly (user grants, groups expanded).
+const HOLDER_AUDIENCES: &str = "
+WITH people AS (
+    SELECT u.id, u.is_guest FROM msgraph_users u
+    WHERE u.tenant_id = $1 AND u.deleted_at IS NULL AND u.account_enabled IS NOT FALSE
+), totals AS (
+    SELECT count(*) AS all_n, count(*) FILTER (WHERE NOT is_guest) AS internal_n,
+           count(*) FILTER (WHERE is_guest) AS guest_n FROM people
+), perms AS (
+    SELECT p.drive_id, p.item_id AS holder, p.permission_id, p.link_scope,
+           ('write' = ANY(p.roles) OR 'owner' = ANY(p.roles)) AS w
+    FROM msgraph_drive_item_permissions p WHERE p.tenant_id = $1 AND p.deleted_at IS NULL
+), grants AS (
+    SELECT g.drive_id, g.item_id AS holder, g.grantee_type, g.grantee_id, g.email,
+           g.is_everyone, g.is_everyone_except_external, p.w
+    FROM msgraph_drive_item_permission_grants g
+    JOIN perms p ON p.drive_id = g.drive_id AND p.holder = g.item_id AND p.permission_id = g.permission_id
+    WHERE g.tenant_id = $1 AND g.deleted_at IS NULL
+), classes AS (
+    SELECT drive_id, holder,
+           max(CASE WHEN everyone THEN 2 WHEN members THEN 1 ELSE 0 END) AS read_class,
+           max(CASE WHEN NOT w THEN 0 WHEN everyone THEN 2 WHEN members THEN 1 ELSE 0 END) AS write_class,
+           bool_or(anyone) AS anyone_can_read, bool_or(anyone AND w) AS anyone_can_write,
+           bool_or(site_group) AS lower_bound
+    FROM (
+        SELECT drive_id, holder, w, false AS everyone, link_scope = 'organization' AS members,
+               link_scope = 'anonymous' AS anyone, false AS site_group
+        FROM perms
+        UNION ALL
+        SELECT drive_id, holder, w, is_everyone, is_everyone_except_external, false,
+               grantee_type = 'site_group'
+        FROM grants
+    ) c
+    GROUP BY drive_id, holder
+), explicit AS (
+    SELECT r.drive_id, r.holder, r.user_id, bool_or(r.w) AS can_write, min(u.is_guest::int) = 1 AS is_guest
+    FROM (
+        SELECT drive_id, holder, grantee_id AS user_id, w FROM grants
+        WHERE grantee_type = 'user' AND grantee_id IS NOT NULL
+        UNION ALL
+        SELECT g.drive_id, g.holder, tu.user_id, g.w FROM grants g
+        JOIN mv_group_transitive_users tu ON tu.tenant_id = $1 AND tu.group_id = g.grantee_id
+        WHERE g.grantee_type = 'group'
+    ) r JOIN people u ON u.id = r.user_id
+    GROUP BY r.drive_id, r.holder, r.user_id
+), explicit_counts AS (
+    SELECT drive_id, holder, count(*) AS n, count(*) FILTER (WHERE can_write) AS w_n,
+           count(*) FILTER (WHERE is_guest) AS guests, count(*) FILTER (WHERE is_guest AND can_write) AS w_guests
+    FROM explicit GROUP BY drive_id, holder
+), externals AS (
+    SELECT drive_id, holder, count(DISTINCT lower(email)) AS n,
+           count(DISTINCT lower(email)) FILTER (WHERE w) AS w_n
+    FROM grants WHERE grantee_type = 'invitation' GROUP BY drive_id, holder
+)
+SELECT c.drive_id, c.holder,
+       CASE c.read_class WHEN 2 THEN t.all_n WHEN 1 THEN t.internal_n + coalesce(e.guests, 0)
+            ELSE coalesce(e.n, 0) END AS readers,
+       CASE c.write_class WHEN 2 THEN t.all_n WHEN 1 THEN t.internal_n + coalesce(e.w_guests, 0)
+            ELSE coalesce(e.w_n, 0) END AS writers,
+       CASE c.read_class WHEN 2 THEN t.guest_n ELSE coalesce(e.guests, 0) END AS guest_readers,
+       coalesce(x.n, 0) AS external_readers, coalesce(x.w_n, 0) AS external_writers,
+       c.anyone_can_read, c.anyone_can_write, c.lower_bound
+FROM classes c CROSS JOIN totals t
+LEFT JOIN explicit_counts e ON e.drive_id = c.drive_id AND e.holder = c.holder
+LEFT JOIN externals x ON x.drive_id = c.drive_id AND x.holder = c.holder";
+
+/// The audience of every live item, through its permission holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemAudienceRow {
+    /// The library.
+    pub drive_id: String,
+    /// The item.
+    pub item_id: String,
+    /// Who can open it.
+    pub audience: ItemAudience,
+}
+
+#[derive(sqlx::FromRow)]
+struct HolderRow {
+    drive_id: String,
+    item_id: String,
+    readers: i64,
+    writers: i64,
+    guest_readers: i64,
+    external_readers: i64,
+    external_writers: i64,
+    anyone_can_read: bool,
+    anyone_can_write: bool,
+    lower_bound: bool,
+}
+
+/// One person who can open an item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct AudienceMember {
+    /// Directory id.
+    pub user_id: String,
+    /// How the person is shown.
+    pub display_name: Option<String>,
+    /// Their sign-in name.
+    pub user_principal_name: Option<String>,
+    /// A guest of the organisation.
+    pub is_guest: bool,
+    /// One of the grants that reach them allows writing.
+    pub can_write: bool,
+}
+
+impl Store {
+    /// Who can open an item, counted; all zero for an item that is not stored (or deleted).
+    pub async fn item_audience(
+        &self,
+        tenant: &str,
+        drive_id: &str,
+        item_id: &str,
+    ) -> Result<ItemAudience, StoreError> {
+        let sql = format!(
+            "{AUDIENCE}
+SELECT (SELECT count(*) FROM audience) AS readers,
+       (SELECT count(*) FROM audience WHERE can_write) AS writers,
+       (SELECT count(*) FROM audience WHERE NOT is_guest) AS internal_readers,
+       (SELECT count(*) FROM audience WHERE is_guest) AS guest_readers,
+       (SELECT count(DISTINCT lower(email)) FROM grants WHERE grantee_type = 'invitation') AS external_readers,
+       (SELECT count(DISTINCT lower(email)) FROM grants WHERE grantee_type = 'invitation' AND w) AS external_writers,
+       coalesce((SELECT bool_or(link_scope = 'anonymous') FROM perms), false) AS anyone_can_read,
+       coalesce((SELECT bool_or(link_scope = 'anonymous' AND w) FROM perms), false) AS anyone_can_write,
+       EXISTS (SELECT 1 FROM grants WHERE grantee_type = 'site_group') AS lower_bound"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(drive_id)
+            .bind(item_id)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Who can open each live item of the tenant, computed for every permission holder at once;
+    /// items whose holder has no permissions are left out (their audience is empty).
+    pub async fn item_audiences(&self, tenant: &str) -> Result<Vec<ItemAudienceRow>, StoreError> {
+        let sql = format!(
+            "WITH holders AS ({HOLDER_AUDIENCES})
+SELECT i.drive_id, i.id AS item_id, h.readers, h.writers, h.guest_readers, h.external_readers,
+       h.external_writers, h.anyone_can_read, h.anyone_can_write, h.lower_bound
+FROM msgraph_drive_items i
+JOIN holders h ON h.drive_id = i.drive_id AND h.holder = coalesce(i.permission_root_id, i.id)
+WHERE i.tenant_id = $1 AND i.deleted_at IS NULL"
+        );
+        let rows: Vec<HolderRow> = sqlx::query_as(&sql)
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ItemAudienceRow {
+                drive_id: r.drive_id,
+                item_id: r.item_id,
+                audience: ItemAudience {
+                    readers: r.readers,
+                    writers: r.writers,
+                    internal_readers: r.readers - r.guest_readers,
+                    guest_readers: r.guest_readers,
+                    external_readers: r.external_readers,
+                    external_writers: r.external_writers,
+                    anyone_can_read: r.anyone_can_read,
+                    anyone_can_write: r.anyone_can_write,
+                    lower_bound: r.lower_bound,
+                },
+            })
+            .collect())
+    }
+
+    /// The people who can open an item, writers first, then by name; at most `limit`.
+    pub async fn item_audience_members(
+        &self,
+        tenant: &str,
+        drive_id: &str,
+        item_id: &str,
+        limit: i64,
+    ) -> Result<Vec<AudienceMember>, StoreError> {
+        let sql = format!(
+            "{AUDIENCE}
+SELECT a.user_id, u.display_name, u.user_principal_name, a.is_guest, a.can_write
+FROM audience a JOIN msgraph_users u ON u.tenant_id = $1 AND u.id = a.user_id
+ORDER BY a.can_write DESC, u.display_name, a.user_id
+LIMIT $4"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(drive_id)
+            .bind(item_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}
