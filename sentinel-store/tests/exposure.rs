@@ -6,36 +6,11 @@ use sentinel_store::*;
 use serde_json::json;
 use sqlx::PgPool;
 
+mod common;
+use common::{item, ready};
+
 const T: &str = "tenant-1";
 const D: &str = "b!drive";
-
-async fn ready(pool: PgPool) -> Store {
-    let store = Store::from_pool(pool);
-    store.migrate().await.expect("migrate");
-    store
-}
-
-fn item(id: &str, parent: Option<&str>, folder: bool) -> DriveItemRow {
-    DriveItemRow {
-        id: id.into(),
-        parent_id: parent.map(String::from),
-        name: Some(format!("{id}-name")),
-        is_folder: folder,
-        is_root: parent.is_none(),
-        size: Some(1),
-        mime_type: None,
-        quick_xor_hash: None,
-        sha1_hash: None,
-        created_at: None,
-        modified_at: None,
-        created_by_id: None,
-        modified_by_id: None,
-        shared_scope: None,
-        is_permission_root: parent.is_none(),
-        sharing_changed: true,
-        raw_json: json!({"id": id}).to_string(),
-    }
-}
 
 fn link(id: &str, scope: &str) -> PermissionRow {
     PermissionRow {
@@ -122,10 +97,10 @@ async fn exposure_keeps_its_first_sighting_and_changes_list_what_opened_and_clos
             T,
             D,
             &[
-                item("root", None, true),
-                item("f", Some("root"), true),
-                item("a", Some("f"), false),
-                item("b", Some("f"), false),
+                item("root", None, "root-name", true),
+                item("f", Some("root"), "f-name", true),
+                item("a", Some("f"), "a-name", false),
+                item("b", Some("f"), "b-name", false),
             ],
             &[],
             None,

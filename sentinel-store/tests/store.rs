@@ -5,13 +5,10 @@ use sentinel_store::*;
 use serde_json::json;
 use sqlx::PgPool;
 
-const T: &str = "tenant-1";
+mod common;
+use common::{item, ready};
 
-async fn ready(pool: PgPool) -> Store {
-    let store = Store::from_pool(pool);
-    store.migrate().await.expect("migrate");
-    store
-}
+const T: &str = "tenant-1";
 
 fn user(id: &str, name: &str) -> UserRow {
     UserRow {
@@ -26,28 +23,6 @@ fn user(id: &str, name: &str) -> UserRow {
         has_license: Some(true),
         created_at: None,
         raw_json: json!({"id": id, "displayName": name}),
-    }
-}
-
-fn item(id: &str, parent: Option<&str>, name: &str, folder: bool) -> DriveItemRow {
-    DriveItemRow {
-        id: id.into(),
-        parent_id: parent.map(String::from),
-        name: Some(name.into()),
-        is_folder: folder,
-        is_root: parent.is_none(),
-        size: Some(1),
-        mime_type: None,
-        quick_xor_hash: None,
-        sha1_hash: None,
-        created_at: None,
-        modified_at: None,
-        created_by_id: None,
-        modified_by_id: None,
-        shared_scope: None,
-        is_permission_root: parent.is_none(),
-        sharing_changed: true,
-        raw_json: json!({"id": id}).to_string(),
     }
 }
 
