@@ -46,6 +46,14 @@ timed cargo package --workspace --exclude sentinel-benches --locked --no-verify 
 RUSTDOCFLAGS="-D warnings" timed cargo doc --workspace --no-deps --locked --quiet
 # Compose files and Dockerfile, statically first (fast), then for real after the tests.
 timed ./scripts/check-deploy.sh
-timed cargo test --workspace --locked
+# cargo-nextest (on this kind of machine) runs every test of every binary in one pool, so a test
+# that mostly waits (the fleet test waits out two cron minutes) overlaps the busy ones: 291 s
+# against 392 s for `cargo test` on one machine. It skips doctests, which run on their own.
+if cargo nextest --version >/dev/null 2>&1; then
+  timed cargo nextest run --workspace --locked --no-fail-fast
+  timed cargo test --workspace --locked --doc
+else
+  timed cargo test --workspace --locked
+fi
 # The compose stack with the demo overlay, on a Docker engine this script starts if needed.
 timed ./scripts/compose-smoke.sh
