@@ -9,7 +9,8 @@
 //! invitation reaches its guest account, a pending one an external address; an anyone link
 //! reaches anyone (unbounded); a SharePoint site group is not expanded (Graph cannot list its
 //! members), so an item holding one has a lower bound only. Reading needs any role; writing
-//! needs `write` or `owner`.
+//! needs `write` or `owner`. An upload-only (`createOnly`) link lets its holders add files and
+//! open none: they are writers, not readers.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -23,7 +24,8 @@ use crate::tenant::*;
 pub struct Audience {
     /// Directory ids of the people who can read.
     pub readers: BTreeSet<String>,
-    /// Of those, who can write.
+    /// Directory ids of the people who can write (add or change content): readers, but for
+    /// those reached by upload-only links alone.
     pub writers: BTreeSet<String>,
     /// Invited addresses not yet redeemed that can read (lower-cased).
     pub external_readers: BTreeSet<String>,
@@ -31,7 +33,7 @@ pub struct Audience {
     pub external_writers: BTreeSet<String>,
     /// An anyone link: anyone with the link can read.
     pub anyone_can_read: bool,
-    /// An anyone link that allows editing.
+    /// An anyone link that allows editing or uploading.
     pub anyone_can_write: bool,
     /// A site group reaches more people than Graph can list.
     pub lower_bound: bool,
@@ -101,10 +103,18 @@ impl<'t> Resolver<'t> {
         let mut a = Audience::default();
         for &p in t.effective_perms(drive, idx) {
             let perm = &t.perms[p as usize];
-            let writes = perm
+            let mut writes = perm
                 .roles
                 .iter()
                 .any(|r| matches!(r, Role::Write | Role::Owner));
+            // An upload-only link opens nothing, whatever its roles say; its holders can add.
+            let reads = match &perm.kind {
+                PermKind::Link { link_type, .. } => {
+                    writes |= link_type.writes();
+                    link_type.reads()
+                }
+                _ => true,
+            };
             let mut reach: Vec<usize> = Vec::new();
             let mut external: Option<String> = None;
             match &perm.kind {
@@ -120,7 +130,7 @@ impl<'t> Resolver<'t> {
                     reach.extend(recipients);
                     match scope {
                         LinkScope::Anonymous => {
-                            a.anyone_can_read = true;
+                            a.anyone_can_read |= reads;
                             a.anyone_can_write |= writes;
                         }
                         LinkScope::Organization => reach.extend(&self.internal),
@@ -135,7 +145,9 @@ impl<'t> Resolver<'t> {
                 },
             }
             for u in reach.into_iter().filter(|&u| self.is_person(u)) {
-                read.insert(u);
+                if reads {
+                    read.insert(u);
+                }
                 if writes {
                     write.insert(u);
                 }

@@ -268,7 +268,7 @@ pub fn permission_json(t: &Tenant, p: PermIdx) -> Value {
             v["grantedToV2"] = principal_json(t, *pr);
         }
         PermKind::Link {
-            edit,
+            link_type,
             scope,
             token,
             expiration,
@@ -276,10 +276,9 @@ pub fn permission_json(t: &Tenant, p: PermIdx) -> Value {
             prevents_download,
             recipients,
         } => {
-            let kind = if *edit { "edit" } else { "view" };
-            let letter = if *edit { "w" } else { "r" };
+            let letter = if link_type.writes() { "w" } else { "r" };
             v["link"] = json!({
-                "type": kind,
+                "type": link_type.as_str(),
                 "scope": scope.as_str(),
                 "webUrl": format!("https://{}/:{letter}:/g/{token}", t.sp_host),
                 "preventsDownload": prevents_download,

@@ -439,6 +439,16 @@ pub fn share(t: &mut Tenant, rng: &mut ChaCha8Rng, d: usize, i: u32) {
         _ => LinkScope::Users,
     };
     let edit = rng.random_bool(0.35);
+    let folder = t.drives[d].items[i as usize].folder;
+    // One link in ten is of the kinds only SharePoint and OneDrive for Business make: upload-only
+    // on folders, review or no-download on files.
+    let link_type = match (rng.random_range(0..20), folder) {
+        (0 | 1, true) => LinkType::CreateOnly,
+        (0, false) => LinkType::Review,
+        (1, false) => LinkType::BlocksDownload,
+        _ if edit => LinkType::Edit,
+        _ => LinkType::View,
+    };
     let recipients = if scope == LinkScope::Users {
         let n = rng.random_range(1..=3);
         let mut r: Vec<usize> = (0..n).map(|_| rng.random_range(0..t.users.len())).collect();
@@ -460,14 +470,19 @@ pub fn share(t: &mut Tenant, rng: &mut ChaCha8Rng, d: usize, i: u32) {
         .then(|| 1_800_000_000 + rng.random_range(0..50_000_000));
     let p = t.push_perm(Permission {
         id,
-        roles: vec![if edit { Role::Write } else { Role::Read }],
+        roles: vec![if link_type.writes() {
+            Role::Write
+        } else {
+            Role::Read
+        }],
         kind: PermKind::Link {
-            edit,
+            link_type,
             scope,
             token,
             expiration,
             has_password: scope == LinkScope::Anonymous && rng.random_bool(0.2),
-            prevents_download: !edit && rng.random_bool(0.1),
+            prevents_download: link_type == LinkType::BlocksDownload
+                || (link_type == LinkType::View && rng.random_bool(0.1)),
             recipients,
         },
     });

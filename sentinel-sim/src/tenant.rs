@@ -272,6 +272,44 @@ impl LinkScope {
     }
 }
 
+/// What a sharing link lets its holder do (`link.type`). Besides `view` and `edit`, SharePoint
+/// and OneDrive for Business make `review` and `blocksDownload` links of files and `createOnly`
+/// (upload-only, "file request") links of folders (driveitem-createlink, "Link types").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkType {
+    /// Read-only.
+    View,
+    /// Read and write.
+    Edit,
+    /// Read and comment (files only).
+    Review,
+    /// Read in the browser, no download (files only).
+    BlocksDownload,
+    /// Upload only: its holders add files and cannot open any (folders only).
+    CreateOnly,
+}
+
+impl LinkType {
+    /// The type as Graph names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkType::View => "view",
+            LinkType::Edit => "edit",
+            LinkType::Review => "review",
+            LinkType::BlocksDownload => "blocksDownload",
+            LinkType::CreateOnly => "createOnly",
+        }
+    }
+    /// Its holders can open the item.
+    pub fn reads(self) -> bool {
+        self != LinkType::CreateOnly
+    }
+    /// Its holders can add or change content.
+    pub fn writes(self) -> bool {
+        matches!(self, LinkType::Edit | LinkType::CreateOnly)
+    }
+}
+
 /// Whom a direct grant is for; each shapes `grantedToV2` differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Principal {
@@ -301,8 +339,8 @@ pub enum PermKind {
     Grant(Principal),
     /// A sharing link (`link` facet) and whom it was shared with.
     Link {
-        /// `link.type` is `edit`, else `view`.
-        edit: bool,
+        /// `link.type`.
+        link_type: LinkType,
         /// `link.scope`.
         scope: LinkScope,
         /// The bearer secret in the link URL.

@@ -533,3 +533,69 @@ async fn a_locked_onedrive_answers_403_access_denied() {
         .await;
     assert_eq!(both.status(), 400, "one of siteId and userId");
 }
+
+/// Besides `view` and `edit`, SharePoint and OneDrive for Business make `review` and
+/// `blocksDownload` links of files and upload-only `createOnly` links of folders
+/// (driveitem-createlink, "Link types"); a no-download link says `preventsDownload`. (An item
+/// that breaks inheritance later keeps copies of its parent's links, so a link is checked on the
+/// kind of item it was made for: at least one of the items holding it.)
+#[tokio::test]
+async fn review_no_download_and_upload_only_links_are_made_of_files_and_folders_as_sharepoint_does()
+{
+    let s = start(24, |c| c.profile = sentinel_sim::Profile::Small).await;
+    let folders: HashSet<String> = s
+        .dump("items")
+        .await
+        .into_iter()
+        .filter(|i| i["folder"] == true)
+        .map(|i| i["id"].as_str().expect("id").to_string())
+        .collect();
+    // Link id -> (type, held by a folder, held by a file, one item holding it).
+    let mut links = std::collections::BTreeMap::<String, (String, bool, bool, Value)>::new();
+    for p in s.dump("permissions").await {
+        let kind = p["permission"]["link"]["type"].as_str().unwrap_or_default();
+        if !p["inheritedFrom"].is_null()
+            || !["review", "blocksDownload", "createOnly"].contains(&kind)
+        {
+            continue;
+        }
+        let id = p["permission"]["id"].as_str().expect("id").to_string();
+        let folder = folders.contains(p["itemId"].as_str().expect("item"));
+        let e = links
+            .entry(id)
+            .or_insert_with(|| (kind.to_string(), false, false, p.clone()));
+        e.1 |= folder;
+        e.2 |= !folder;
+    }
+    let mut kinds = HashSet::new();
+    for (id, (kind, on_folder, on_file, p)) in &links {
+        let made_right = if kind == "createOnly" {
+            *on_folder
+        } else {
+            *on_file
+        };
+        assert!(
+            made_right,
+            "{kind} link {id} is held by no item of the kind it is made for"
+        );
+        if kinds.insert(kind.clone()) {
+            let (d, i) = (
+                p["driveId"].as_str().expect("d"),
+                p["itemId"].as_str().expect("i"),
+            );
+            let served = s
+                .get(&format!("/v1.0/drives/{d}/items/{i}/permissions"))
+                .await;
+            let link = served["value"]
+                .as_array()
+                .expect("value")
+                .iter()
+                .find(|q| q["id"] == id.as_str())
+                .map(|q| q["link"].clone())
+                .expect("the link is listed on its item");
+            assert_eq!(link["type"], kind.as_str());
+            assert_eq!(link["preventsDownload"], kind == "blocksDownload", "{link}");
+        }
+    }
+    assert_eq!(kinds.len(), 3, "every kind is made: {kinds:?}");
+}

@@ -75,7 +75,7 @@ async fn check_mode(mode: &str, seed: u64) {
         .map(|r| ((r.drive_id, r.item_id), r.audience))
         .collect();
     let mut wrong = Vec::new();
-    let (mut anyone, mut bounded, mut with_guests, mut broad) = (0, 0, 0, 0);
+    let (mut anyone, mut bounded, mut with_guests, mut broad, mut upload_only) = (0, 0, 0, 0, 0);
     for t in &truth {
         let key = (
             t["driveId"].as_str().expect("drive").to_string(),
@@ -83,6 +83,11 @@ async fn check_mode(mode: &str, seed: u64) {
         );
         let want = expected(t, &guests);
         anyone += usize::from(want.anyone_can_read);
+        // Upload-only links: writers who cannot read, or anyone can upload but not open.
+        upload_only += usize::from(
+            !ids(&t["writers"]).is_subset(&ids(&t["readers"]))
+                || (want.anyone_can_write && !want.anyone_can_read),
+        );
         bounded += usize::from(want.lower_bound);
         with_guests += usize::from(want.guest_readers > 0);
         broad += usize::from(
@@ -95,8 +100,8 @@ async fn check_mode(mode: &str, seed: u64) {
     }
     assert!(truth.len() > 10_000, "{} items", truth.len());
     assert!(
-        anyone > 0 && bounded > 0 && with_guests > 0 && broad > 0,
-        "the comparison covers anyone links ({anyone}), site groups ({bounded}), guests ({with_guests}) and Everyone-wide audiences ({broad})"
+        anyone > 0 && bounded > 0 && with_guests > 0 && broad > 0 && upload_only > 0,
+        "the comparison covers anyone links ({anyone}), site groups ({bounded}), guests ({with_guests}), Everyone-wide audiences ({broad}) and upload-only links ({upload_only})"
     );
     assert!(
         wrong.is_empty(),
@@ -120,7 +125,11 @@ async fn check_mode(mode: &str, seed: u64) {
             .item_audience_members(&tenant, d, i, 1_000_000)
             .await
             .expect("members");
-        let readers: BTreeSet<String> = members.iter().map(|m| m.user_id.clone()).collect();
+        let readers: BTreeSet<String> = members
+            .iter()
+            .filter(|m| m.can_read)
+            .map(|m| m.user_id.clone())
+            .collect();
         let writers: BTreeSet<String> = members
             .iter()
             .filter(|m| m.can_write)

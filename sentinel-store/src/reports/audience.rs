@@ -7,26 +7,36 @@
 //! account with guests; a pending invitation reaches an external address; an anyone link reaches
 //! anyone (a flag: no count bounds it); a SharePoint site group cannot be expanded through Graph,
 //! so an item holding one has a lower bound only. Reading takes any role; writing `write` or `owner`.
+//! An upload-only (`createOnly`) link lets its holders add files and open none: writers, not readers.
 
 use serde::Serialize;
 
 use crate::{Store, StoreError};
 
+/// What a permission lets its holders do: `rd` read, `w` write. An upload-only (`createOnly`)
+/// link opens nothing whatever its roles say, and lets its holders add files
+/// (driveitem-createlink, "Link types").
+const PERMISSION_FLAGS: &str = "coalesce(p.link_type, '') <> 'createOnly' AS rd,
+           ('write' = ANY(p.roles) OR 'owner' = ANY(p.roles)
+            OR p.link_type IS NOT DISTINCT FROM 'createOnly') AS w";
+
 /// The permissions that apply to item `$3` of drive `$2`, their grants, and every person they
-/// reach with whether one of the grants lets them write (`audience`).
-const AUDIENCE: &str = "
+/// reach with whether one of the grants lets them read and one write (`audience`).
+fn audience_cte() -> String {
+    format!(
+        "
 WITH target AS (
     SELECT i.tenant_id, i.drive_id, coalesce(i.permission_root_id, i.id) AS holder
     FROM msgraph_drive_items i
     WHERE i.tenant_id = $1 AND i.drive_id = $2 AND i.id = $3 AND i.deleted_at IS NULL
 ), perms AS (
     SELECT p.tenant_id, p.drive_id, p.item_id, p.permission_id, p.link_scope,
-           ('write' = ANY(p.roles) OR 'owner' = ANY(p.roles)) AS w
+           {PERMISSION_FLAGS}
     FROM target t
     JOIN msgraph_drive_item_permissions p ON p.tenant_id = t.tenant_id AND p.drive_id = t.drive_id
          AND p.item_id = t.holder AND p.deleted_at IS NULL
 ), grants AS (
-    SELECT g.grantee_type, g.grantee_id, g.email, g.is_everyone, g.is_everyone_except_external, p.w
+    SELECT g.grantee_type, g.grantee_id, g.email, g.is_everyone, g.is_everyone_except_external, p.rd, p.w
     FROM perms p
     JOIN msgraph_drive_item_permission_grants g ON g.tenant_id = p.tenant_id AND g.drive_id = p.drive_id
          AND g.item_id = p.item_id AND g.permission_id = p.permission_id AND g.deleted_at IS NULL
@@ -34,22 +44,25 @@ WITH target AS (
     SELECT u.id, u.is_guest FROM msgraph_users u
     WHERE u.tenant_id = $1 AND u.deleted_at IS NULL AND u.account_enabled IS NOT FALSE
 ), broad AS (
-    SELECT false AS with_guests, w FROM perms WHERE link_scope = 'organization'
-    UNION ALL SELECT false, w FROM grants WHERE is_everyone_except_external
-    UNION ALL SELECT true, w FROM grants WHERE is_everyone
+    SELECT false AS with_guests, rd, w FROM perms WHERE link_scope = 'organization'
+    UNION ALL SELECT false, rd, w FROM grants WHERE is_everyone_except_external
+    UNION ALL SELECT true, rd, w FROM grants WHERE is_everyone
 ), reach AS (
-    SELECT grantee_id AS user_id, w FROM grants WHERE grantee_type = 'user' AND grantee_id IS NOT NULL
+    SELECT grantee_id AS user_id, rd, w FROM grants WHERE grantee_type = 'user' AND grantee_id IS NOT NULL
     UNION ALL
-    SELECT tu.user_id, g.w FROM grants g
+    SELECT tu.user_id, g.rd, g.w FROM grants g
     JOIN mv_group_transitive_users tu ON tu.tenant_id = $1 AND tu.group_id = g.grantee_id
     WHERE g.grantee_type = 'group'
     UNION ALL
-    SELECT u.id, b.w FROM broad b JOIN people u ON b.with_guests OR NOT u.is_guest
+    SELECT u.id, b.rd, b.w FROM broad b JOIN people u ON b.with_guests OR NOT u.is_guest
 ), audience AS (
-    SELECT r.user_id, bool_or(r.w) AS can_write, min(u.is_guest::int) = 1 AS is_guest
+    SELECT r.user_id, bool_or(r.rd) AS can_read, bool_or(r.w) AS can_write,
+           min(u.is_guest::int) = 1 AS is_guest
     FROM reach r JOIN people u ON u.id = r.user_id
     GROUP BY r.user_id
-)";
+)"
+    )
+}
 
 /// Who can open one item, counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -80,7 +93,9 @@ pub struct ItemAudience {
 /// expanding the broad claims: everyone = all people; members-wide (organisation links, "Everyone
 /// except external users") = every member plus the guests reached explicitly; otherwise the
 /// people reached explicitly (user grants, groups expanded).
-const HOLDER_AUDIENCES: &str = "
+fn holder_audiences() -> String {
+    format!(
+        "
 WITH people AS (
     SELECT u.id, u.is_guest FROM msgraph_users u
     WHERE u.tenant_id = $1 AND u.deleted_at IS NULL AND u.account_enabled IS NOT FALSE
@@ -89,47 +104,49 @@ WITH people AS (
            count(*) FILTER (WHERE is_guest) AS guest_n FROM people
 ), perms AS (
     SELECT p.drive_id, p.item_id AS holder, p.permission_id, p.link_scope,
-           ('write' = ANY(p.roles) OR 'owner' = ANY(p.roles)) AS w
+           {PERMISSION_FLAGS}
     FROM msgraph_drive_item_permissions p WHERE p.tenant_id = $1 AND p.deleted_at IS NULL
 ), grants AS (
     SELECT g.drive_id, g.item_id AS holder, g.grantee_type, g.grantee_id, g.email,
-           g.is_everyone, g.is_everyone_except_external, p.w
+           g.is_everyone, g.is_everyone_except_external, p.rd, p.w
     FROM msgraph_drive_item_permission_grants g
     JOIN perms p ON p.drive_id = g.drive_id AND p.holder = g.item_id AND p.permission_id = g.permission_id
     WHERE g.tenant_id = $1 AND g.deleted_at IS NULL
 ), classes AS (
     SELECT drive_id, holder,
-           max(CASE WHEN everyone THEN 2 WHEN members THEN 1 ELSE 0 END) AS read_class,
+           max(CASE WHEN NOT rd THEN 0 WHEN everyone THEN 2 WHEN members THEN 1 ELSE 0 END) AS read_class,
            max(CASE WHEN NOT w THEN 0 WHEN everyone THEN 2 WHEN members THEN 1 ELSE 0 END) AS write_class,
-           bool_or(anyone) AS anyone_can_read, bool_or(anyone AND w) AS anyone_can_write,
+           bool_or(anyone AND rd) AS anyone_can_read, bool_or(anyone AND w) AS anyone_can_write,
            bool_or(site_group) AS lower_bound
     FROM (
-        SELECT drive_id, holder, w, false AS everyone, link_scope = 'organization' AS members,
+        SELECT drive_id, holder, rd, w, false AS everyone, link_scope = 'organization' AS members,
                link_scope = 'anonymous' AS anyone, false AS site_group
         FROM perms
         UNION ALL
-        SELECT drive_id, holder, w, is_everyone, is_everyone_except_external, false,
+        SELECT drive_id, holder, rd, w, is_everyone, is_everyone_except_external, false,
                grantee_type = 'site_group'
         FROM grants
     ) c
     GROUP BY drive_id, holder
 ), explicit AS (
-    SELECT r.drive_id, r.holder, r.user_id, bool_or(r.w) AS can_write, min(u.is_guest::int) = 1 AS is_guest
+    SELECT r.drive_id, r.holder, r.user_id, bool_or(r.rd) AS can_read, bool_or(r.w) AS can_write,
+           min(u.is_guest::int) = 1 AS is_guest
     FROM (
-        SELECT drive_id, holder, grantee_id AS user_id, w FROM grants
+        SELECT drive_id, holder, grantee_id AS user_id, rd, w FROM grants
         WHERE grantee_type = 'user' AND grantee_id IS NOT NULL
         UNION ALL
-        SELECT g.drive_id, g.holder, tu.user_id, g.w FROM grants g
+        SELECT g.drive_id, g.holder, tu.user_id, g.rd, g.w FROM grants g
         JOIN mv_group_transitive_users tu ON tu.tenant_id = $1 AND tu.group_id = g.grantee_id
         WHERE g.grantee_type = 'group'
     ) r JOIN people u ON u.id = r.user_id
     GROUP BY r.drive_id, r.holder, r.user_id
 ), explicit_counts AS (
-    SELECT drive_id, holder, count(*) AS n, count(*) FILTER (WHERE can_write) AS w_n,
-           count(*) FILTER (WHERE is_guest) AS guests, count(*) FILTER (WHERE is_guest AND can_write) AS w_guests
+    SELECT drive_id, holder, count(*) FILTER (WHERE can_read) AS n, count(*) FILTER (WHERE can_write) AS w_n,
+           count(*) FILTER (WHERE is_guest AND can_read) AS guests,
+           count(*) FILTER (WHERE is_guest AND can_write) AS w_guests
     FROM explicit GROUP BY drive_id, holder
 ), externals AS (
-    SELECT drive_id, holder, count(DISTINCT lower(email)) AS n,
+    SELECT drive_id, holder, count(DISTINCT lower(email)) FILTER (WHERE rd) AS n,
            count(DISTINCT lower(email)) FILTER (WHERE w) AS w_n
     FROM grants WHERE grantee_type = 'invitation' GROUP BY drive_id, holder
 )
@@ -143,7 +160,9 @@ SELECT c.drive_id, c.holder,
        c.anyone_can_read, c.anyone_can_write, c.lower_bound
 FROM classes c CROSS JOIN totals t
 LEFT JOIN explicit_counts e ON e.drive_id = c.drive_id AND e.holder = c.holder
-LEFT JOIN externals x ON x.drive_id = c.drive_id AND x.holder = c.holder";
+LEFT JOIN externals x ON x.drive_id = c.drive_id AND x.holder = c.holder"
+    )
+}
 
 /// The audience of every live item, through its permission holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -181,6 +200,9 @@ pub struct AudienceMember {
     pub user_principal_name: Option<String>,
     /// A guest of the organisation.
     pub is_guest: bool,
+    /// One of the grants that reach them lets them open it (else they can only upload, through
+    /// upload-only links).
+    pub can_read: bool,
     /// One of the grants that reach them allows writing.
     pub can_write: bool,
 }
@@ -194,16 +216,17 @@ impl Store {
         item_id: &str,
     ) -> Result<ItemAudience, StoreError> {
         let sql = format!(
-            "{AUDIENCE}
-SELECT (SELECT count(*) FROM audience) AS readers,
+            "{}
+SELECT (SELECT count(*) FROM audience WHERE can_read) AS readers,
        (SELECT count(*) FROM audience WHERE can_write) AS writers,
-       (SELECT count(*) FROM audience WHERE NOT is_guest) AS internal_readers,
-       (SELECT count(*) FROM audience WHERE is_guest) AS guest_readers,
-       (SELECT count(DISTINCT lower(email)) FROM grants WHERE grantee_type = 'invitation') AS external_readers,
+       (SELECT count(*) FROM audience WHERE can_read AND NOT is_guest) AS internal_readers,
+       (SELECT count(*) FROM audience WHERE can_read AND is_guest) AS guest_readers,
+       (SELECT count(DISTINCT lower(email)) FROM grants WHERE grantee_type = 'invitation' AND rd) AS external_readers,
        (SELECT count(DISTINCT lower(email)) FROM grants WHERE grantee_type = 'invitation' AND w) AS external_writers,
-       coalesce((SELECT bool_or(link_scope = 'anonymous') FROM perms), false) AS anyone_can_read,
+       coalesce((SELECT bool_or(link_scope = 'anonymous' AND rd) FROM perms), false) AS anyone_can_read,
        coalesce((SELECT bool_or(link_scope = 'anonymous' AND w) FROM perms), false) AS anyone_can_write,
-       EXISTS (SELECT 1 FROM grants WHERE grantee_type = 'site_group') AS lower_bound"
+       EXISTS (SELECT 1 FROM grants WHERE grantee_type = 'site_group') AS lower_bound",
+            audience_cte()
         );
         Ok(sqlx::query_as(&sql)
             .bind(tenant)
@@ -217,12 +240,13 @@ SELECT (SELECT count(*) FROM audience) AS readers,
     /// items whose holder has no permissions are left out (their audience is empty).
     pub async fn item_audiences(&self, tenant: &str) -> Result<Vec<ItemAudienceRow>, StoreError> {
         let sql = format!(
-            "WITH holders AS ({HOLDER_AUDIENCES})
+            "WITH holders AS ({})
 SELECT i.drive_id, i.id AS item_id, h.readers, h.writers, h.guest_readers, h.external_readers,
        h.external_writers, h.anyone_can_read, h.anyone_can_write, h.lower_bound
 FROM msgraph_drive_items i
 JOIN holders h ON h.drive_id = i.drive_id AND h.holder = coalesce(i.permission_root_id, i.id)
-WHERE i.tenant_id = $1 AND i.deleted_at IS NULL"
+WHERE i.tenant_id = $1 AND i.deleted_at IS NULL",
+            holder_audiences()
         );
         // The CTEs' row estimates are far too small (grouped, joined aggregates), so the planner
         // picks nested loops over them: quadratic in items (98 s against 7 s of view refreshes
@@ -256,7 +280,7 @@ WHERE i.tenant_id = $1 AND i.deleted_at IS NULL"
             .collect())
     }
 
-    /// The people who can open an item, writers first, then by name; at most `limit`.
+    /// The people who can open an item or add to it, writers first, then by name; at most `limit`.
     pub async fn item_audience_members(
         &self,
         tenant: &str,
@@ -265,11 +289,12 @@ WHERE i.tenant_id = $1 AND i.deleted_at IS NULL"
         limit: i64,
     ) -> Result<Vec<AudienceMember>, StoreError> {
         let sql = format!(
-            "{AUDIENCE}
-SELECT a.user_id, u.display_name, u.user_principal_name, a.is_guest, a.can_write
+            "{}
+SELECT a.user_id, u.display_name, u.user_principal_name, a.is_guest, a.can_read, a.can_write
 FROM audience a JOIN msgraph_users u ON u.tenant_id = $1 AND u.id = a.user_id
-ORDER BY a.can_write DESC, u.display_name, a.user_id
-LIMIT $4"
+ORDER BY a.can_write DESC, a.can_read DESC, u.display_name, a.user_id
+LIMIT $4",
+            audience_cte()
         );
         Ok(sqlx::query_as(&sql)
             .bind(tenant)
