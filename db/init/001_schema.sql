@@ -49,6 +49,10 @@ CREATE TABLE IF NOT EXISTS msgraph_group_members (
 );
 CREATE INDEX IF NOT EXISTS msgraph_group_members_member ON msgraph_group_members (tenant_id, member_id);
 
+-- Owners of groups (`owners@delta`), kept exactly as members are (the columns say member for
+-- both): a Microsoft 365 group's owners are its team site's Owners.
+CREATE TABLE IF NOT EXISTS msgraph_group_owners (LIKE msgraph_group_members INCLUDING ALL);
+
 CREATE TABLE IF NOT EXISTS msgraph_sites (
     tenant_id     text        NOT NULL,
     id            text        NOT NULL,
@@ -70,6 +74,11 @@ ALTER TABLE msgraph_sites ADD COLUMN IF NOT EXISTS skipped_since timestamptz;
 ALTER TABLE msgraph_sites ADD COLUMN IF NOT EXISTS parent_site_id text;
 CREATE INDEX IF NOT EXISTS msgraph_sites_parent ON msgraph_sites (tenant_id, parent_site_id)
     WHERE parent_site_id IS NOT NULL;
+-- The Microsoft 365 group whose team site this is (`GET /groups/{id}/sites/root`): its Owners
+-- and Members site groups are the group's owners and members.
+ALTER TABLE msgraph_sites ADD COLUMN IF NOT EXISTS group_id text;
+-- When a scan last asked Graph for this group's team site (one request each, so not every scan).
+ALTER TABLE msgraph_groups ADD COLUMN IF NOT EXISTS site_checked_at timestamptz;
 
 -- Document libraries (site_id set) and OneDrives (owner_user_id set, site_id NULL).
 CREATE TABLE IF NOT EXISTS msgraph_drives (

@@ -124,7 +124,7 @@ impl GraphClient {
         )
     }
 
-    /// `GET /groups/delta`; with `with_members`, pages carry `members@delta`
+    /// `GET /groups/delta`; with `with_members`, pages carry `members@delta` and `owners@delta`
     /// (a large group may appear on several pages: merge, don't overwrite).
     pub fn groups_delta(
         &self,
@@ -137,7 +137,7 @@ impl GraphClient {
             if fields.is_empty() {
                 fields.extend(Group::SELECT);
             }
-            fields.push("members");
+            fields.extend(["members", "owners"]);
         }
         let params: Vec<(&str, String)> = if fields.is_empty() {
             vec![]
@@ -208,6 +208,20 @@ impl GraphClient {
             .await
         {
             Ok(d) => Ok(Some(d)),
+            Err(GraphError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A Microsoft 365 group's team site (`GET /groups/{id}/sites/root`: site-get, "Access a
+    /// group's team site"); `None` when the group has none (404).
+    pub async fn group_root_site(&self, group_id: &str) -> Result<Option<Site>, GraphError> {
+        validate_id("group", group_id)?;
+        match self
+            .get_object(&self.path(&["groups", group_id, "sites", "root"])?)
+            .await
+        {
+            Ok(s) => Ok(Some(s)),
             Err(GraphError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }

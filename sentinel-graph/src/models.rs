@@ -106,7 +106,7 @@ impl User {
     }
 }
 
-/// One entry of `members@delta`.
+/// One entry of `members@delta` or `owners@delta`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemberDelta {
     /// Graph's `id`.
@@ -151,6 +151,10 @@ pub struct Group {
     /// Graph's `members@delta`.
     #[serde(rename = "members@delta")]
     pub members_delta: Option<Vec<MemberDelta>>,
+    /// Graph's `owners@delta` (group-delta: any directoryObject-collection relationship, such as
+    /// owners, is tracked like members when selected).
+    #[serde(rename = "owners@delta")]
+    pub owners_delta: Option<Vec<MemberDelta>>,
     /// Graph's `@removed`.
     #[serde(rename = "@removed")]
     pub removed: Option<Removed>,

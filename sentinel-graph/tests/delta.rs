@@ -23,6 +23,8 @@ async fn full_then_incremental_rounds_match_ground_truth_after_mutations() {
 
     let report = t.mutate(60).await;
     assert_eq!(report["applied"], 60);
+    // The changes may add libraries (a new subsite's): they get their first round now.
+    let drives = t.drive_ids().await;
     replica
         .sync(&t.client, &drives, &DriveDeltaOptions::default())
         .await
@@ -359,8 +361,9 @@ async fn directory_deltas_report_removed_users_and_group_membership_changes() {
     assert_eq!(removed.get(&soft).map(String::as_str), Some("changed"));
     assert_eq!(removed.get(&hard).map(String::as_str), Some("deleted"));
 
-    // Groups with members@delta: merged across pages, equal to the membership truth.
+    // Groups with members@delta and owners@delta: merged across pages, equal to the truth.
     let mut members: HashSet<(String, String)> = HashSet::new();
+    let mut owners: HashSet<(String, String)> = HashSet::new();
     let mut s = t.client.groups_delta(DeltaStart::Scratch, &[], true);
     while let Some(ev) = s.next().await {
         if let DeltaEvent::Page(page) = ev.expect("event") {
@@ -370,19 +373,49 @@ async fn directory_deltas_report_removed_users_and_group_membership_changes() {
                         members.insert((g.id.clone(), m.id));
                     }
                 }
+                for o in g.owners_delta.unwrap_or_default() {
+                    if o.removed.is_none() {
+                        owners.insert((g.id.clone(), o.id));
+                    }
+                }
             }
         }
     }
-    let truth: HashSet<(String, String)> = t
-        .dump("memberships")
-        .await
-        .iter()
-        .map(|m| {
-            (
-                m["groupId"].as_str().expect("g").to_string(),
-                m["memberId"].as_str().expect("m").to_string(),
-            )
-        })
-        .collect();
-    assert_eq!(members, truth);
+    // (group, member or owner) pairs of a dump.
+    let pairs = |rows: Vec<serde_json::Value>, key: &str| -> HashSet<(String, String)> {
+        rows.iter()
+            .map(|m| {
+                let s = |k: &str| m[k].as_str().expect("id").to_string();
+                (s("groupId"), s(key))
+            })
+            .collect()
+    };
+    let owners_truth = pairs(t.dump("ownerships").await, "ownerId");
+    assert!(!owners_truth.is_empty(), "the tenant's groups have owners");
+    assert_eq!(owners, owners_truth);
+    assert_eq!(members, pairs(t.dump("memberships").await, "memberId"));
+}
+
+/// `GET /groups/{id}/sites/root` is a Microsoft 365 group's team site (site-get, "Access a group
+/// team site"); a group without one is `None`, not an error.
+#[tokio::test]
+async fn a_groups_team_site_is_found_by_its_root_and_none_is_no_error() {
+    let t = spawn_tenant(18, |c| c.profile = sentinel_sim::Profile::Small).await;
+    let sites = t.dump("sites").await;
+    let mut with_site = 0;
+    for g in t.dump("groups").await {
+        let id = g["id"].as_str().expect("id");
+        let site = t.client.group_root_site(id).await.expect("looked up");
+        let truth = sites
+            .iter()
+            .find(|s| s["groupId"] == id)
+            .map(|s| s["id"].as_str().expect("site id").to_string());
+        assert_eq!(site.map(|s| s.id), truth, "group {id}");
+        with_site += usize::from(truth.is_some());
+    }
+    assert!(with_site > 0, "some groups have team sites");
+    assert!(matches!(
+        t.client.group_root_site("not/an id").await,
+        Err(GraphError::InvalidArgument(_))
+    ));
 }

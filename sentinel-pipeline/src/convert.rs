@@ -8,7 +8,8 @@ use chrono::{DateTime, Datelike, Utc};
 use sentinel_graph::models::{Drive, DriveItem, Group, IdentitySet, Permission, Site, User};
 use sentinel_graph::models::{scrub_link_secrets, sha256_hex};
 use sentinel_store::{
-    DriveItemRow, DriveRow, GrantRow, GroupRow, MemberChange, PermissionRow, SiteRow, UserRow,
+    DriveItemRow, DriveRow, GrantRow, GroupRow, MemberChange, PermissionRow, Relation, SiteRow,
+    UserRow,
 };
 
 /// `loginName` of "Everyone except external users" starts with this claim.
@@ -45,6 +46,7 @@ pub fn group_row(g: &Group) -> GroupRow {
     // Membership lives in its own table; a page's slice of it is no property of the group.
     if let Some(o) = raw.as_object_mut() {
         o.remove("members@delta");
+        o.remove("owners@delta");
     }
     GroupRow {
         id: g.id.clone(),
@@ -59,12 +61,23 @@ pub fn group_row(g: &Group) -> GroupRow {
     }
 }
 
-/// The membership changes a group's `members@delta` carries (additions and `@removed`).
+/// The membership and ownership changes a group's `members@delta` and `owners@delta` carry
+/// (additions and `@removed`).
 pub fn member_changes(g: &Group) -> Vec<MemberChange> {
-    g.members_delta
+    let members = g
+        .members_delta
         .iter()
         .flatten()
-        .map(|m| MemberChange {
+        .map(|m| (Relation::Member, m));
+    let owners = g
+        .owners_delta
+        .iter()
+        .flatten()
+        .map(|m| (Relation::Owner, m));
+    members
+        .chain(owners)
+        .map(|(relation, m)| MemberChange {
+            relation,
             group_id: g.id.clone(),
             member_id: m.id.clone(),
             member_type: match m.odata_type.as_deref() {

@@ -1,8 +1,8 @@
 //! Users, groups (with membership) and sites: one delta round each.
 
 use chrono::{DateTime, Utc};
-use sentinel_graph::DeltaStart;
 use sentinel_graph::models::{Group, Site, User};
+use sentinel_graph::{DeltaStart, GraphError};
 
 use crate::PipelineError;
 use crate::Resource;
@@ -192,5 +192,25 @@ pub(crate) async fn sync_sites(ctx: &Ctx) -> Result<(), PipelineError> {
         )
         .run()
         .await?;
+    link_group_sites(ctx).await
+}
+
+/// Links Microsoft 365 groups to their team sites (`GET /groups/{id}/sites/root`), so that the
+/// sites' Owners and Members groups resolve to the groups' owners and members. One request per
+/// group not linked yet; a refusal (a locked site) is logged and asked again next scan.
+async fn link_group_sites(ctx: &Ctx) -> Result<(), PipelineError> {
+    let groups = ctx.store.groups_to_link_to_sites(&ctx.tenant).await?;
+    let mut links = Vec::with_capacity(groups.len());
+    for group in groups {
+        ctx.check_stop()?;
+        match ctx.client.group_root_site(&group).await {
+            Ok(site) => links.push((group, site.map(|s| s.id))),
+            Err(GraphError::Forbidden { code, message }) => {
+                tracing::warn!(%group, %code, %message, "a group's team site refused: looked up next scan");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    ctx.store.link_group_sites(&ctx.tenant, &links).await?;
     Ok(())
 }

@@ -7,8 +7,9 @@
 //! organisation links reach every enabled member (not guests); "Everyone" reaches every enabled
 //! account, guests included; a specific-people link reaches its recipients; a redeemed
 //! invitation reaches its guest account, a pending one an external address; an anyone link
-//! reaches anyone (unbounded); a SharePoint site group is not expanded (Graph cannot list its
-//! members), so an item holding one has a lower bound only. Reading needs any role; writing
+//! reaches anyone (unbounded); the Owners and Members groups of a group-connected site reach the
+//! Microsoft 365 group's owners and (transitive) members; any other SharePoint site group is not
+//! expanded (Graph cannot list its members), so an item holding one has a lower bound only. Reading needs any role; writing
 //! needs `write` or `owner`. An upload-only (`createOnly`) link lets its holders add files and
 //! open none: they are writers, not readers.
 
@@ -44,6 +45,7 @@ pub struct Audience {
 pub struct Resolver<'t> {
     t: &'t Tenant,
     members: Vec<BTreeSet<usize>>,
+    owners: Vec<BTreeSet<usize>>,
     everyone: BTreeSet<usize>,
     internal: BTreeSet<usize>,
 }
@@ -83,11 +85,38 @@ impl<'t> Resolver<'t> {
                 out
             })
             .collect();
+        let owners = t
+            .groups
+            .iter()
+            .map(|g| {
+                g.current_owners()
+                    .filter_map(|m| match m {
+                        MemberRef::User(u) if person(u) && g.state == Lifecycle::Active => Some(u),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
         Resolver {
             t,
             members,
+            owners,
             everyone,
             internal,
+        }
+    }
+
+    /// The people a site group reaches, when Graph can tell: the Owners (0) and Members (1) of a
+    /// live Microsoft 365 group's site collection are the group's owners and members.
+    fn site_group_people(&self, site: usize, which: u8) -> Option<&BTreeSet<usize>> {
+        let t = self.t;
+        match t.sites[t.collection_of(site)].kind {
+            SiteKind::Team(g) if t.groups[g].state == Lifecycle::Active => match which {
+                0 => Some(&self.owners[g]),
+                1 => Some(&self.members[g]),
+                _ => None,
+            },
+            _ => None,
         }
     }
 
@@ -122,7 +151,12 @@ impl<'t> Resolver<'t> {
                 PermKind::Grant(Principal::Group(g)) => reach.extend(&self.members[*g]),
                 PermKind::Grant(Principal::EveryoneExceptExternal) => reach.extend(&self.internal),
                 PermKind::Grant(Principal::Everyone) => reach.extend(&self.everyone),
-                PermKind::Grant(Principal::SiteGroup { .. }) => a.lower_bound = true,
+                PermKind::Grant(Principal::SiteGroup { site, which }) => {
+                    match self.site_group_people(*site, *which) {
+                        Some(people) => reach.extend(people),
+                        None => a.lower_bound = true,
+                    }
+                }
                 PermKind::Grant(Principal::Application(_)) => {}
                 PermKind::Link {
                     scope, recipients, ..

@@ -213,10 +213,10 @@ pub async fn dump(State(state): State<Arc<SimState>>, Path(kind): Path<String>) 
         let t = state.read_tenant();
         match kind.as_str() {
             "items" | "permissions" | "drives" | "audience" => t.drives.len(),
-            "users" | "groups" | "memberships" | "sites" => 1,
+            "users" | "groups" | "memberships" | "ownerships" | "sites" => 1,
             other => {
                 return bad_request(&format!(
-                    "unknown dump '{other}': expected users, groups, memberships, sites, drives, items, permissions or audience"
+                    "unknown dump '{other}': expected users, groups, memberships, ownerships, sites, drives, items, permissions or audience"
                 ));
             }
         }
@@ -245,9 +245,20 @@ pub async fn dump(State(state): State<Arc<SimState>>, Path(kind): Path<String>) 
                     line(json!({"groupId": g.id, "memberType": kind, "memberId": id}));
                 }
             }),
+            "ownerships" => t.groups.iter().filter(|g| g.state == Lifecycle::Active).for_each(|g| {
+                for m in g.current_owners() {
+                    if let MemberRef::User(u) = m {
+                        line(json!({"groupId": g.id, "ownerId": t.users[u].id}));
+                    }
+                }
+            }),
             "sites" => t.sites.iter().filter(|s| !s.deleted).for_each(|s| {
                 let parent = s.parent.map(|p| t.sites[p].id.clone());
-                line(json!({"id": s.id, "name": s.name, "parentId": parent}))
+                let group = match s.kind {
+                    SiteKind::Team(g) => Some(t.groups[g].id.clone()),
+                    SiteKind::Communication => None,
+                };
+                line(json!({"id": s.id, "name": s.name, "parentId": parent, "groupId": group}))
             }),
             "drives" if t.drive_live(part) => {
                 let d = &t.drives[part];

@@ -318,6 +318,26 @@ fn gen_groups(t: &mut Tenant, rng: &mut ChaCha8Rng, count: usize) {
                 removed: false,
             });
         }
+        // A Microsoft 365 group's owners: its first member, and someone who may not be a member
+        // (owners need not be members). Chosen without the generator, so the rest of the tenant
+        // is what it was before groups had owners.
+        let owners = if unified {
+            let first = members.iter().find_map(|m| match m.member {
+                MemberRef::User(u) => Some(u),
+                MemberRef::Group(_) => None,
+            });
+            let mut o: Vec<usize> = first.into_iter().chain([(g * 7 + 3) % users]).collect();
+            o.dedup();
+            o.into_iter()
+                .map(|u| MemberEntry {
+                    member: MemberRef::User(u),
+                    seq: t.seq,
+                    removed: false,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let group = Group {
             id: guid(rng),
             display_name: name.clone(),
@@ -328,6 +348,7 @@ fn gen_groups(t: &mut Tenant, rng: &mut ChaCha8Rng, count: usize) {
             version: t.seq,
             state: Lifecycle::Active,
             members,
+            owners,
         };
         t.group_index.insert(group.id.clone(), g);
         t.groups.push(group);

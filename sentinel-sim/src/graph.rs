@@ -491,9 +491,8 @@ async fn directory_delta(
     let (values, done) = {
         let t = state.read_tenant();
         let select = cur.select.clone();
-        let with_members = select
-            .as_ref()
-            .is_some_and(|s| s.iter().any(|p| p == "members"));
+        let selects = |name: &str| select.as_ref().is_some_and(|s| s.iter().any(|p| p == name));
+        let (with_members, with_owners) = (selects("members"), selects("owners"));
         let len = if res == Resource::Users {
             t.users.len()
         } else {
@@ -532,6 +531,18 @@ async fn directory_delta(
                     } else {
                         json!({"id": g.id})
                     };
+                    // Any directoryObject-collection relationship can be tracked like members
+                    // (group-delta: "track other changes like ownership ... by selecting any group
+                    // relationship"); owners are few, so they come whole on a group's first page.
+                    if with_owners && sub == 0 {
+                        let owners: Vec<Value> = g
+                            .owners
+                            .iter()
+                            .filter(|m| if c.full { !m.removed } else { m.seq > c.since })
+                            .map(|m| member_ref_json(&t, m.member, m.removed))
+                            .collect();
+                        v["owners@delta"] = Value::Array(owners);
+                    }
                     if !with_members {
                         return (vec![v], None);
                     }
@@ -690,6 +701,30 @@ pub async fn get_site(State(state): State<Arc<SimState>>, Path(id): Path<String>
         Err(r) => return r,
     };
     Json(site_json(&state.read_tenant(), s)).into_response()
+}
+
+/// `GET /groups/{id}/sites/root`: a Microsoft 365 group's team site (site-get, "Access a
+/// group's team site"); 404 for a group without one.
+pub async fn group_root_site(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+) -> Response {
+    let site_id = {
+        let t = state.read_tenant();
+        let Some(&g) = t.group_index.get(&id) else {
+            return not_found("group");
+        };
+        if t.groups[g].state != Lifecycle::Active {
+            return not_found("group");
+        }
+        let site = (0..t.sites.len())
+            .find(|&s| t.sites[s].kind == SiteKind::Team(g) && !t.sites[s].deleted);
+        match site {
+            Some(s) => t.sites[s].id.clone(),
+            None => return not_found("site"),
+        }
+    };
+    get_site(State(state), Path(site_id)).await
 }
 
 pub async fn site_drives(State(state): State<Arc<SimState>>, Path(id): Path<String>) -> Response {

@@ -32,6 +32,8 @@ pub const KINDS: &[(&str, u32)] = &[
     ("restore_inheritance", 3),
     ("add_member", 5),
     ("remove_member", 4),
+    ("add_owner", 2),
+    ("remove_owner", 1),
     ("soft_delete_user", 1),
     ("hard_delete_user", 1),
     ("create_user", 2),
@@ -212,7 +214,8 @@ fn apply_one(t: &mut Tenant, rng: &mut ChaCha8Rng, kind: &str, now: i64) -> bool
             item.access_removed = true;
             true
         }
-        "add_member" | "remove_member" => change_membership(t, rng, kind == "add_member"),
+        "add_member" | "remove_member" => change_membership(t, rng, kind == "add_member", false),
+        "add_owner" | "remove_owner" => change_membership(t, rng, kind == "add_owner", true),
         "soft_delete_user" | "hard_delete_user" => {
             let users: Vec<usize> = (2..t.users.len())
                 .filter(|&u| t.users[u].state == Lifecycle::Active)
@@ -529,9 +532,10 @@ pub fn add_direct_grant(t: &mut Tenant, rng: &mut ChaCha8Rng, d: usize, i: u32) 
     set_perm(t, d, i, p);
 }
 
-fn change_membership(t: &mut Tenant, rng: &mut ChaCha8Rng, add: bool) -> bool {
+/// Adds or removes a member, or with `owners` an owner (of a Microsoft 365 group only).
+fn change_membership(t: &mut Tenant, rng: &mut ChaCha8Rng, add: bool, owners: bool) -> bool {
     let live: Vec<usize> = (0..t.groups.len())
-        .filter(|&g| t.groups[g].state == Lifecycle::Active)
+        .filter(|&g| t.groups[g].state == Lifecycle::Active && (!owners || t.groups[g].unified))
         .collect();
     let Some(&g) = live.choose(rng) else {
         return false;
@@ -539,33 +543,32 @@ fn change_membership(t: &mut Tenant, rng: &mut ChaCha8Rng, add: bool) -> bool {
     let seq = t.next_seq();
     let users = t.users.len();
     let group = &mut t.groups[g];
+    let list = if owners {
+        &mut group.owners
+    } else {
+        &mut group.members
+    };
     if add {
         let u = rng.random_range(0..users);
-        match group
-            .members
-            .iter_mut()
-            .find(|m| m.member == MemberRef::User(u))
-        {
+        match list.iter_mut().find(|m| m.member == MemberRef::User(u)) {
             Some(m) if !m.removed => return false,
             Some(m) => {
                 m.removed = false;
                 m.seq = seq;
             }
-            None => group.members.push(MemberEntry {
+            None => list.push(MemberEntry {
                 member: MemberRef::User(u),
                 seq,
                 removed: false,
             }),
         }
     } else {
-        let current: Vec<usize> = (0..group.members.len())
-            .filter(|&k| !group.members[k].removed)
-            .collect();
+        let current: Vec<usize> = (0..list.len()).filter(|&k| !list[k].removed).collect();
         let Some(&k) = current.choose(rng) else {
             return false;
         };
-        group.members[k].removed = true;
-        group.members[k].seq = seq;
+        list[k].removed = true;
+        list[k].seq = seq;
     }
     group.version = seq;
     true

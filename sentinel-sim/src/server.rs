@@ -54,6 +54,10 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/v1.0/users/delta", get(graph::users_delta))
         .route("/v1.0/groups/delta", get(graph::groups_delta))
         .route("/v1.0/users/{user_id}/drive", get(graph::user_drive))
+        .route(
+            "/v1.0/groups/{group_id}/sites/root",
+            get(graph::group_root_site),
+        )
         .route("/v1.0/sites/delta", get(graph::sites_delta))
         .route("/v1.0/sites/getAllSites", get(graph::get_all_sites))
         .route("/v1.0/sites/{site_id}", get(graph::get_site))

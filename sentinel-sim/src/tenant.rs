@@ -106,12 +106,20 @@ pub struct Group {
     pub state: Lifecycle,
     /// Direct members, removed ones included.
     pub members: Vec<MemberEntry>,
+    /// Owners (users), removed ones included: `owners@delta` reports them. A Microsoft 365
+    /// group's owners are its team site's Owners (graph-behaviour.md, "group-connected").
+    pub owners: Vec<MemberEntry>,
 }
 
 impl Group {
     /// Members now (removed ones left out), direct only.
     pub fn current_members(&self) -> impl Iterator<Item = MemberRef> + '_ {
         self.members.iter().filter(|m| !m.removed).map(|m| m.member)
+    }
+
+    /// Owners now (removed ones left out).
+    pub fn current_owners(&self) -> impl Iterator<Item = MemberRef> + '_ {
+        self.owners.iter().filter(|m| !m.removed).map(|m| m.member)
     }
 }
 

@@ -599,3 +599,105 @@ async fn review_no_download_and_upload_only_links_are_made_of_files_and_folders_
     }
     assert_eq!(kinds.len(), 3, "every kind is made: {kinds:?}");
 }
+
+/// A group's owners are tracked by delta as its members are when selected (group-delta: "track
+/// other changes like ownership ... by selecting any group relationship of type directoryObject
+/// collection"); a Microsoft 365 group's team site is `GET /groups/{id}/sites/root` (site-get,
+/// "Access a group team site"), which a security group does not have.
+#[tokio::test]
+async fn group_owners_come_by_delta_and_a_groups_team_site_by_its_root() {
+    let s = start(24, |c| c.profile = sentinel_sim::Profile::Small).await;
+    let (groups, link) = s
+        .follow(
+            "/v1.0/groups/delta?$select=displayName,groupTypes,members,owners",
+            &[],
+        )
+        .await;
+    let owners_of =
+        |g: &Value| -> HashSet<String> { ids(g["owners@delta"].as_array().expect("owners@delta")) };
+    let unified: Vec<&Value> = groups
+        .iter()
+        .filter(|g| g["groupTypes"] == json!(["Unified"]))
+        .collect();
+    assert!(
+        unified.iter().all(|g| !owners_of(g).is_empty()),
+        "every Microsoft 365 group has owners"
+    );
+    // The owners are users of the tenant, and some are not members (owners need not be).
+    let users: HashSet<String> = ids(&s.follow("/v1.0/users/delta", &[]).await.0);
+    let mut owner_not_member = 0;
+    for g in &unified {
+        let members = ids(g["members@delta"].as_array().expect("members@delta"));
+        for o in owners_of(g) {
+            assert!(users.contains(&o), "owner {o} is a user");
+            owner_not_member += usize::from(!members.contains(&o));
+        }
+    }
+    assert!(owner_not_member > 0);
+
+    // An owner added shows in the next round as the group's id with its owners' change.
+    let (group, added) = {
+        let mut t = s.sim.state.write_tenant();
+        let seq = t.next_seq();
+        let g = (0..t.groups.len())
+            .find(|&g| t.groups[g].unified)
+            .expect("a unified group");
+        let u = (0..t.users.len())
+            .find(|&u| {
+                t.groups[g]
+                    .current_owners()
+                    .all(|o| o != sentinel_sim::tenant::MemberRef::User(u))
+            })
+            .expect("a user not owning it");
+        t.groups[g].owners.push(sentinel_sim::tenant::MemberEntry {
+            member: sentinel_sim::tenant::MemberRef::User(u),
+            seq,
+            removed: false,
+        });
+        t.groups[g].version = seq;
+        (t.groups[g].id.clone(), t.users[u].id.clone())
+    };
+    let (changed, _) = s.follow(&link.expect("deltaLink"), &[]).await;
+    let g = changed
+        .iter()
+        .find(|g| g["id"] == group.as_str())
+        .expect("the changed group");
+    assert_eq!(owners_of(g), HashSet::from([added]), "{g}");
+
+    // Team sites by their group; a security group has none.
+    let sites: HashSet<String> = ids(&s.follow("/v1.0/sites/getAllSites", &[]).await.0);
+    let mut found = 0;
+    for g in &unified {
+        let r = s
+            .get_raw(
+                &format!("/v1.0/groups/{}/sites/root", g["id"].as_str().expect("id")),
+                &[],
+            )
+            .await;
+        if r.status() == 200 {
+            let site: Value = r.json().await.expect("site");
+            assert!(
+                sites.contains(site["id"].as_str().expect("site id")),
+                "{site}"
+            );
+            found += 1;
+        } else {
+            assert_eq!(r.status(), 404);
+        }
+    }
+    assert!(found > 0, "some Microsoft 365 groups have a team site");
+    let security = groups
+        .iter()
+        .find(|g| g["groupTypes"] == json!([]))
+        .expect("a security group");
+    let r = s
+        .get_raw(
+            &format!(
+                "/v1.0/groups/{}/sites/root",
+                security["id"].as_str().expect("id")
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+}

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
-use crate::rows::{GroupRow, MemberChange, UserRow, in_passes, last_wins};
+use crate::rows::{GroupRow, MemberChange, Relation, UserRow, in_passes, last_wins};
 use crate::unnest::Unnest;
 use crate::{Store, StoreError};
 
@@ -154,17 +154,36 @@ async fn upsert_groups(
     Ok(n)
 }
 
-/// Applies membership additions and removals (`members@delta`), last change per pair wins.
+/// Applies membership and ownership additions and removals (`members@delta`, `owners@delta`),
+/// last change per pair wins.
 async fn apply_member_changes(
     tx: &mut Transaction<'_, Postgres>,
     tenant: &str,
+    changes: &[MemberChange],
+) -> Result<u64, StoreError> {
+    let mut n = 0;
+    for relation in [Relation::Member, Relation::Owner] {
+        let of: Vec<MemberChange> = changes
+            .iter()
+            .filter(|c| c.relation == relation)
+            .cloned()
+            .collect();
+        n += apply_relation_changes(tx, tenant, relation, &of).await?;
+    }
+    Ok(n)
+}
+
+async fn apply_relation_changes(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: &str,
+    relation: Relation,
     changes: &[MemberChange],
 ) -> Result<u64, StoreError> {
     if changes.is_empty() {
         return Ok(0);
     }
     let changes = last_wins(changes, |c| (c.group_id.clone(), c.member_id.clone()));
-    let mut u = Unnest::new("msgraph_group_members", tenant, changes.len());
+    let mut u = Unnest::new(relation.table(), tenant, changes.len());
     u.column("group_id", changes.iter().map(|c| c.group_id.clone()))
         .column("member_id", changes.iter().map(|c| c.member_id.clone()))
         .column("member_type", changes.iter().map(|c| c.member_type.clone()))
@@ -176,12 +195,19 @@ async fn apply_member_changes(
     u.upsert(tx, &key, &set).await
 }
 
+/// A group with its members and owners, written by groups rounds.
+const GROUP_TABLES: &[&str] = &[
+    "msgraph_groups",
+    "msgraph_group_members",
+    "msgraph_group_owners",
+];
+
 /// A tenant-wide table fed by full delta rounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TenantTable {
     /// `msgraph_users`.
     Users,
-    /// `msgraph_groups` (and, with it, `msgraph_group_members`).
+    /// `msgraph_groups` (and, with it, `msgraph_group_members` and `msgraph_group_owners`).
     Groups,
     /// `msgraph_sites`.
     Sites,
@@ -238,19 +264,23 @@ impl Store {
         let mut n = upsert_groups(&mut tx, tenant, upserts).await?;
         n += soft_delete_ids(&mut tx, "msgraph_groups", tenant, removed).await?;
         if !removed.is_empty() {
-            sqlx::query(
-                "UPDATE msgraph_group_members SET deleted_at = now() WHERE tenant_id = $1 AND group_id = ANY($2) AND deleted_at IS NULL",
-            )
-            .bind(tenant)
-            .bind(removed)
-            .execute(&mut *tx)
-            .await?;
+            for relation in [Relation::Member, Relation::Owner] {
+                let sql = format!(
+                    "UPDATE {} SET deleted_at = now() WHERE tenant_id = $1 AND group_id = ANY($2) AND deleted_at IS NULL",
+                    relation.table()
+                );
+                sqlx::query(&sql)
+                    .bind(tenant)
+                    .bind(removed)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         n += apply_member_changes(&mut tx, tenant, members).await?;
         if let Some(link) = delta_link {
             crate::delta::save_link(&mut tx, "groups", &tenant_partition(tenant), link).await?;
         }
-        touch(&mut tx, &["msgraph_groups", "msgraph_group_members"]).await?;
+        touch(&mut tx, GROUP_TABLES).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -265,7 +295,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let tables: &[&'static str] = match table {
             TenantTable::Users => &["msgraph_users"],
-            TenantTable::Groups => &["msgraph_groups", "msgraph_group_members"],
+            TenantTable::Groups => GROUP_TABLES,
             TenantTable::Sites => &["msgraph_sites"],
         };
         // Subsites are not in sites rounds: their parents' listings keep them.

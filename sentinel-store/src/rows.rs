@@ -53,9 +53,30 @@ pub struct GroupRow {
     pub raw_json: Value,
 }
 
-/// A change to one direct membership.
+/// Which of a group's directory-object lists a change is to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Relation {
+    /// Its direct members (`members@delta`, `msgraph_group_members`).
+    Member,
+    /// Its owners (`owners@delta`, `msgraph_group_owners`).
+    Owner,
+}
+
+impl Relation {
+    /// The table the relation is kept in.
+    pub fn table(self) -> &'static str {
+        match self {
+            Relation::Member => "msgraph_group_members",
+            Relation::Owner => "msgraph_group_owners",
+        }
+    }
+}
+
+/// A change to one direct membership or ownership.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberChange {
+    /// Members or owners.
+    pub relation: Relation,
     /// The group whose direct members change.
     pub group_id: String,
     /// The member's directory object id (a user, a group or another object).

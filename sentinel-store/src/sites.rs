@@ -192,4 +192,44 @@ impl Store {
         .await?
         .rows_affected())
     }
+
+    /// Live Microsoft 365 groups whose team site to look up: never looked up, or found without
+    /// one more than a day ago (a group's site is made when first visited, and never changes).
+    pub async fn groups_to_link_to_sites(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT g.id FROM msgraph_groups g WHERE g.tenant_id = $1 AND g.deleted_at IS NULL \
+             AND g.is_unified AND (g.site_checked_at IS NULL OR (g.site_checked_at < now() - interval '1 day' \
+             AND NOT EXISTS (SELECT 1 FROM msgraph_sites s WHERE s.tenant_id = g.tenant_id AND s.group_id = g.id))) \
+             ORDER BY g.id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records each group's team site (`None`: it has none). A group whose site is not stored
+    /// (yet) stays to be looked up again; returns the sites linked.
+    pub async fn link_group_sites(
+        &self,
+        tenant: &str,
+        links: &[(String, Option<String>)],
+    ) -> Result<u64, StoreError> {
+        let groups: Vec<&str> = links.iter().map(|(g, _)| g.as_str()).collect();
+        let sites: Vec<Option<&str>> = links.iter().map(|(_, s)| s.as_deref()).collect();
+        let linked: Vec<String> = sqlx::query_scalar(
+            "WITH l AS (SELECT * FROM UNNEST($2::text[], $3::text[]) AS l(group_id, site_id)), \
+             linked AS (UPDATE msgraph_sites s SET group_id = l.group_id FROM l \
+                        WHERE s.tenant_id = $1 AND s.id = l.site_id RETURNING s.group_id), \
+             checked AS (UPDATE msgraph_groups g SET site_checked_at = now() FROM l \
+                         WHERE g.tenant_id = $1 AND g.id = l.group_id \
+                         AND (l.site_id IS NULL OR l.group_id IN (SELECT group_id FROM linked))) \
+             SELECT group_id FROM linked",
+        )
+        .bind(tenant)
+        .bind(groups)
+        .bind(sites)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(linked.len() as u64)
+    }
 }

@@ -112,12 +112,22 @@ async fn users_groups_and_memberships(pool: PgPool) {
             raw_json: json!({"id": format!("g{r}")}),
         })
         .collect();
-    let members = [MemberChange {
-        group_id: "g0".into(),
-        member_id: "u1".into(),
-        member_type: "group".into(),
-        removed: false,
-    }];
+    let members = [
+        MemberChange {
+            relation: Relation::Member,
+            group_id: "g0".into(),
+            member_id: "u1".into(),
+            member_type: "group".into(),
+            removed: false,
+        },
+        MemberChange {
+            relation: Relation::Owner,
+            group_id: "g0".into(),
+            member_id: "u2".into(),
+            member_type: "user".into(),
+            removed: false,
+        },
+    ];
     store
         .apply_groups_page(T, &groups, &[], &members, None)
         .await
@@ -143,6 +153,15 @@ async fn users_groups_and_memberships(pool: PgPool) {
         &[
             ("member_id", json!("u1")),
             ("member_type", json!("group")),
+            ("deleted_at", Value::Null),
+        ],
+    );
+    let row = stored(&store, "msgraph_group_owners", "group_id = 'g0'").await;
+    assert_columns(
+        &row,
+        &[
+            ("member_id", json!("u2")),
+            ("member_type", json!("user")),
             ("deleted_at", Value::Null),
         ],
     );

@@ -5,8 +5,9 @@
 //! group reaches its members through nested groups (`mv_group_transitive_users`); "Everyone except
 //! external users" and organisation links reach every enabled member, "Everyone" every enabled
 //! account with guests; a pending invitation reaches an external address; an anyone link reaches
-//! anyone (a flag: no count bounds it); a SharePoint site group cannot be expanded through Graph,
-//! so an item holding one has a lower bound only. Reading takes any role; writing `write` or `owner`.
+//! anyone (a flag: no count bounds it); the Owners and Members site groups of a group-connected
+//! site collection reach the Microsoft 365 group's owners and members; any other SharePoint site
+//! group cannot be expanded through Graph, so an item holding one has a lower bound only. Reading takes any role; writing `write` or `owner`.
 //! An upload-only (`createOnly`) link lets its holders add files and open none: writers, not readers.
 
 use serde::Serialize;
@@ -20,12 +21,40 @@ const PERMISSION_FLAGS: &str = "coalesce(p.link_type, '') <> 'createOnly' AS rd,
            ('write' = ANY(p.roles) OR 'owner' = ANY(p.roles)
             OR p.link_type IS NOT DISTINCT FROM 'createOnly') AS w";
 
+/// The libraries (of drive `filter`, or all) of group-connected site collections, with their live
+/// Microsoft 365 group (`connected`). A subsite keeps its collection's GUID in its id
+/// (`host,collection,web`), and with it the collection's site groups.
+fn connected_drives(filter: &str) -> String {
+    format!(
+        "connected AS (
+    SELECT d.id AS drive_id, gs.group_id
+    FROM msgraph_drives d
+    JOIN msgraph_sites ds ON ds.tenant_id = d.tenant_id AND ds.id = d.site_id
+    JOIN msgraph_sites gs ON gs.tenant_id = d.tenant_id AND gs.group_id IS NOT NULL
+         AND split_part(gs.id, ',', 2) = split_part(ds.id, ',', 2)
+    JOIN msgraph_groups grp ON grp.tenant_id = d.tenant_id AND grp.id = gs.group_id
+         AND grp.deleted_at IS NULL
+    WHERE d.tenant_id = $1 AND d.deleted_at IS NULL{filter}
+)"
+    )
+}
+
+/// Which directory group a grant reaches through: a group grant its group's members; on a
+/// group-connected site, the Owners site group the group's owners and the Members site group its
+/// members (graph-behaviour.md, "group-connected team site"; SharePoint names them "<site>
+/// Owners" and "<site> Members"). Any other site group resolves to neither: a lower bound.
+const GRANT_GROUPS: &str = "CASE WHEN g.grantee_type = 'group' THEN g.grantee_id
+                WHEN g.grantee_type = 'site_group' AND g.display_name LIKE '% Members' THEN sg.group_id
+           END AS members_of,
+           CASE WHEN g.grantee_type = 'site_group' AND g.display_name LIKE '% Owners' THEN sg.group_id
+           END AS owners_of";
+
 /// The permissions that apply to item `$3` of drive `$2`, their grants, and every person they
 /// reach with whether one of the grants lets them read and one write (`audience`).
 fn audience_cte() -> String {
     format!(
         "
-WITH target AS (
+WITH {connected}, target AS (
     SELECT i.tenant_id, i.drive_id, coalesce(i.permission_root_id, i.id) AS holder
     FROM msgraph_drive_items i
     WHERE i.tenant_id = $1 AND i.drive_id = $2 AND i.id = $3 AND i.deleted_at IS NULL
@@ -36,10 +65,12 @@ WITH target AS (
     JOIN msgraph_drive_item_permissions p ON p.tenant_id = t.tenant_id AND p.drive_id = t.drive_id
          AND p.item_id = t.holder AND p.deleted_at IS NULL
 ), grants AS (
-    SELECT g.grantee_type, g.grantee_id, g.email, g.is_everyone, g.is_everyone_except_external, p.rd, p.w
+    SELECT g.grantee_type, g.grantee_id, g.email, g.is_everyone, g.is_everyone_except_external, p.rd, p.w,
+           {GRANT_GROUPS}
     FROM perms p
     JOIN msgraph_drive_item_permission_grants g ON g.tenant_id = p.tenant_id AND g.drive_id = p.drive_id
          AND g.item_id = p.item_id AND g.permission_id = p.permission_id AND g.deleted_at IS NULL
+    LEFT JOIN connected sg ON sg.drive_id = g.drive_id
 ), people AS (
     SELECT u.id, u.is_guest FROM msgraph_users u
     WHERE u.tenant_id = $1 AND u.deleted_at IS NULL AND u.account_enabled IS NOT FALSE
@@ -51,8 +82,10 @@ WITH target AS (
     SELECT grantee_id AS user_id, rd, w FROM grants WHERE grantee_type = 'user' AND grantee_id IS NOT NULL
     UNION ALL
     SELECT tu.user_id, g.rd, g.w FROM grants g
-    JOIN mv_group_transitive_users tu ON tu.tenant_id = $1 AND tu.group_id = g.grantee_id
-    WHERE g.grantee_type = 'group'
+    JOIN mv_group_transitive_users tu ON tu.tenant_id = $1 AND tu.group_id = g.members_of
+    UNION ALL
+    SELECT o.member_id, g.rd, g.w FROM grants g
+    JOIN msgraph_group_owners o ON o.tenant_id = $1 AND o.group_id = g.owners_of AND o.deleted_at IS NULL
     UNION ALL
     SELECT u.id, b.rd, b.w FROM broad b JOIN people u ON b.with_guests OR NOT u.is_guest
 ), audience AS (
@@ -60,7 +93,8 @@ WITH target AS (
            min(u.is_guest::int) = 1 AS is_guest
     FROM reach r JOIN people u ON u.id = r.user_id
     GROUP BY r.user_id
-)"
+)",
+        connected = connected_drives(" AND d.id = $2")
     )
 }
 
@@ -96,7 +130,7 @@ pub struct ItemAudience {
 fn holder_audiences() -> String {
     format!(
         "
-WITH people AS (
+WITH {connected}, people AS (
     SELECT u.id, u.is_guest FROM msgraph_users u
     WHERE u.tenant_id = $1 AND u.deleted_at IS NULL AND u.account_enabled IS NOT FALSE
 ), totals AS (
@@ -108,9 +142,11 @@ WITH people AS (
     FROM msgraph_drive_item_permissions p WHERE p.tenant_id = $1 AND p.deleted_at IS NULL
 ), grants AS (
     SELECT g.drive_id, g.item_id AS holder, g.grantee_type, g.grantee_id, g.email,
-           g.is_everyone, g.is_everyone_except_external, p.rd, p.w
+           g.is_everyone, g.is_everyone_except_external, p.rd, p.w,
+           {GRANT_GROUPS}
     FROM msgraph_drive_item_permission_grants g
     JOIN perms p ON p.drive_id = g.drive_id AND p.holder = g.item_id AND p.permission_id = g.permission_id
+    LEFT JOIN connected sg ON sg.drive_id = g.drive_id
     WHERE g.tenant_id = $1 AND g.deleted_at IS NULL
 ), classes AS (
     SELECT drive_id, holder,
@@ -124,7 +160,7 @@ WITH people AS (
         FROM perms
         UNION ALL
         SELECT drive_id, holder, rd, w, is_everyone, is_everyone_except_external, false,
-               grantee_type = 'site_group'
+               grantee_type = 'site_group' AND members_of IS NULL AND owners_of IS NULL
         FROM grants
     ) c
     GROUP BY drive_id, holder
@@ -136,8 +172,10 @@ WITH people AS (
         WHERE grantee_type = 'user' AND grantee_id IS NOT NULL
         UNION ALL
         SELECT g.drive_id, g.holder, tu.user_id, g.rd, g.w FROM grants g
-        JOIN mv_group_transitive_users tu ON tu.tenant_id = $1 AND tu.group_id = g.grantee_id
-        WHERE g.grantee_type = 'group'
+        JOIN mv_group_transitive_users tu ON tu.tenant_id = $1 AND tu.group_id = g.members_of
+        UNION ALL
+        SELECT g.drive_id, g.holder, o.member_id, g.rd, g.w FROM grants g
+        JOIN msgraph_group_owners o ON o.tenant_id = $1 AND o.group_id = g.owners_of AND o.deleted_at IS NULL
     ) r JOIN people u ON u.id = r.user_id
     GROUP BY r.drive_id, r.holder, r.user_id
 ), explicit_counts AS (
@@ -160,7 +198,8 @@ SELECT c.drive_id, c.holder,
        c.anyone_can_read, c.anyone_can_write, c.lower_bound
 FROM classes c CROSS JOIN totals t
 LEFT JOIN explicit_counts e ON e.drive_id = c.drive_id AND e.holder = c.holder
-LEFT JOIN externals x ON x.drive_id = c.drive_id AND x.holder = c.holder"
+LEFT JOIN externals x ON x.drive_id = c.drive_id AND x.holder = c.holder",
+        connected = connected_drives("")
     )
 }
 
@@ -225,7 +264,8 @@ SELECT (SELECT count(*) FROM audience WHERE can_read) AS readers,
        (SELECT count(DISTINCT lower(email)) FROM grants WHERE grantee_type = 'invitation' AND w) AS external_writers,
        coalesce((SELECT bool_or(link_scope = 'anonymous' AND rd) FROM perms), false) AS anyone_can_read,
        coalesce((SELECT bool_or(link_scope = 'anonymous' AND w) FROM perms), false) AS anyone_can_write,
-       EXISTS (SELECT 1 FROM grants WHERE grantee_type = 'site_group') AS lower_bound",
+       EXISTS (SELECT 1 FROM grants WHERE grantee_type = 'site_group'
+               AND members_of IS NULL AND owners_of IS NULL) AS lower_bound",
             audience_cte()
         );
         Ok(sqlx::query_as(&sql)

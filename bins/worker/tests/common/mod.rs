@@ -149,10 +149,10 @@ pub async fn assert_matches_truth(sim: &RunningSim, db: &TestDb) {
             .collect(),
     ));
     diffs.extend(compare(
-        "sites (id, parent)",
+        "sites (id, parent, Microsoft 365 group)",
         set1(
             p,
-            "SELECT concat_ws('|', id, coalesce(parent_site_id, '')) FROM msgraph_sites \
+            "SELECT concat_ws('|', id, coalesce(parent_site_id, ''), coalesce(group_id, '')) FROM msgraph_sites \
              WHERE tenant_id = $1 AND deleted_at IS NULL",
             &tenant,
         )
@@ -160,7 +160,7 @@ pub async fn assert_matches_truth(sim: &RunningSim, db: &TestDb) {
         dump(sim, "sites")
             .await
             .iter()
-            .map(|x| format!("{}|{}", s(x, "id"), s(x, "parentId")))
+            .map(|x| format!("{}|{}|{}", s(x, "id"), s(x, "parentId"), s(x, "groupId")))
             .collect(),
     ));
     diffs.extend(compare(
@@ -177,6 +177,11 @@ pub async fn assert_matches_truth(sim: &RunningSim, db: &TestDb) {
         "memberships",
         set1(p, "SELECT group_id || ' ' || member_id FROM msgraph_group_members WHERE tenant_id = $1 AND deleted_at IS NULL", &tenant).await,
         dump(sim, "memberships").await.iter().map(|m| format!("{} {}", s(m, "groupId"), s(m, "memberId"))).collect(),
+    ));
+    diffs.extend(compare(
+        "ownerships",
+        set1(p, "SELECT group_id || ' ' || member_id FROM msgraph_group_owners WHERE tenant_id = $1 AND deleted_at IS NULL", &tenant).await,
+        dump(sim, "ownerships").await.iter().map(|m| format!("{} {}", s(m, "groupId"), s(m, "ownerId"))).collect(),
     ));
     diffs.extend(compare(
         "items (id, name, parent, path)",
