@@ -67,6 +67,7 @@ async fn microsofts_python_sdk_walks_the_tenant() {
         "/v1.0/groups/delta",
         "/v1.0/sites/getAllSites",
         "/v1.0/sites/{site_id}/sites",
+        "/v1.0/groups/{group_id}/sites/root",
         "/v1.0/drives/{drive_id}/root/delta",
         "/v1.0/$batch",
     ] {

@@ -104,16 +104,19 @@ async def main():
 
     # Groups with members: a big group comes over several entries, the repeats carry id and members.
     config = RequestConfiguration(
-        query_parameters=GroupsDelta.DeltaRequestBuilderGetQueryParameters(select=["displayName", "members"])
+        query_parameters=GroupsDelta.DeltaRequestBuilderGetQueryParameters(select=["displayName", "members", "owners"])
     )
     groups, _ = await follow(graph.groups.delta.get(request_configuration=config), lambda l: graph.groups.delta.with_url(l).get())
-    members = set()
+    members, owners = set(), set()
     for g in groups:
-        for m in (g.additional_data or {}).get("members@delta", []):
-            if "@removed" not in m:
-                members.add((g.id, str(m["id"])))  # the SDK parses GUIDs into UUIDs
+        for key, into in (("members@delta", members), ("owners@delta", owners)):
+            for m in (g.additional_data or {}).get(key, []):
+                if "@removed" not in m:
+                    into.add((g.id, str(m["id"])))  # the SDK parses GUIDs into UUIDs
     want = {(m["groupId"], m["memberId"]) for m in await dump(http, "memberships")}
     check("groups/delta() with members@delta merges to the memberships", members == want, f"{len(members)} vs {len(want)}")
+    want = {(m["groupId"], m["ownerId"]) for m in await dump(http, "ownerships")}
+    check("groups/delta() with owners@delta gives the owners", owners == want and len(want) > 0, f"{len(owners)} vs {len(want)}")
 
     # Sites: getAllSites() and sites/delta() list site collections; subsites, under their parent.
     collections, _ = await follow(graph.sites.get_all_sites.get(), lambda l: graph.sites.get_all_sites.with_url(l).get())
@@ -129,6 +132,9 @@ async def main():
         queue.extend(page.value or [])
     check("sites/{id}/sites leads to every subsite",
           {s.id for s in sites} == {s["id"] for s in site_dump} and len(site_dump) > len(collection_truth))
+    team_sites = {s["groupId"]: s["id"] for s in site_dump if s["groupId"]}
+    found = {g: (await graph.groups.by_group_id(g).sites.by_site_id("root").get()).id for g in team_sites}
+    check("groups/{id}/sites/root is the group's team site", found == team_sites and len(found) > 0, f"{len(found)} groups")
 
     # Drives of every site, and each user's OneDrive where one is provisioned.
     drives = []
