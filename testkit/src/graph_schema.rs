@@ -173,7 +173,7 @@ fn is_date_time(s: &str) -> bool {
         && b[10] == b'T'
         && b[13] == b':'
         && b[16] == b':'
-        && (s.ends_with('Z') || s[19..].contains('+') || s[19..].contains('-'))
+        && (s.ends_with('Z') || b[19..].contains(&b'+') || b[19..].contains(&b'-'))
 }
 
 #[cfg(test)]

@@ -113,8 +113,8 @@ async fn live_readers(
         })
     });
     let mut total = (0, 0, 0, Vec::new());
-    for t in futures_join(tasks.collect()).await {
-        let t = t?;
+    for t in futures::future::join_all(tasks).await {
+        let t = t.context("a live reader panicked")?;
         total.0 += t.0;
         total.1 += t.1;
         total.2 += t.2;
@@ -127,14 +127,6 @@ async fn live_readers(
         .copied()
         .unwrap_or(0.0);
     Ok((total.0, total.1, total.2, p95))
-}
-
-async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<Result<T>> {
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        out.push(h.await.context("a live reader panicked"));
-    }
-    out
 }
 
 /// The scan's SharePoint RU a minute and the 429s over one quiet window.
