@@ -7,8 +7,9 @@
 //! account with guests; a pending invitation reaches an external address; an anyone link reaches
 //! anyone (a flag: no count bounds it); the Owners and Members site groups of a group-connected
 //! site collection reach the Microsoft 365 group's owners and members; any other SharePoint site
-//! group cannot be expanded through Graph, so an item holding one has a lower bound only. Reading takes any role; writing `write` or `owner`.
-//! An upload-only (`createOnly`) link lets its holders add files and open none: writers, not readers.
+//! group cannot be expanded through Graph, so an item holding one has a lower bound only.
+//! Reading takes any role; writing `write` or `owner`. An upload-only (`createOnly`) link lets
+//! its holders add files and open none: writers, not readers.
 
 use serde::Serialize;
 
