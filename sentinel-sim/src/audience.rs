@@ -198,3 +198,82 @@ impl<'t> Resolver<'t> {
         a
     }
 }
+
+/// What one person can reach: the ground truth of the `/people` page.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reach {
+    /// Directory id, or the lower-cased address of an invitation not yet redeemed.
+    pub person_id: String,
+    /// `member`, `guest` or `external`.
+    pub kind: &'static str,
+    /// Items the person can read.
+    pub items_read: u64,
+    /// Items the person can write (or add to).
+    pub items_write: u64,
+    /// Libraries (drive ids) with an item they can read or write.
+    pub libraries: BTreeSet<String>,
+    /// Sites of those libraries (OneDrives have none).
+    pub sites: BTreeSet<String>,
+}
+
+impl Resolver<'_> {
+    /// Every person's reach: each live user (a disabled account reaches nothing) and each
+    /// invited address, from the audience of every live item.
+    pub fn reach(&self) -> Vec<Reach> {
+        use std::collections::{BTreeMap, HashMap};
+        let t = self.t;
+        let mut by_person: BTreeMap<String, Reach> = t
+            .users
+            .iter()
+            .filter(|u| u.state == Lifecycle::Active)
+            .map(|u| {
+                let kind = if u.guest { "guest" } else { "member" };
+                let reach = Reach {
+                    person_id: u.id.clone(),
+                    kind,
+                    ..Reach::default()
+                };
+                (u.id.clone(), reach)
+            })
+            .collect();
+        for (drive, d) in t.drives.iter().enumerate() {
+            if !t.drive_live(drive) {
+                continue;
+            }
+            // Items that inherit from one root have its audience: expand each root once.
+            let mut roots: HashMap<u32, u64> = HashMap::new();
+            for (i, _) in d.items.iter().enumerate().filter(|(_, it)| !it.deleted) {
+                *roots.entry(t.hierarchy_root(drive, i as u32)).or_default() += 1;
+            }
+            let site = d.site.map(|s| t.sites[s].id.clone());
+            for (root, n) in roots {
+                let a = self.audience(drive, root);
+                let mut add = |person: &str, kind: &'static str, read: bool, write: bool| {
+                    let r = by_person
+                        .entry(person.to_string())
+                        .or_insert_with(|| Reach {
+                            person_id: person.to_string(),
+                            kind,
+                            ..Reach::default()
+                        });
+                    r.items_read += if read { n } else { 0 };
+                    r.items_write += if write { n } else { 0 };
+                    r.libraries.insert(d.id.clone());
+                    r.sites.extend(site.clone());
+                };
+                for p in a.readers.union(&a.writers) {
+                    add(p, "member", a.readers.contains(p), a.writers.contains(p));
+                }
+                for e in a.external_readers.union(&a.external_writers) {
+                    let (read, write) = (
+                        a.external_readers.contains(e),
+                        a.external_writers.contains(e),
+                    );
+                    add(e, "external", read, write);
+                }
+            }
+        }
+        by_person.into_values().collect()
+    }
+}

@@ -213,10 +213,10 @@ pub async fn dump(State(state): State<Arc<SimState>>, Path(kind): Path<String>) 
         let t = state.read_tenant();
         match kind.as_str() {
             "items" | "permissions" | "drives" | "audience" => t.drives.len(),
-            "users" | "groups" | "memberships" | "ownerships" | "sites" => 1,
+            "users" | "groups" | "memberships" | "ownerships" | "sites" | "reach" => 1,
             other => {
                 return bad_request(&format!(
-                    "unknown dump '{other}': expected users, groups, memberships, ownerships, sites, drives, items, permissions or audience"
+                    "unknown dump '{other}': expected users, groups, memberships, ownerships, sites, drives, items, permissions, audience or reach"
                 ));
             }
         }
@@ -300,6 +300,10 @@ pub async fn dump(State(state): State<Arc<SimState>>, Path(kind): Path<String>) 
                     line(v);
                 }
             }
+            "reach" => crate::audience::Resolver::new(&t)
+                .reach()
+                .into_iter()
+                .for_each(|r| line(json!(r))),
             _ => {}
         }
         Ok::<_, std::convert::Infallible>(Bytes::from(out))

@@ -9,8 +9,8 @@ mod common;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use common::*;
-use sentinel_sim::Profile;
-use sentinel_store::{ItemAudience, Store};
+use sentinel_sim::{Profile, RunningSim};
+use sentinel_store::{ItemAudience, PageRequest, PeopleQuery, PersonKind, PersonReach, Store};
 use serde_json::Value;
 
 fn ids(v: &Value) -> BTreeSet<String> {
@@ -144,7 +144,101 @@ async fn check_mode(mode: &str, seed: u64) {
         let one = store.item_audience(&tenant, d, i).await.expect("one");
         assert_eq!(one, expected(t, &guests), "{d}/{i}: the item page's count");
     }
+    check_reach(&sim, &store, &tenant, &disabled).await;
     db.drop_db().await;
+}
+
+/// Every person's reach (`/people`) equals the simulator's, members, guests, disabled accounts
+/// and invited addresses alike.
+async fn check_reach(sim: &RunningSim, store: &Store, tenant: &str, disabled: &HashSet<String>) {
+    let truth = dump(sim, "reach").await;
+    let all = PageRequest {
+        per_page: 10_000,
+        ..PageRequest::default()
+    };
+    let got: HashMap<String, PersonReach> = store
+        .people_reach(tenant, &PeopleQuery::default(), &all)
+        .await
+        .expect("reach")
+        .rows
+        .into_iter()
+        .map(|r| (r.person_id.clone(), r))
+        .collect();
+    assert_eq!(got.len(), truth.len(), "one row per person");
+    let mut kinds = HashMap::new();
+    let mut wrong = Vec::new();
+    for t in &truth {
+        let id = t["personId"].as_str().expect("person");
+        *kinds.entry(t["kind"].as_str().unwrap_or("?")).or_insert(0) += 1;
+        let want = (
+            t["kind"].as_str().map(String::from),
+            t["itemsRead"].as_i64(),
+            t["itemsWrite"].as_i64(),
+            t["libraries"].as_array().map(|a| a.len() as i64),
+            t["sites"].as_array().map(|a| a.len() as i64),
+        );
+        let have = got.get(id).map(|r| {
+            (
+                Some(r.kind.clone()),
+                Some(r.items_read),
+                Some(r.items_write),
+                Some(r.libraries),
+                Some(r.sites),
+            )
+        });
+        if have.as_ref() != Some(&want) {
+            wrong.push(format!("{id}: store {have:?}, truth {want:?}"));
+        }
+        if disabled.contains(id) {
+            assert_eq!(want.1, Some(0), "a disabled account reaches nothing");
+        }
+    }
+    assert!(
+        kinds.len() == 3 && truth.iter().any(|t| t["itemsRead"].as_i64() > Some(0)),
+        "members, guests and invited addresses, some reaching items: {kinds:?}"
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} of {} people differ from the truth, e.g. {:#?}",
+        wrong.len(),
+        truth.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    // Ranked broadest first, and the filters keep only what they say.
+    let ranked: Vec<i64> = got.values().map(|r| r.items_read).collect();
+    let top = store
+        .people_reach(tenant, &PeopleQuery::default(), &PageRequest::default())
+        .await
+        .expect("top");
+    assert_eq!(
+        top.rows[0].items_read,
+        ranked.iter().copied().max().unwrap_or(0)
+    );
+    let guests = store
+        .people_reach(
+            tenant,
+            &PeopleQuery {
+                kind: Some(PersonKind::Guest),
+                disabled: None,
+            },
+            &all,
+        )
+        .await
+        .expect("guests");
+    assert_eq!(guests.total, kinds["guest"]);
+    assert!(guests.rows.iter().all(|r| r.kind == "guest"));
+    let off = store
+        .people_reach(
+            tenant,
+            &PeopleQuery {
+                kind: None,
+                disabled: Some(true),
+            },
+            &all,
+        )
+        .await
+        .expect("disabled");
+    assert_eq!(off.total as usize, disabled.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -123,12 +123,12 @@ pub struct ItemAudience {
     pub lower_bound: bool,
 }
 
-/// The audience of every permission holder of the tenant at once (an item with permissions of its
-/// own: a hierarchy root, or every item in exhaustive mode), by set arithmetic rather than by
-/// expanding the broad claims: everyone = all people; members-wide (organisation links, "Everyone
-/// except external users") = every member plus the guests reached explicitly; otherwise the
-/// people reached explicitly (user grants, groups expanded).
-fn holder_audiences() -> String {
+/// Every permission holder of the tenant (an item with permissions of its own: a hierarchy root,
+/// or every item in exhaustive mode) as sets, without expanding the broad claims: `classes` says
+/// how broad each holder's readers and writers are (2 every person, 1 every member, 0 only those
+/// reached explicitly), with its anyone flags and lower bound; `explicit` is each person reached
+/// explicitly (user grants, groups expanded) and what they may do. Ends inside a `WITH`.
+pub(super) fn holder_sets() -> String {
     format!(
         "
 WITH {connected}, people AS (
@@ -179,7 +179,17 @@ WITH {connected}, people AS (
         JOIN msgraph_group_owners o ON o.tenant_id = $1 AND o.group_id = g.owners_of AND o.deleted_at IS NULL
     ) r JOIN people u ON u.id = r.user_id
     GROUP BY r.drive_id, r.holder, r.user_id
-), explicit_counts AS (
+)",
+        connected = connected_drives("")
+    )
+}
+
+/// The audience of every permission holder at once, by set arithmetic on [`holder_sets`]:
+/// everyone = all people; members-wide (organisation links, "Everyone except external users") =
+/// every member plus the guests reached explicitly; otherwise the people reached explicitly.
+fn holder_audiences() -> String {
+    format!(
+        "{}, explicit_counts AS (
     SELECT drive_id, holder, count(*) FILTER (WHERE can_read) AS n, count(*) FILTER (WHERE can_write) AS w_n,
            count(*) FILTER (WHERE is_guest AND can_read) AS guests,
            count(*) FILTER (WHERE is_guest AND can_write) AS w_guests
@@ -200,7 +210,7 @@ SELECT c.drive_id, c.holder,
 FROM classes c CROSS JOIN totals t
 LEFT JOIN explicit_counts e ON e.drive_id = c.drive_id AND e.holder = c.holder
 LEFT JOIN externals x ON x.drive_id = c.drive_id AND x.holder = c.holder",
-        connected = connected_drives("")
+        holder_sets()
     )
 }
 
@@ -248,6 +258,20 @@ pub struct AudienceMember {
 }
 
 impl Store {
+    /// A transaction for the queries over every holder of a tenant ([`holder_sets`]). The CTEs'
+    /// row estimates are far too small (grouped, joined aggregates), so the planner picks nested
+    /// loops over them: quadratic in items (98 s against 7 s of view refreshes on the medium
+    /// profile). Every join there is over whole sets: hash joins are right.
+    pub(super) async fn whole_set_transaction(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL enable_nestloop = off")
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
     /// Who can open an item, counted; all zero for an item that is not stored (or deleted).
     pub async fn item_audience(
         &self,
@@ -289,13 +313,7 @@ JOIN holders h ON h.drive_id = i.drive_id AND h.holder = coalesce(i.permission_r
 WHERE i.tenant_id = $1 AND i.deleted_at IS NULL",
             holder_audiences()
         );
-        // The CTEs' row estimates are far too small (grouped, joined aggregates), so the planner
-        // picks nested loops over them: quadratic in items (98 s against 7 s of view refreshes
-        // on the medium profile). Every join here is over whole sets: hash joins are right.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET LOCAL enable_nestloop = off")
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.whole_set_transaction().await?;
         let rows: Vec<HolderRow> = sqlx::query_as(&sql)
             .bind(tenant)
             .fetch_all(&mut *tx)

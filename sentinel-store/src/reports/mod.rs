@@ -5,11 +5,13 @@ mod audience;
 mod browse;
 mod exposure;
 mod posture;
+mod reach;
 
 pub use audience::*;
 pub use browse::*;
 pub use exposure::*;
 pub use posture::*;
+pub use reach::*;
 
 use serde::Serialize;
 
