@@ -194,6 +194,16 @@ CREATE TABLE IF NOT EXISTS msgraph_drive_item_permission_grants (
 -- Not partial: a `deleted_at IS NULL` index looks cheapest to a planner with an empty table's
 -- statistics and would win over the primary key for the per-item updates of a first sync.
 CREATE INDEX IF NOT EXISTS msgraph_grants_grantee ON msgraph_drive_item_permission_grants (tenant_id, grantee_id);
+-- What one person reaches (/people/{id}) reads only the grants that can concern them: by grantee
+-- id (above), by invited address, the site groups of a library, and the broad claims and links.
+CREATE INDEX IF NOT EXISTS msgraph_grants_invited ON msgraph_drive_item_permission_grants (tenant_id, lower(email))
+    WHERE grantee_type = 'invitation';
+CREATE INDEX IF NOT EXISTS msgraph_grants_site_groups ON msgraph_drive_item_permission_grants (tenant_id, drive_id)
+    WHERE grantee_type = 'site_group';
+CREATE INDEX IF NOT EXISTS msgraph_grants_everyone ON msgraph_drive_item_permission_grants (tenant_id)
+    WHERE is_everyone OR is_everyone_except_external;
+CREATE INDEX IF NOT EXISTS msgraph_permissions_organization ON msgraph_drive_item_permissions (tenant_id)
+    WHERE link_scope = 'organization';
 
 -- Exposure age, for databases made before it was kept: rows already stored count as first seen
 -- when this ran. The indexes serve "first seen since" and "removed since" (/changes).

@@ -204,6 +204,64 @@ async fn check_reach(sim: &RunningSim, store: &Store, tenant: &str, disabled: &H
         truth.len(),
         &wrong[..wrong.len().min(5)]
     );
+    // One person's page: the same totals from the grants that concern them alone, and every
+    // way in named.
+    let mut routes = BTreeSet::new();
+    for t in truth.iter().step_by(3) {
+        let id = t["personId"].as_str().expect("person");
+        let detail = store
+            .person_reach(tenant, id, &all)
+            .await
+            .expect("person")
+            .expect("a known person");
+        let want = &got[id];
+        assert_eq!(
+            (
+                detail.person.items_read,
+                detail.person.items_write,
+                detail.person.libraries,
+                detail.person.sites
+            ),
+            (
+                want.items_read,
+                want.items_write,
+                want.libraries,
+                want.sites
+            ),
+            "{id}: the person's page and the list agree"
+        );
+        for item in &detail.items.rows {
+            assert!(
+                !item.routes.is_empty(),
+                "{id}: a way in for {}",
+                item.item_id
+            );
+            routes.extend(
+                item.routes
+                    .iter()
+                    .map(|r| r.split([':', ' ']).next().unwrap_or("").to_string()),
+            );
+        }
+    }
+    for how in [
+        "direct",
+        "group",
+        "site",
+        "claim",
+        "organisation",
+        "invitation",
+    ] {
+        assert!(routes.contains(how), "a way in through {how}: {routes:?}");
+    }
+    assert!(
+        store
+            .person_reach(tenant, "no-such-person", &all)
+            .await
+            .expect("unknown")
+            .is_none(),
+        "an unknown person is not found"
+    );
+
     // Ranked broadest first, and the filters keep only what they say.
     let ranked: Vec<i64> = got.values().map(|r| r.items_read).collect();
     let top = store

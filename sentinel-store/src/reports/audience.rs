@@ -18,14 +18,14 @@ use crate::{Store, StoreError};
 /// What a permission lets its holders do: `rd` read, `w` write. An upload-only (`createOnly`)
 /// link opens nothing whatever its roles say, and lets its holders add files
 /// (driveitem-createlink, "Link types").
-const PERMISSION_FLAGS: &str = "coalesce(p.link_type, '') <> 'createOnly' AS rd,
+pub(super) const PERMISSION_FLAGS: &str = "coalesce(p.link_type, '') <> 'createOnly' AS rd,
            ('write' = ANY(p.roles) OR 'owner' = ANY(p.roles)
             OR p.link_type IS NOT DISTINCT FROM 'createOnly') AS w";
 
 /// The libraries (of drive `filter`, or all) of group-connected site collections, with their live
 /// Microsoft 365 group (`connected`). A subsite keeps its collection's GUID in its id
 /// (`host,collection,web`), and with it the collection's site groups.
-fn connected_drives(filter: &str) -> String {
+pub(super) fn connected_drives(filter: &str) -> String {
     format!(
         "connected AS (
     SELECT d.id AS drive_id, gs.group_id

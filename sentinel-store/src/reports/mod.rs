@@ -4,12 +4,14 @@
 mod audience;
 mod browse;
 mod exposure;
+mod person;
 mod posture;
 mod reach;
 
 pub use audience::*;
 pub use browse::*;
 pub use exposure::*;
+pub use person::*;
 pub use posture::*;
 pub use reach::*;
 
