@@ -20,6 +20,7 @@ macro_rules! templates {
 /// The navigation bar: (key, path, label).
 const NAV_ITEMS: &[(&str, &str, &str)] = &[
     ("analytics", "/analytics", "Analytics"),
+    ("people", "/people", "People"),
     ("changes", "/changes", "Changes"),
     ("jobs", "/jobs", "Jobs"),
     ("runs", "/runs", "Runs"),
@@ -41,6 +42,8 @@ impl Views {
             "signed_out.html",
             "analytics.html",
             "changes.html",
+            "people.html",
+            "person.html",
             "site.html",
             "drive.html",
             "item.html",

@@ -227,6 +227,44 @@ async fn an_admin_and_a_reader_use_the_dashboard_against_the_simulated_tenant() 
         "the anyone-link flag"
     );
 
+    // /people ranks everyone by reach: the first is the person the ground truth says reaches
+    // the most, and their page gives the simulator's counts and a way in for every item.
+    let reach = sentinel_testkit::sim_dump(stack.sim(), "reach").await;
+    let most = reach
+        .iter()
+        .map(|r| r["itemsRead"].as_i64().unwrap_or(0))
+        .max()
+        .expect("people");
+    b.click("#nav-people").await;
+    assert_eq!(b.path().await, "/people");
+    b.screenshot("people").await;
+    let person = b
+        .attr("#people-table .person-row", "data-person-id")
+        .await
+        .expect("a person");
+    let first_read = b.attr("#people-table .person-row", "data-items-read").await;
+    assert_eq!(first_read, Some(most.to_string()), "broadest first");
+    b.click("#people-table .person-row a").await;
+    let want = reach
+        .iter()
+        .find(|r| r["personId"] == person.as_str())
+        .expect("the person's truth");
+    assert_eq!(
+        data_value(&b, "person-items-read").await,
+        want["itemsRead"].as_i64().expect("read")
+    );
+    assert_eq!(
+        data_value(&b, "person-items-write").await,
+        want["itemsWrite"].as_i64().expect("write")
+    );
+    assert!(b.count("#person-items .reached-row").await > 0);
+    assert!(
+        b.count("#person-items .reached-row .route span").await
+            >= b.count("#person-items .reached-row").await,
+        "every item says how"
+    );
+    b.screenshot("person").await;
+
     // Users share and unshare; a day later (when the scan re-reads permissions, which delta
     // does not report) /changes lists exactly the anyone and organisation links the tenant
     // gained and lost since the first scan.

@@ -982,3 +982,163 @@ async fn changes_show_exposure_opened_and_removed_in_every_format() {
     })
     .await;
 }
+
+/// `/people` and `/people/{id}`: a member granted one item directly is listed with what they
+/// reach, their page names the item and the way in, the CSV has the same rows, and an unknown
+/// person or a bad filter is refused saying what to send.
+#[tokio::test]
+async fn people_show_what_each_person_reaches_and_how() {
+    with_app(async |app| {
+        let reader = app.sign_in(ROLE_READER).await;
+        let (drive, item) = app.cache_an_item().await;
+        let tenant = app.sim.state.read_tenant().tenant_id.clone();
+        app.store
+            .upsert_drives(
+                &tenant,
+                &[sentinel_store::DriveRow {
+                    id: drive.clone(),
+                    site_id: None,
+                    owner_user_id: None,
+                    name: Some("Ann's files".into()),
+                    drive_type: Some("business".into()),
+                    web_url: None,
+                    quota_total: None,
+                    quota_used: None,
+                    created_at: None,
+                    raw_json: json!({"id": drive}),
+                }],
+            )
+            .await
+            .expect("the library");
+        let user = |id: &str, name: &str, guest: bool, enabled: bool| sentinel_store::UserRow {
+            id: id.into(),
+            display_name: Some(name.into()),
+            user_principal_name: Some(format!("{id}@contoso.example")),
+            mail: None,
+            user_type: Some(if guest { "Guest" } else { "Member" }.into()),
+            is_guest: guest,
+            account_enabled: Some(enabled),
+            department: None,
+            has_license: None,
+            created_at: None,
+            raw_json: json!({"id": id}),
+        };
+        app.store
+            .apply_users_page(
+                &tenant,
+                &[
+                    user("ann", "Ann Member", false, true),
+                    user("gus", "Gus Guest", true, true),
+                    user("dan", "Dan Disabled", false, false),
+                ],
+                &[],
+                None,
+            )
+            .await
+            .expect("users");
+        let grant = |id: &str| sentinel_store::GrantRow {
+            grantee_key: format!("user:{id}"),
+            grantee_type: "user".into(),
+            grantee_id: Some(id.into()),
+            display_name: None,
+            email: None,
+            login_name: None,
+            is_external: false,
+            is_everyone: false,
+            is_everyone_except_external: false,
+        };
+        let direct = sentinel_store::PermissionRow {
+            permission_id: "direct-1".into(),
+            roles: vec!["write".into()],
+            link_type: None,
+            link_scope: None,
+            link_url_sha256: None,
+            link_prevents_download: None,
+            has_password: None,
+            expires_at: None,
+            invitation_email: None,
+            inherited_from_id: None,
+            raw_json: json!({"id": "direct-1"}),
+            grants: vec![grant("ann"), grant("dan")],
+        };
+        app.store
+            .replace_item_permissions(
+                &tenant,
+                &[sentinel_store::ItemPermissions {
+                    drive_id: drive.clone(),
+                    item_id: item.clone(),
+                    permissions: vec![direct],
+                }],
+            )
+            .await
+            .expect("scan");
+
+        let api = app.get("/api/people", Some(&reader)).await;
+        assert_eq!(api.status, StatusCode::OK, "{}", api.body);
+        let rows = api.json()["people"]["rows"].clone();
+        let reach = |id: &str| {
+            rows.as_array()
+                .expect("rows")
+                .iter()
+                .find(|r| r["person_id"] == id)
+                .map(|r| (r["items_read"].clone(), r["items_write"].clone()))
+        };
+        assert_eq!(rows[0]["person_id"], "ann", "broadest first: {rows}");
+        assert_eq!(reach("ann"), Some((json!(1), json!(1))));
+        assert_eq!(reach("gus"), Some((json!(0), json!(0))));
+        assert_eq!(
+            reach("dan"),
+            Some((json!(0), json!(0))),
+            "a disabled account reaches nothing"
+        );
+
+        let guests = app.get("/api/people?kind=guest", Some(&reader)).await;
+        assert_eq!(guests.json()["people"]["total"], 1, "{}", guests.body);
+        let disabled = app.get("/people?disabled=1", Some(&reader)).await;
+        assert!(
+            disabled.body.contains("Dan Disabled") && !disabled.body.contains("Ann Member"),
+            "{}",
+            disabled.body
+        );
+
+        let page = app.get("/people/ann", Some(&reader)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(
+            page.body.contains(&format!("data-item-id=\"{item}\"")),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains(">direct<"),
+            "the way in is named: {}",
+            page.body
+        );
+        let csv = app.get("/people/ann?format=csv", Some(&reader)).await;
+        let lines: Vec<&str> = csv.body.lines().collect();
+        assert!(lines[0].starts_with(
+            "site_name,drive_name,path,name,is_folder,items,can_read,can_write,routes"
+        ));
+        assert_eq!(lines.len(), 2, "{}", csv.body);
+        assert!(
+            lines[1].ends_with(&format!("{drive},{item}")),
+            "{}",
+            csv.body
+        );
+
+        let unknown = app.get("/api/people/nobody", Some(&reader)).await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        assert!(
+            unknown.json()["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("no person 'nobody'"))
+        );
+        let bad = app.get("/api/people?kind=robot", Some(&reader)).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        assert!(
+            bad.json()["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("kind must be one of member, guest, external"))
+        );
+    })
+    .await;
+}

@@ -8,6 +8,7 @@ mod changes;
 mod charts;
 mod jobs;
 mod live;
+mod people;
 mod runs;
 mod schedules;
 
@@ -62,6 +63,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/schedules/{schedule_id}/delete", post(schedules::delete))
         .route("/api/cron-preview", get(schedules::cron_preview))
+        .route("/people", get(people::people))
+        .route("/api/people", get(people::people))
+        .route("/people/{person_id}", get(people::person))
+        .route("/api/people/{person_id}", get(people::person))
         .route("/changes", get(changes::changes))
         .route("/api/changes", get(changes::changes))
         .route("/runs", get(runs::runs))
