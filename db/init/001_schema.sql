@@ -225,6 +225,26 @@ CREATE TABLE IF NOT EXISTS msgraph_delta_state (
     PRIMARY KEY (resource_type, partition_key)
 );
 
+-- Who can open the items of each permission holder (an item with permissions of its own), as the
+-- last scan left them (Store::refresh_audiences, after each scan's view refreshes): the largest
+-- audiences and the library and site tables read it. Derived, never edited: recomputed whole.
+CREATE TABLE IF NOT EXISTS holder_audiences (
+    tenant_id         text    NOT NULL,
+    drive_id          text    NOT NULL,
+    holder_id         text    NOT NULL,
+    items             bigint  NOT NULL,
+    readers           bigint  NOT NULL,
+    writers           bigint  NOT NULL,
+    guest_readers     bigint  NOT NULL,
+    external_readers  bigint  NOT NULL,
+    external_writers  bigint  NOT NULL,
+    anyone_can_read   boolean NOT NULL,
+    anyone_can_write  boolean NOT NULL,
+    lower_bound       boolean NOT NULL,
+    PRIMARY KEY (tenant_id, drive_id, holder_id)
+);
+CREATE INDEX IF NOT EXISTS holder_audiences_largest ON holder_audiences (tenant_id, readers DESC, writers DESC);
+
 -- When each table last changed, written in the same transaction as the change.
 CREATE TABLE IF NOT EXISTS table_update_log (
     table_name       text        PRIMARY KEY,

@@ -336,10 +336,15 @@ async fn run_resources(ctx: &Ctx) -> Result<(), PipelineError> {
     Ok(())
 }
 
-/// Runs `refresh_mv`: refreshes the materialized views whose sources changed.
+/// Runs `refresh_mv`: refreshes the materialized views whose sources changed, then the stored
+/// audiences when anything changed.
 pub async fn run_refresh_mv(store: &Store) -> Result<MvRefresh, PipelineError> {
-    let r = store.refresh_impacted_views().await?;
-    tracing::info!(refreshed = ?r.refreshed, skipped = r.skipped.len(), "materialized views refreshed");
+    let mut r = store.refresh_impacted_views().await?;
+    // Audiences expand groups through mv_group_transitive_users: after the views.
+    if store.refresh_audiences_if_due().await? {
+        r.refreshed.push("holder_audiences".into());
+    }
+    tracing::info!(refreshed = ?r.refreshed, skipped = r.skipped.len(), "materialized views and audiences refreshed");
     Ok(r)
 }
 

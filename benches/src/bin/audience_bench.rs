@@ -1,7 +1,9 @@
 //! Effective access against the scan's own view refreshes: loads a simulated tenant with the real
 //! worker, then times, in the same run and the same database, refreshing every materialized view
-//! the scan refreshes and computing every item's audience (`Store::item_audiences`), each the
-//! median of `--rounds`. Prints both and their ratio (target: audience ≤ 2x the refreshes).
+//! the scan refreshes, computing and storing every holder's audience (`Store::refresh_audiences`,
+//! what each scan does after its views) and every person's reach (`Store::people_reach`, what
+//! `/people` asks), each the median of `--rounds`. Prints them and their ratios to the refreshes
+//! (target: effective access ≤ 2x the refreshes).
 //!
 //!   cargo build --release -p sentinel-worker -p sentinel-benches
 //!   target/release/audience_bench --profile medium
@@ -49,8 +51,12 @@ async fn main() -> Result<()> {
         sqlx::query_scalar("SELECT DISTINCT mv_name FROM mv_dependencies ORDER BY 1")
             .fetch_all(&db.pool)
             .await?;
-    let (mut refreshes, mut audiences) = (Vec::new(), Vec::new());
-    let mut items = 0;
+    let (mut refreshes, mut audiences, mut reaches) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut holders, mut people) = (0, 0);
+    let everyone = sentinel_store::PageRequest {
+        per_page: 1,
+        ..Default::default()
+    };
     for _ in 0..args.rounds.max(1) {
         let started = Instant::now();
         for v in &views {
@@ -58,17 +64,26 @@ async fn main() -> Result<()> {
         }
         refreshes.push(started.elapsed());
         let started = Instant::now();
-        items = store.item_audiences(&tenant).await?.len();
+        holders = store.refresh_audiences(&tenant).await?;
         audiences.push(started.elapsed());
+        let started = Instant::now();
+        people = store
+            .people_reach(&tenant, &Default::default(), &everyone)
+            .await?
+            .total;
+        reaches.push(started.elapsed());
     }
-    let (refresh, audience) = (median(refreshes), median(audiences));
+    let items = store.item_audiences(&tenant).await?.len();
+    let (refresh, audience, reach) = (median(refreshes), median(audiences), median(reaches));
+    let ratio = |d: Duration| d.as_secs_f64() / refresh.as_secs_f64().max(1e-9);
     println!(
         "{}",
         serde_json::to_string_pretty(&json!({
             "profile": args.tenant.profile, "seed": args.tenant.seed,
-            "items_with_an_audience": items, "views": views.len(),
-            "refresh_all_views_ms": refresh.as_millis(), "all_audiences_ms": audience.as_millis(),
-            "audiences_vs_refreshes": audience.as_secs_f64() / refresh.as_secs_f64().max(1e-9),
+            "items_with_an_audience": items, "holders": holders, "people": people,
+            "views": views.len(), "refresh_all_views_ms": refresh.as_millis(),
+            "all_audiences_ms": audience.as_millis(), "audiences_vs_refreshes": ratio(audience),
+            "all_reach_ms": reach.as_millis(), "reach_vs_refreshes": ratio(reach),
         }))?
     );
     Ok(())

@@ -21,6 +21,7 @@ macro_rules! templates {
 const NAV_ITEMS: &[(&str, &str, &str)] = &[
     ("analytics", "/analytics", "Analytics"),
     ("people", "/people", "People"),
+    ("audiences", "/audiences", "Audiences"),
     ("changes", "/changes", "Changes"),
     ("jobs", "/jobs", "Jobs"),
     ("runs", "/runs", "Runs"),
@@ -43,6 +44,7 @@ impl Views {
             "analytics.html",
             "changes.html",
             "people.html",
+            "audiences.html",
             "person.html",
             "site.html",
             "drive.html",

@@ -265,6 +265,22 @@ async fn an_admin_and_a_reader_use_the_dashboard_against_the_simulated_tenant() 
     );
     b.screenshot("person").await;
 
+    // The largest audience tenant-wide comes first, as the simulator counts it.
+    let widest = sentinel_testkit::sim_dump(stack.sim(), "audience")
+        .await
+        .iter()
+        .map(|a| a["readers"].as_array().map_or(0, |r| r.len()))
+        .max()
+        .expect("items");
+    b.click("#nav-audiences").await;
+    assert_eq!(
+        b.attr("#audiences-table .audience-row", "data-readers")
+            .await,
+        Some(widest.to_string()),
+        "largest first"
+    );
+    b.screenshot("audiences").await;
+
     // Users share and unshare; a day later (when the scan re-reads permissions, which delta
     // does not report) /changes lists exactly the anyone and organisation links the tenant
     // gained and lost since the first scan.

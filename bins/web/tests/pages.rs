@@ -1125,6 +1125,34 @@ async fn people_show_what_each_person_reaches_and_how() {
             csv.body
         );
 
+        // Once the scan's audiences are stored, the item is the largest audience, in every format.
+        app.store
+            .refresh_audiences(&tenant)
+            .await
+            .expect("audiences");
+        let largest = app.get("/api/audiences", Some(&reader)).await;
+        let top = largest.json()["audiences"]["rows"][0].clone();
+        assert_eq!(
+            (top["item_id"].as_str(), top["readers"].as_i64()),
+            (Some(item.as_str()), Some(1)),
+            "{}",
+            largest.body
+        );
+        let page = app.get("/audiences", Some(&reader)).await;
+        assert!(
+            page.body
+                .contains(&format!("data-item-id=\"{item}\" data-readers=\"1\"")),
+            "{}",
+            page.body
+        );
+        let csv = app.get("/audiences?format=csv", Some(&reader)).await;
+        assert!(
+            csv.body.starts_with("readers,writers,guest_readers"),
+            "{}",
+            csv.body
+        );
+        assert_eq!(csv.body.lines().count(), 2);
+
         let unknown = app.get("/api/people/nobody", Some(&reader)).await;
         assert_eq!(unknown.status, StatusCode::NOT_FOUND);
         assert!(

@@ -99,6 +99,24 @@ async fn check_mode(mode: &str, seed: u64) {
         }
     }
     assert!(truth.len() > 10_000, "{} items", truth.len());
+    // The largest audience comes first, and nothing is recomputed when nothing changed.
+    let largest = store
+        .largest_audiences(&tenant, &PageRequest::default())
+        .await
+        .expect("largest");
+    let most = truth
+        .iter()
+        .map(|t| ids(&t["readers"]).len())
+        .max()
+        .unwrap_or(0);
+    assert_eq!(
+        largest.rows[0].audience.readers as usize, most,
+        "largest first"
+    );
+    assert!(
+        !store.refresh_audiences_if_due().await.expect("refresh"),
+        "the sync computed them; nothing changed since"
+    );
     assert!(
         anyone > 0 && bounded > 0 && with_guests > 0 && broad > 0 && upload_only > 0,
         "the comparison covers anyone links ({anyone}), site groups ({bounded}), guests ({with_guests}), Everyone-wide audiences ({broad}) and upload-only links ({upload_only})"

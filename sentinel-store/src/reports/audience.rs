@@ -187,7 +187,7 @@ WITH {connected}, people AS (
 /// The audience of every permission holder at once, by set arithmetic on [`holder_sets`]:
 /// everyone = all people; members-wide (organisation links, "Everyone except external users") =
 /// every member plus the guests reached explicitly; otherwise the people reached explicitly.
-fn holder_audiences() -> String {
+pub(super) fn holder_audiences() -> String {
     format!(
         "{}, explicit_counts AS (
     SELECT drive_id, holder, count(*) FILTER (WHERE can_read) AS n, count(*) FILTER (WHERE can_write) AS w_n,
@@ -223,20 +223,6 @@ pub struct ItemAudienceRow {
     pub item_id: String,
     /// Who can open it.
     pub audience: ItemAudience,
-}
-
-#[derive(sqlx::FromRow)]
-struct HolderRow {
-    drive_id: String,
-    item_id: String,
-    readers: i64,
-    writers: i64,
-    guest_readers: i64,
-    external_readers: i64,
-    external_writers: i64,
-    anyone_can_read: bool,
-    anyone_can_write: bool,
-    lower_bound: bool,
 }
 
 /// One person who can open an item.
@@ -299,44 +285,6 @@ SELECT (SELECT count(*) FROM audience WHERE can_read) AS readers,
             .bind(item_id)
             .fetch_one(&self.pool)
             .await?)
-    }
-
-    /// Who can open each live item of the tenant, computed for every permission holder at once;
-    /// items whose holder has no permissions are left out (their audience is empty).
-    pub async fn item_audiences(&self, tenant: &str) -> Result<Vec<ItemAudienceRow>, StoreError> {
-        let sql = format!(
-            "WITH holders AS ({})
-SELECT i.drive_id, i.id AS item_id, h.readers, h.writers, h.guest_readers, h.external_readers,
-       h.external_writers, h.anyone_can_read, h.anyone_can_write, h.lower_bound
-FROM msgraph_drive_items i
-JOIN holders h ON h.drive_id = i.drive_id AND h.holder = coalesce(i.permission_root_id, i.id)
-WHERE i.tenant_id = $1 AND i.deleted_at IS NULL",
-            holder_audiences()
-        );
-        let mut tx = self.whole_set_transaction().await?;
-        let rows: Vec<HolderRow> = sqlx::query_as(&sql)
-            .bind(tenant)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ItemAudienceRow {
-                drive_id: r.drive_id,
-                item_id: r.item_id,
-                audience: ItemAudience {
-                    readers: r.readers,
-                    writers: r.writers,
-                    internal_readers: r.readers - r.guest_readers,
-                    guest_readers: r.guest_readers,
-                    external_readers: r.external_readers,
-                    external_writers: r.external_writers,
-                    anyone_can_read: r.anyone_can_read,
-                    anyone_can_write: r.anyone_can_write,
-                    lower_bound: r.lower_bound,
-                },
-            })
-            .collect())
     }
 
     /// The people who can open an item or add to it, writers first, then by name; at most `limit`.

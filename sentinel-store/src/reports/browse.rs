@@ -50,6 +50,10 @@ pub struct DriveSummary {
     pub links: i64,
     /// Items whose permissions differ from their parent's.
     pub unique_permission_items: i64,
+    /// The most people who can open one of its items (stored audiences, as of the last scan).
+    pub largest_audience: i64,
+    /// Its items that anyone with a link can open.
+    pub items_open_to_anyone: i64,
 }
 
 /// An item as the drill-down lists it, with what reaches it.
@@ -196,8 +200,12 @@ impl Store {
     /// Drives with their figures as of the last view refresh (`mv_drive_summary`).
     const DRIVE_SELECT: &str = "SELECT d.id AS drive_id, d.site_id, d.owner_user_id, d.name, d.drive_type, d.web_url, d.deleted_at, \
            coalesce(s.items, 0) AS items, coalesce(s.links, 0) AS links, \
-           coalesce(s.unique_permission_items, 0) AS unique_permission_items \
-         FROM msgraph_drives d LEFT JOIN mv_drive_summary s ON s.tenant_id = d.tenant_id AND s.drive_id = d.id";
+           coalesce(s.unique_permission_items, 0) AS unique_permission_items, \
+           coalesce(a.largest_audience, 0) AS largest_audience, coalesce(a.anyone, 0) AS items_open_to_anyone \
+         FROM msgraph_drives d LEFT JOIN mv_drive_summary s ON s.tenant_id = d.tenant_id AND s.drive_id = d.id \
+         LEFT JOIN LATERAL (SELECT max(h.readers) AS largest_audience, \
+                                   sum(h.items) FILTER (WHERE h.anyone_can_read)::bigint AS anyone \
+                            FROM holder_audiences h WHERE h.tenant_id = d.tenant_id AND h.drive_id = d.id) a ON true";
 
     /// The libraries of a site, with their item and link counts.
     pub async fn site_drives(

@@ -4,6 +4,7 @@
 mod audience;
 mod browse;
 mod exposure;
+mod largest;
 mod person;
 mod posture;
 mod reach;
@@ -11,6 +12,7 @@ mod reach;
 pub use audience::*;
 pub use browse::*;
 pub use exposure::*;
+pub use largest::*;
 pub use person::*;
 pub use posture::*;
 pub use reach::*;

@@ -26,6 +26,8 @@ const DRIVE_COLUMNS: &[&str] = &[
     "items",
     "links",
     "unique_permission_items",
+    "largest_audience",
+    "items_open_to_anyone",
     "deleted_at",
 ];
 const ITEM_COLUMNS: &[&str] = &[

@@ -3,6 +3,7 @@
 
 mod admin;
 mod analytics;
+mod audiences;
 mod browse;
 mod changes;
 mod charts;
@@ -63,6 +64,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/schedules/{schedule_id}/delete", post(schedules::delete))
         .route("/api/cron-preview", get(schedules::cron_preview))
+        .route("/audiences", get(audiences::largest))
+        .route("/api/audiences", get(audiences::largest))
         .route("/people", get(people::people))
         .route("/api/people", get(people::people))
         .route("/people/{person_id}", get(people::person))

@@ -1,0 +1,214 @@
+//! Stored audiences: every permission holder's audience as the last scan left it
+//! (`holder_audiences`), so the lists that rank or sum audiences (the largest audiences, the
+//! library and site tables) read rows instead of expanding every grant of the tenant. The item
+//! page computes its own audience when asked, so it is exact between scans too.
+
+use serde::Serialize;
+
+use super::audience::holder_audiences;
+use super::{ItemAudience, ItemAudienceRow, Page, PageRequest};
+use crate::{Store, StoreError};
+
+/// The name `mv_refresh_log` keeps the last computation under, beside the views.
+const STAMP: &str = "holder_audiences";
+
+/// The columns both the stored rows and [`ItemAudience`] have.
+const AUDIENCE_COLUMNS: &str = "readers, writers, guest_readers, external_readers, \
+     external_writers, anyone_can_read, anyone_can_write, lower_bound";
+
+/// One item holding permissions, with how many items its permissions apply to and who can open
+/// them: a row of the largest audiences.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct HolderAudience {
+    /// The library.
+    pub drive_id: String,
+    /// Its name.
+    pub drive_name: Option<String>,
+    /// Its site (none for a OneDrive).
+    pub site_id: Option<String>,
+    /// The site's name.
+    pub site_name: Option<String>,
+    /// The item holding the permissions.
+    pub item_id: String,
+    /// Its name.
+    pub name: Option<String>,
+    /// Its path.
+    pub path: Option<String>,
+    /// A folder: what is under it inherits.
+    pub is_folder: bool,
+    /// Items these permissions apply to (itself and those inheriting).
+    pub items: i64,
+    /// Who can open them.
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub audience: StoredAudience,
+}
+
+/// An audience as stored: [`ItemAudience`] without the derived member count.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct StoredAudience {
+    /// Distinct people who can read.
+    pub readers: i64,
+    /// Of those, who can write.
+    pub writers: i64,
+    /// Readers who are guests.
+    pub guest_readers: i64,
+    /// Invited addresses that can read.
+    pub external_readers: i64,
+    /// Of those, that can write.
+    pub external_writers: i64,
+    /// Anyone with the link can read.
+    pub anyone_can_read: bool,
+    /// Anyone with the link can edit or upload.
+    pub anyone_can_write: bool,
+    /// A site group Graph cannot expand applies: the counts are a lower bound.
+    pub lower_bound: bool,
+}
+
+impl From<StoredAudience> for ItemAudience {
+    fn from(a: StoredAudience) -> ItemAudience {
+        ItemAudience {
+            readers: a.readers,
+            writers: a.writers,
+            internal_readers: a.readers - a.guest_readers,
+            guest_readers: a.guest_readers,
+            external_readers: a.external_readers,
+            external_writers: a.external_writers,
+            anyone_can_read: a.anyone_can_read,
+            anyone_can_write: a.anyone_can_write,
+            lower_bound: a.lower_bound,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredItemRow {
+    drive_id: String,
+    item_id: String,
+    #[sqlx(flatten)]
+    audience: StoredAudience,
+}
+
+impl Store {
+    /// Recomputes every tenant's stored audiences when any stored table changed since they
+    /// were last computed; returns whether it did.
+    pub async fn refresh_audiences_if_due(&self) -> Result<bool, StoreError> {
+        let due: bool = sqlx::query_scalar(
+            "SELECT coalesce((SELECT max(last_updated_at) FROM table_update_log)
+                              >= (SELECT last_refreshed_at FROM mv_refresh_log WHERE mv_name = $1), true)",
+        )
+        .bind(STAMP)
+        .fetch_one(&self.pool)
+        .await?;
+        if !due {
+            return Ok(false);
+        }
+        let started = self.now().await?;
+        let tenants: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT tenant_id FROM msgraph_drives")
+                .fetch_all(&self.pool)
+                .await?;
+        for tenant in &tenants {
+            self.refresh_audiences(tenant).await?;
+        }
+        sqlx::query(
+            "INSERT INTO mv_refresh_log (mv_name, last_refreshed_at) VALUES ($1, $2) \
+             ON CONFLICT (mv_name) DO UPDATE SET last_refreshed_at = EXCLUDED.last_refreshed_at",
+        )
+        .bind(STAMP)
+        .bind(started)
+        .execute(&self.pool)
+        .await?;
+        Ok(true)
+    }
+
+    /// Recomputes one tenant's stored audiences, whole, in one transaction (readers see the
+    /// previous set until it commits); returns the holders stored.
+    pub async fn refresh_audiences(&self, tenant: &str) -> Result<u64, StoreError> {
+        let mut tx = self.whole_set_transaction().await?;
+        sqlx::query("DELETE FROM holder_audiences WHERE tenant_id = $1")
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await?;
+        let stored = sqlx::query(&format!(
+            "INSERT INTO holder_audiences (tenant_id, drive_id, holder_id, items, {AUDIENCE_COLUMNS})
+WITH holders AS ({}), counts AS (
+    SELECT drive_id, coalesce(permission_root_id, id) AS holder, count(*) AS n
+    FROM msgraph_drive_items WHERE tenant_id = $1 AND deleted_at IS NULL GROUP BY 1, 2
+)
+SELECT $1, h.drive_id, h.holder, c.n, {AUDIENCE_COLUMNS}
+FROM holders h JOIN counts c ON c.drive_id = h.drive_id AND c.holder = h.holder",
+            holder_audiences()
+        ))
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// Who can open each live item of the tenant, from the stored audiences; items whose
+    /// holder has no permissions are left out (their audience is empty).
+    pub async fn item_audiences(&self, tenant: &str) -> Result<Vec<ItemAudienceRow>, StoreError> {
+        let rows: Vec<StoredItemRow> = sqlx::query_as(&format!(
+            "SELECT i.drive_id, i.id AS item_id, {AUDIENCE_COLUMNS}
+FROM msgraph_drive_items i
+JOIN holder_audiences h ON h.tenant_id = $1 AND h.drive_id = i.drive_id
+     AND h.holder_id = coalesce(i.permission_root_id, i.id)
+WHERE i.tenant_id = $1 AND i.deleted_at IS NULL"
+        ))
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ItemAudienceRow {
+                drive_id: r.drive_id,
+                item_id: r.item_id,
+                audience: r.audience.into(),
+            })
+            .collect())
+    }
+
+    /// The items holding permissions with the largest audiences (readers, then writers), each
+    /// with the items inheriting from it; `req.filter` matches the path or name.
+    pub async fn largest_audiences(
+        &self,
+        tenant: &str,
+        req: &PageRequest,
+    ) -> Result<Page<HolderAudience>, StoreError> {
+        let rows: Vec<LargestRow> = sqlx::query_as(&format!(
+            "SELECT h.drive_id, d.name AS drive_name, d.site_id, s.display_name AS site_name,
+       h.holder_id AS item_id, i.name, i.path, i.is_folder, h.items, {AUDIENCE_COLUMNS},
+       count(*) OVER () AS total
+FROM holder_audiences h
+JOIN msgraph_drive_items i ON i.tenant_id = $1 AND i.drive_id = h.drive_id AND i.id = h.holder_id
+JOIN msgraph_drives d ON d.tenant_id = $1 AND d.id = h.drive_id AND d.deleted_at IS NULL
+LEFT JOIN msgraph_sites s ON s.tenant_id = $1 AND s.id = d.site_id
+WHERE h.tenant_id = $1 AND (h.readers > 0 OR h.writers > 0 OR h.anyone_can_read)
+  AND coalesce(i.path, i.name, '') ILIKE $2
+ORDER BY h.readers DESC, h.writers DESC, h.items DESC, h.drive_id, h.holder_id
+LIMIT $3 OFFSET $4"
+        ))
+        .bind(tenant)
+        .bind(req.pattern())
+        .bind(req.limit())
+        .bind(req.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        let total = rows.first().map_or(0, |r| r.total);
+        Ok(Page::new(
+            rows.into_iter().map(|r| r.holder).collect(),
+            total,
+            req,
+        ))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct LargestRow {
+    #[sqlx(flatten)]
+    holder: HolderAudience,
+    total: i64,
+}
