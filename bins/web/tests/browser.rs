@@ -272,6 +272,36 @@ async fn an_admin_and_a_reader_use_the_dashboard_against_the_simulated_tenant() 
         .map(|a| a["readers"].as_array().map_or(0, |r| r.len()))
         .max()
         .expect("items");
+    // Ranked by largest audience, the first site holds the widest item of any site library.
+    let site_drives: std::collections::HashSet<String> =
+        sentinel_testkit::sim_dump(stack.sim(), "drives")
+            .await
+            .iter()
+            .filter(|d| d["siteId"].is_string())
+            .filter_map(|d| d["id"].as_str().map(String::from))
+            .collect();
+    let widest_on_a_site = sentinel_testkit::sim_dump(stack.sim(), "audience")
+        .await
+        .iter()
+        .filter(|a| {
+            a["driveId"]
+                .as_str()
+                .is_some_and(|d| site_drives.contains(d))
+        })
+        .map(|a| a["readers"].as_array().map_or(0, |r| r.len()))
+        .max()
+        .expect("site items");
+    b.goto(&format!("{base}/analytics")).await;
+    b.click("#sort-by-audience").await;
+    assert_eq!(
+        b.attr(
+            "#sites-table .site-row td[data-largest-audience]",
+            "data-largest-audience"
+        )
+        .await,
+        Some(widest_on_a_site.to_string()),
+        "sites by largest audience"
+    );
     b.click("#nav-audiences").await;
     assert_eq!(
         b.attr("#audiences-table .audience-row", "data-readers")

@@ -1160,6 +1160,13 @@ async fn people_show_what_each_person_reaches_and_how() {
                 .as_str()
                 .is_some_and(|e| e.starts_with("no person 'nobody'"))
         );
+        let bad = app.get("/api/analytics?sort=size", Some(&reader)).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        assert!(
+            bad.json()["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("sort must be one of exposure, audience"))
+        );
         let bad = app.get("/api/people?kind=robot", Some(&reader)).await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST);
         assert!(

@@ -5,9 +5,6 @@
 //! is counted as the posture views count it: a link once per (drive, permission), a grant once per
 //! (drive, permission, grantee), however many items inherit it.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -38,33 +35,6 @@ pub enum ExposureChange {
     Opened,
     /// Gone at a scan (every item that had it has lost it).
     Removed,
-}
-
-macro_rules! words {
-    ($t:ty, $what:literal, $($variant:ident = $text:literal),+ $(,)?) => {
-        impl $t {
-            /// Every value.
-            pub const ALL: &'static [$t] = &[$(<$t>::$variant),+];
-            /// The word for it in SQL, JSON and query strings.
-            pub fn as_str(self) -> &'static str {
-                match self { $(<$t>::$variant => $text),+ }
-            }
-        }
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl FromStr for $t {
-            type Err = String;
-            fn from_str(s: &str) -> Result<$t, String> {
-                match s {
-                    $($text => Ok(<$t>::$variant),)+
-                    other => Err(format!("{} must be one of {}, got '{other}'", $what, [$($text),+].join(", "))),
-                }
-            }
-        }
-    };
 }
 
 words!(

@@ -1,6 +1,35 @@
 //! Read models for the dashboard: the posture from the materialized views and the drill-down
 //! from the tables. Every list is paged and filtered here, in SQL, never in the caller.
 
+/// The words of a filter enum (`ALL`, `as_str`, `Display`, and a `FromStr` whose error says
+/// what `$what` must be): one list per enum, so the SQL, JSON, query strings and 400s agree.
+macro_rules! words {
+    ($t:ty, $what:literal, $($variant:ident = $text:literal),+ $(,)?) => {
+        impl $t {
+            /// Every value.
+            pub const ALL: &'static [$t] = &[$(<$t>::$variant),+];
+            /// The word for it in SQL, JSON and query strings.
+            pub fn as_str(self) -> &'static str {
+                match self { $(<$t>::$variant => $text),+ }
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<$t, String> {
+                match s {
+                    $($text => Ok(<$t>::$variant),)+
+                    other => Err(format!("{} must be one of {}, got '{other}'", $what, [$($text),+].join(", "))),
+                }
+            }
+        }
+    };
+}
+
 mod audience;
 mod browse;
 mod exposure;

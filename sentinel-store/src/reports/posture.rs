@@ -1,7 +1,7 @@
 //! The tenant's posture as the materialized views hold it.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Page, PageRequest};
 use crate::{Store, StoreError};
@@ -91,7 +91,27 @@ pub struct SitePosture {
     pub everyone_grants: i64,
     /// 3 per anyone link, 2 per Everyone or external grant, 1 per organisation link: the ranking of `/analytics`.
     pub exposure_score: i64,
+    /// The most people who can open one item of its libraries (stored audiences, last scan).
+    pub largest_audience: i64,
 }
+
+/// How `/analytics` ranks sites.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SiteOrder {
+    /// Most exposed first ([`SitePosture::exposure_score`]).
+    #[default]
+    Exposure,
+    /// Largest audience first.
+    Audience,
+}
+
+words!(
+    SiteOrder,
+    "sort",
+    Exposure = "exposure",
+    Audience = "audience"
+);
 
 /// The cached posture: `None` parts were never computed (no sync has run yet).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -136,26 +156,33 @@ impl Store {
         })
     }
 
-    /// Sites, most exposed first (then by name). Every site, not a top N.
+    /// Sites, most exposed (or largest audience) first, then by name. Every site, not a top N.
     pub async fn sites_by_exposure(
         &self,
         tenant: &str,
         req: &PageRequest,
+        order: SiteOrder,
     ) -> Result<Page<SitePosture>, StoreError> {
         let rows = sqlx::query_as::<_, SitePosture>(
-            "SELECT site_id, display_name, web_url, deleted, drives::bigint AS drives, anonymous_links::bigint AS anonymous_links, \
-                    organization_links::bigint AS organization_links, users_links::bigint AS users_links, \
-                    external_grants::bigint AS external_grants, everyone_grants::bigint AS everyone_grants, \
-                    exposure_score::bigint AS exposure_score \
-             FROM mv_msgraph_site_posture \
-             WHERE tenant_id = $1 AND ($2 OR NOT deleted) AND coalesce(display_name, '') ILIKE $3 \
-             ORDER BY exposure_score DESC, display_name, site_id LIMIT $4 OFFSET $5",
+            "SELECT p.site_id, p.display_name, p.web_url, p.deleted, p.drives::bigint AS drives, \
+                    p.anonymous_links::bigint AS anonymous_links, p.organization_links::bigint AS organization_links, \
+                    p.users_links::bigint AS users_links, p.external_grants::bigint AS external_grants, \
+                    p.everyone_grants::bigint AS everyone_grants, p.exposure_score::bigint AS exposure_score, \
+                    coalesce(a.largest, 0) AS largest_audience \
+             FROM mv_msgraph_site_posture p \
+             LEFT JOIN LATERAL (SELECT max(h.readers) AS largest FROM msgraph_drives d \
+                                JOIN holder_audiences h ON h.tenant_id = d.tenant_id AND h.drive_id = d.id \
+                                WHERE d.tenant_id = p.tenant_id AND d.site_id = p.site_id AND d.deleted_at IS NULL) a ON true \
+             WHERE p.tenant_id = $1 AND ($2 OR NOT p.deleted) AND coalesce(p.display_name, '') ILIKE $3 \
+             ORDER BY CASE WHEN $6 THEN coalesce(a.largest, 0) END DESC NULLS LAST, \
+                      p.exposure_score DESC, p.display_name, p.site_id LIMIT $4 OFFSET $5",
         )
         .bind(tenant)
         .bind(req.include_deleted)
         .bind(req.pattern())
         .bind(req.limit())
         .bind(req.offset())
+        .bind(order == SiteOrder::Audience)
         .fetch_all(&self.pool)
         .await?;
         let total = sqlx::query_scalar(

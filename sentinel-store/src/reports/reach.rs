@@ -8,8 +8,6 @@
 //! A disabled account reaches nothing (it cannot sign in); an invited address that has not
 //! redeemed its invitation is a person of its own, keyed by its lower-cased address.
 
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 use super::audience::holder_sets;
@@ -28,29 +26,13 @@ pub enum PersonKind {
     External,
 }
 
-impl PersonKind {
-    /// Every kind, in the order pages list them.
-    pub const ALL: [PersonKind; 3] = [PersonKind::Member, PersonKind::Guest, PersonKind::External];
-
-    /// The word used in URLs, JSON and SQL.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PersonKind::Member => "member",
-            PersonKind::Guest => "guest",
-            PersonKind::External => "external",
-        }
-    }
-}
-
-impl FromStr for PersonKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        PersonKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("kind must be one of member, guest, external; got '{s}'"))
-    }
-}
+words!(
+    PersonKind,
+    "kind",
+    Member = "member",
+    Guest = "guest",
+    External = "external",
+);
 
 /// Which people a list shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,11 +5,11 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use sentinel_store::{PostureSnapshot, SitePosture};
+use sentinel_store::{PostureSnapshot, SiteOrder, SitePosture};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{ListQuery, Table, charts, to_values};
+use super::{ListQuery, Table, charts, to_values, with_param};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::WebError;
@@ -28,6 +28,7 @@ const SITE_COLUMNS: &[&str] = &[
     "external_grants",
     "everyone_grants",
     "exposure_score",
+    "largest_audience",
 ];
 
 /// Inventory counts shown as cards: (field, label).
@@ -66,9 +67,17 @@ pub async fn analytics(
     format: Format,
     uri: Uri,
     Query(q): Query<ListQuery>,
+    Query(sort): Query<SortParam>,
 ) -> Result<Response, WebError> {
     let req = q.request(format);
-    let sites = state.store.sites_by_exposure(&state.tenant, &req).await?;
+    let order: SiteOrder = match sort.sort.as_deref().map(str::trim) {
+        None | Some("") => SiteOrder::default(),
+        Some(s) => s.parse().map_err(WebError::BadInput)?,
+    };
+    let sites = state
+        .store
+        .sites_by_exposure(&state.tenant, &req, order)
+        .await?;
     if format == Format::Csv {
         return csv_response("sites_by_exposure", SITE_COLUMNS, &to_values(&sites.rows));
     }
@@ -105,6 +114,9 @@ pub async fn analytics(
         posture_rows: POSTURE_ROWS,
         posture: &posture,
         table: Table::new(&uri, &req, sites.rows.len(), sites.total),
+        order,
+        sort_by_exposure_url: with_param(&uri, "sort", "exposure"),
+        sort_by_audience_url: with_param(&uri, "sort", "audience"),
         sites: &sites.rows,
     };
     state.views.page("analytics.html", Some(&user), &page)
@@ -121,5 +133,14 @@ struct AnalyticsPage<'a> {
     posture: &'a PostureSnapshot,
     #[serde(flatten)]
     table: Table,
+    order: SiteOrder,
+    sort_by_exposure_url: String,
+    sort_by_audience_url: String,
     sites: &'a [SitePosture],
+}
+
+/// `?sort=exposure` (the default) or `?sort=audience`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct SortParam {
+    sort: Option<String>,
 }
