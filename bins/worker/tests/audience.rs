@@ -252,7 +252,7 @@ async fn check_reach(sim: &RunningSim, store: &Store, tenant: &str, disabled: &H
             assert!(
                 !item.routes.is_empty(),
                 "{id}: a way in for {}",
-                item.item_id
+                item.place.item_id
             );
             routes.extend(
                 item.routes

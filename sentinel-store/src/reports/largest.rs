@@ -3,7 +3,7 @@
 //! library and site tables) read rows instead of expanding every grant of the tenant. The item
 //! page computes its own audience when asked, so it is exact between scans too.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::audience::holder_audiences;
 use super::{ItemAudience, ItemAudienceRow, Page, PageRequest};
@@ -12,14 +12,18 @@ use crate::{Store, StoreError};
 /// The name `mv_refresh_log` keeps the last computation under, beside the views.
 const STAMP: &str = "holder_audiences";
 
-/// The columns both the stored rows and [`ItemAudience`] have.
+/// The stored columns of an audience ([`ItemAudience`] but its member count, which is derived).
 const AUDIENCE_COLUMNS: &str = "readers, writers, guest_readers, external_readers, \
      external_writers, anyone_can_read, anyone_can_write, lower_bound";
 
-/// One item holding permissions, with how many items its permissions apply to and who can open
-/// them: a row of the largest audiences.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct HolderAudience {
+/// [`AUDIENCE_COLUMNS`] as an [`ItemAudience`] reads them from `holder_audiences h`.
+const AUDIENCE_SELECT: &str = "h.readers, h.writers, h.readers - h.guest_readers AS internal_readers, \
+     h.guest_readers, h.external_readers, h.external_writers, h.anyone_can_read, \
+     h.anyone_can_write, h.lower_bound";
+
+/// Where an item holding permissions is, and how many items its permissions apply to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct HolderPlace {
     /// The library.
     pub drive_id: String,
     /// Its name.
@@ -32,53 +36,25 @@ pub struct HolderAudience {
     pub item_id: String,
     /// Its name.
     pub name: Option<String>,
-    /// Its path.
+    /// Its path in the library.
     pub path: Option<String>,
     /// A folder: what is under it inherits.
     pub is_folder: bool,
-    /// Items these permissions apply to (itself and those inheriting).
+    /// Live items these permissions apply to: itself and those inheriting from it.
     pub items: i64,
-    /// Who can open them.
+}
+
+/// One item holding permissions and who can open it: a row of the largest audiences.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct HolderAudience {
+    /// Where it is.
     #[sqlx(flatten)]
     #[serde(flatten)]
-    pub audience: StoredAudience,
-}
-
-/// An audience as stored: [`ItemAudience`] without the derived member count.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct StoredAudience {
-    /// Distinct people who can read.
-    pub readers: i64,
-    /// Of those, who can write.
-    pub writers: i64,
-    /// Readers who are guests.
-    pub guest_readers: i64,
-    /// Invited addresses that can read.
-    pub external_readers: i64,
-    /// Of those, that can write.
-    pub external_writers: i64,
-    /// Anyone with the link can read.
-    pub anyone_can_read: bool,
-    /// Anyone with the link can edit or upload.
-    pub anyone_can_write: bool,
-    /// A site group Graph cannot expand applies: the counts are a lower bound.
-    pub lower_bound: bool,
-}
-
-impl From<StoredAudience> for ItemAudience {
-    fn from(a: StoredAudience) -> ItemAudience {
-        ItemAudience {
-            readers: a.readers,
-            writers: a.writers,
-            internal_readers: a.readers - a.guest_readers,
-            guest_readers: a.guest_readers,
-            external_readers: a.external_readers,
-            external_writers: a.external_writers,
-            anyone_can_read: a.anyone_can_read,
-            anyone_can_write: a.anyone_can_write,
-            lower_bound: a.lower_bound,
-        }
-    }
+    pub place: HolderPlace,
+    /// Who can open it.
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub audience: ItemAudience,
 }
 
 #[derive(sqlx::FromRow)]
@@ -86,7 +62,7 @@ struct StoredItemRow {
     drive_id: String,
     item_id: String,
     #[sqlx(flatten)]
-    audience: StoredAudience,
+    audience: ItemAudience,
 }
 
 impl Store {
@@ -152,7 +128,7 @@ FROM holders h JOIN counts c ON c.drive_id = h.drive_id AND c.holder = h.holder"
     /// holder has no permissions are left out (their audience is empty).
     pub async fn item_audiences(&self, tenant: &str) -> Result<Vec<ItemAudienceRow>, StoreError> {
         let rows: Vec<StoredItemRow> = sqlx::query_as(&format!(
-            "SELECT i.drive_id, i.id AS item_id, {AUDIENCE_COLUMNS}
+            "SELECT i.drive_id, i.id AS item_id, {AUDIENCE_SELECT}
 FROM msgraph_drive_items i
 JOIN holder_audiences h ON h.tenant_id = $1 AND h.drive_id = i.drive_id
      AND h.holder_id = coalesce(i.permission_root_id, i.id)
@@ -166,7 +142,7 @@ WHERE i.tenant_id = $1 AND i.deleted_at IS NULL"
             .map(|r| ItemAudienceRow {
                 drive_id: r.drive_id,
                 item_id: r.item_id,
-                audience: r.audience.into(),
+                audience: r.audience,
             })
             .collect())
     }
@@ -180,7 +156,7 @@ WHERE i.tenant_id = $1 AND i.deleted_at IS NULL"
     ) -> Result<Page<HolderAudience>, StoreError> {
         let rows: Vec<LargestRow> = sqlx::query_as(&format!(
             "SELECT h.drive_id, d.name AS drive_name, d.site_id, s.display_name AS site_name,
-       h.holder_id AS item_id, i.name, i.path, i.is_folder, h.items, {AUDIENCE_COLUMNS},
+       h.holder_id AS item_id, i.name, i.path, i.is_folder, h.items, {AUDIENCE_SELECT},
        count(*) OVER () AS total
 FROM holder_audiences h
 JOIN msgraph_drive_items i ON i.tenant_id = $1 AND i.drive_id = h.drive_id AND i.id = h.holder_id

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 
 use super::audience::PERMISSION_FLAGS;
-use super::{Page, PageRequest, PersonReach};
+use super::{HolderPlace, Page, PageRequest, PersonReach};
 use crate::{Store, StoreError};
 
 /// Every holder person `$2` reaches (`mine`: drive, holder, can_read, can_write, routes), with
@@ -110,24 +110,9 @@ WITH RECURSIVE me AS (
 /// One item with permissions of its own that a person reaches, and the items inheriting from it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReachedItem {
-    /// The library.
-    pub drive_id: String,
-    /// Its name.
-    pub drive_name: Option<String>,
-    /// The site of the library (none for a OneDrive).
-    pub site_id: Option<String>,
-    /// The site's name.
-    pub site_name: Option<String>,
-    /// The item holding the permissions.
-    pub item_id: String,
-    /// Its name.
-    pub name: Option<String>,
-    /// Its path in the library.
-    pub path: Option<String>,
-    /// A folder: what is under it inherits.
-    pub is_folder: bool,
-    /// Live items this one's permissions apply to: itself and those inheriting from it.
-    pub items: i64,
+    /// Where it is.
+    #[serde(flatten)]
+    pub place: HolderPlace,
     /// One of the ways in lets the person open it.
     pub can_read: bool,
     /// One of the ways in lets the person change it (or add to it).
