@@ -5,7 +5,6 @@
 //! the same way before each run.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -184,32 +183,7 @@ pub enum Trigger {
 /// Text enums: the same words in Rust, in SQL and in JSON.
 macro_rules! text_enum {
     ($t:ty, $what:literal, $($variant:ident = $text:literal),+ $(,)?) => {
-        impl $t {
-            /// Every value.
-            pub const ALL: &'static [$t] = &[$(<$t>::$variant),+];
-            /// The word for it in SQL and JSON.
-            pub fn as_str(self) -> &'static str {
-                match self { $(<$t>::$variant => $text),+ }
-            }
-        }
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl FromStr for $t {
-            type Err = String;
-            fn from_str(s: &str) -> Result<$t, String> {
-                match s {
-                    $($text => Ok(<$t>::$variant),)+
-                    other => Err(format!(
-                        "{} must be {}, got '{other}'",
-                        $what,
-                        [$($text),+].join(", ")
-                    )),
-                }
-            }
-        }
+        sentinel_store::words!($t, $what, $($variant = $text),+);
         impl sqlx::Type<Postgres> for $t {
             fn type_info() -> PgTypeInfo {
                 <str as sqlx::Type<Postgres>>::type_info()
@@ -265,7 +239,7 @@ mod tests {
         );
         assert_eq!(
             "stuck".parse::<RunStatus>(),
-            Err("status must be running, success, failed, got 'stuck'".into())
+            Err("status must be one of running, success, failed, got 'stuck'".into())
         );
     }
 

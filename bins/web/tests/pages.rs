@@ -443,7 +443,7 @@ async fn unknown_paths_and_bad_queries_are_refused_in_the_callers_format() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert_eq!(
             r.json()["error"],
-            "status must be running, success, failed, got 'stuck'"
+            "status must be one of running, success, failed, got 'stuck'"
         );
         let r = app
             .get(

@@ -1,8 +1,10 @@
 //! Read models for the dashboard: the posture from the materialized views and the drill-down
 //! from the tables. Every list is paged and filtered here, in SQL, never in the caller.
 
-/// The words of a filter enum (`ALL`, `as_str`, `Display`, and a `FromStr` whose error says
-/// what `$what` must be): one list per enum, so the SQL, JSON, query strings and 400s agree.
+/// The words of an enum (`ALL`, `as_str`, `Display`, and a `FromStr` whose error says what
+/// `$what` must be): one list per enum, so the SQL, JSON, query strings and 400s agree. Exported
+/// for `sentinel-sched`'s run status and trigger, which add their SQL type on top.
+#[macro_export]
 macro_rules! words {
     ($t:ty, $what:literal, $($variant:ident = $text:literal),+ $(,)?) => {
         impl $t {
