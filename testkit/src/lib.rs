@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod graph_schema;
+pub mod truth;
 use std::process::Command;
 use std::time::Duration;
 

@@ -5,6 +5,9 @@
 //! `/people` asks), each the median of `--rounds`. Prints them and their ratios to the refreshes
 //! (target: effective access ≤ 2x the refreshes).
 //!
+//! With `--check N` (default 1,000), it also compares N items' stored audiences and N people's
+//! reach with the simulator's ground truth, and exits 1 on any difference.
+//!
 //!   cargo build --release -p sentinel-worker -p sentinel-benches
 //!   target/release/audience_bench --profile medium
 //!
@@ -29,6 +32,10 @@ struct Args {
     /// kept afterwards).
     #[arg(long)]
     database_url: Option<String>,
+    /// Also compare a sample of this many items' audiences and people's reach with the
+    /// simulator's ground truth (exit 1 on any difference); 0 skips it.
+    #[arg(long, default_value_t = 1000)]
+    check: usize,
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -76,6 +83,11 @@ async fn main() -> Result<()> {
     let items = store.item_audiences(&tenant).await?.len();
     let (refresh, audience, reach) = (median(refreshes), median(audiences), median(reaches));
     let ratio = |d: Duration| d.as_secs_f64() / refresh.as_secs_f64().max(1e-9);
+    let checked = if args.check > 0 {
+        Some(check_against_truth(&sim, &store, &tenant, args.check).await?)
+    } else {
+        None
+    };
     println!(
         "{}",
         serde_json::to_string_pretty(&json!({
@@ -84,7 +96,78 @@ async fn main() -> Result<()> {
             "views": views.len(), "refresh_all_views_ms": refresh.as_millis(),
             "all_audiences_ms": audience.as_millis(), "audiences_vs_refreshes": ratio(audience),
             "all_reach_ms": reach.as_millis(), "reach_vs_refreshes": ratio(reach),
+            "checked_against_truth": checked,
         }))?
     );
+    if checked.as_ref().is_some_and(|c| c["differing"] != 0) {
+        anyhow::bail!("the store differs from the simulator's ground truth: {checked:?}");
+    }
     Ok(())
+}
+
+/// Compares `n` items' stored audiences and `n` people's reach, spread evenly over the
+/// simulator's dumps, with its ground truth; the counts and the first differences.
+async fn check_against_truth(
+    sim: &sentinel_sim::RunningSim,
+    store: &Store,
+    tenant: &str,
+    n: usize,
+) -> Result<serde_json::Value> {
+    use std::collections::{HashMap, HashSet};
+
+    use sentinel_testkit::truth::{expected_audience, expected_reach, reach_figures};
+    let guests: HashSet<String> = sentinel_testkit::sim_dump(sim, "users")
+        .await
+        .iter()
+        .filter(|u| u["guest"] == true)
+        .filter_map(|u| u["id"].as_str().map(String::from))
+        .collect();
+    let stored: HashMap<(String, String), sentinel_store::ItemAudience> = store
+        .item_audiences(tenant)
+        .await?
+        .into_iter()
+        .map(|r| ((r.drive_id, r.item_id), r.audience))
+        .collect();
+    let mut differing = Vec::new();
+    let items = sentinel_testkit::sim_dump(sim, "audience").await;
+    let mut checked_items = 0;
+    for t in items.iter().step_by((items.len() / n).max(1)).take(n) {
+        let key = (
+            t["driveId"].as_str().unwrap_or("").to_string(),
+            t["itemId"].as_str().unwrap_or("").to_string(),
+        );
+        let (want, have) = (
+            expected_audience(t, &guests),
+            stored.get(&key).cloned().unwrap_or_default(),
+        );
+        if want != have {
+            differing.push(format!("item {key:?}: store {have:?}, truth {want:?}"));
+        }
+        checked_items += 1;
+    }
+    let everyone = sentinel_store::PageRequest {
+        per_page: 10_000,
+        ..Default::default()
+    };
+    let reach: HashMap<String, sentinel_store::PersonReach> = store
+        .people_reach(tenant, &Default::default(), &everyone)
+        .await?
+        .rows
+        .into_iter()
+        .map(|r| (r.person_id.clone(), r))
+        .collect();
+    let people = sentinel_testkit::sim_dump(sim, "reach").await;
+    let mut checked_people = 0;
+    for t in people.iter().step_by((people.len() / n).max(1)).take(n) {
+        let id = t["personId"].as_str().unwrap_or("");
+        let (want, have) = (expected_reach(t), reach.get(id).map(reach_figures));
+        if have.as_ref() != Some(&want) {
+            differing.push(format!("person {id}: store {have:?}, truth {want:?}"));
+        }
+        checked_people += 1;
+    }
+    Ok(json!({
+        "items": checked_items, "people": checked_people, "differing": differing.len(),
+        "first_differences": &differing[..differing.len().min(5)],
+    }))
 }

@@ -11,32 +11,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use common::*;
 use sentinel_sim::{Profile, RunningSim};
 use sentinel_store::{ItemAudience, PageRequest, PeopleQuery, PersonKind, PersonReach, Store};
-use serde_json::Value;
-
-fn ids(v: &Value) -> BTreeSet<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str().map(String::from))
-        .collect()
-}
-
-/// The counts the store should give, from one line of the simulator's audience dump.
-fn expected(truth: &Value, guests: &HashSet<String>) -> ItemAudience {
-    let readers = ids(&truth["readers"]);
-    let guest_readers = readers.iter().filter(|r| guests.contains(*r)).count() as i64;
-    ItemAudience {
-        readers: readers.len() as i64,
-        writers: ids(&truth["writers"]).len() as i64,
-        internal_readers: readers.len() as i64 - guest_readers,
-        guest_readers,
-        external_readers: ids(&truth["externalReaders"]).len() as i64,
-        external_writers: ids(&truth["externalWriters"]).len() as i64,
-        anyone_can_read: truth["anyoneCanRead"] == true,
-        anyone_can_write: truth["anyoneCanWrite"] == true,
-        lower_bound: truth["lowerBound"] == true,
-    }
-}
+use sentinel_testkit::truth::{expected_audience, expected_reach, ids, reach_figures};
 
 async fn check_mode(mode: &str, seed: u64) {
     let sim = spawn_sim(Profile::Small, seed).await;
@@ -81,7 +56,7 @@ async fn check_mode(mode: &str, seed: u64) {
             t["driveId"].as_str().expect("drive").to_string(),
             t["itemId"].as_str().expect("item").to_string(),
         );
-        let want = expected(t, &guests);
+        let want = expected_audience(t, &guests);
         anyone += usize::from(want.anyone_can_read);
         // Upload-only links: writers who cannot read, or anyone can upload but not open.
         upload_only += usize::from(
@@ -160,7 +135,11 @@ async fn check_mode(mode: &str, seed: u64) {
             "no disabled account"
         );
         let one = store.item_audience(&tenant, d, i).await.expect("one");
-        assert_eq!(one, expected(t, &guests), "{d}/{i}: the item page's count");
+        assert_eq!(
+            one,
+            expected_audience(t, &guests),
+            "{d}/{i}: the item page's count"
+        );
     }
     check_reach(&sim, &store, &tenant, &disabled).await;
     db.drop_db().await;
@@ -188,27 +167,13 @@ async fn check_reach(sim: &RunningSim, store: &Store, tenant: &str, disabled: &H
     for t in &truth {
         let id = t["personId"].as_str().expect("person");
         *kinds.entry(t["kind"].as_str().unwrap_or("?")).or_insert(0) += 1;
-        let want = (
-            t["kind"].as_str().map(String::from),
-            t["itemsRead"].as_i64(),
-            t["itemsWrite"].as_i64(),
-            t["libraries"].as_array().map(|a| a.len() as i64),
-            t["sites"].as_array().map(|a| a.len() as i64),
-        );
-        let have = got.get(id).map(|r| {
-            (
-                Some(r.kind.clone()),
-                Some(r.items_read),
-                Some(r.items_write),
-                Some(r.libraries),
-                Some(r.sites),
-            )
-        });
+        let want = expected_reach(t);
+        let have = got.get(id).map(reach_figures);
         if have.as_ref() != Some(&want) {
             wrong.push(format!("{id}: store {have:?}, truth {want:?}"));
         }
         if disabled.contains(id) {
-            assert_eq!(want.1, Some(0), "a disabled account reaches nothing");
+            assert_eq!(want.1, 0, "a disabled account reaches nothing");
         }
     }
     assert!(
