@@ -164,12 +164,23 @@ pub async fn busiest_pages(pool: &sqlx::PgPool) -> Result<(Vec<String>, Vec<(Str
     let item = items
         .first()
         .context("the busiest library has no shared item")?;
+    // The member in the most groups: their page walks the most group chains.
+    let person: String = sqlx::query_scalar(
+        "SELECT m.member_id FROM msgraph_group_members m \
+         JOIN msgraph_users u ON u.tenant_id = m.tenant_id AND u.id = m.member_id \
+         WHERE m.member_type = 'user' AND m.deleted_at IS NULL AND NOT u.is_guest \
+         GROUP BY m.member_id ORDER BY count(*) DESC, m.member_id LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await?;
     let pages = vec![
         "/health".to_string(),
         "/analytics".to_string(),
         format!("/sites/{site}"),
         format!("/drives/{drive}"),
         format!("/drives/{drive}/items/{item}"),
+        format!("/people/{person}"),
+        "/audiences".to_string(),
     ];
     let items = items.iter().map(|i| (drive.clone(), i.clone())).collect();
     Ok((pages, items))
