@@ -337,13 +337,22 @@ async fn run_resources(ctx: &Ctx) -> Result<(), PipelineError> {
 }
 
 /// Runs `refresh_mv`: refreshes the materialized views whose sources changed, then the stored
-/// audiences when anything changed.
+/// audiences when anything changed, then the policy violations (queueing alerts for new ones).
 pub async fn run_refresh_mv(store: &Store) -> Result<MvRefresh, PipelineError> {
     let mut r = store.refresh_impacted_views().await?;
     // Audiences expand groups through mv_group_transitive_users: after the views.
     if store.refresh_audiences_if_due().await? {
         r.refreshed.push("holder_audiences".into());
     }
+    // Every time: a rule on how long a link has been open changes with the clock alone.
+    let v = store.refresh_all_violations().await?;
+    tracing::info!(
+        open = v.open,
+        detected = v.detected,
+        resolved = v.resolved,
+        alerts_queued = v.alerts_queued,
+        "policy violations computed"
+    );
     tracing::info!(refreshed = ?r.refreshed, skipped = r.skipped.len(), "materialized views and audiences refreshed");
     Ok(r)
 }

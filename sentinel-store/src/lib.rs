@@ -9,12 +9,14 @@
 //!
 //! This crate knows nothing of HTTP or of Graph's wire format: callers hand it rows.
 
+mod alerts;
 mod audit;
 mod content;
 mod delta;
 mod directory;
 mod error;
 mod permissions;
+mod policies;
 mod reports;
 mod rows;
 mod schema;
@@ -22,10 +24,12 @@ mod sites;
 mod unnest;
 mod views;
 
+pub use alerts::{AlertBatch, AlertViolation, Webhook, WebhookFormat};
 pub use audit::{AuditEvent, AuditRecord};
 pub use delta::drive_partition;
 pub use directory::TenantTable;
 pub use error::StoreError;
+pub use policies::*;
 pub use reports::*;
 pub use rows::*;
 pub use views::MvRefresh;

@@ -4,7 +4,7 @@
 use crate::{Store, StoreError};
 
 /// The schema files, in the order they apply.
-pub const SCHEMA_FILES: [(&str, &str); 4] = [
+pub const SCHEMA_FILES: [(&str, &str); 5] = [
     ("001_schema.sql", include_str!("../schema/001_schema.sql")),
     ("002_jobs.sql", include_str!("../schema/002_jobs.sql")),
     (
@@ -12,6 +12,10 @@ pub const SCHEMA_FILES: [(&str, &str); 4] = [
         include_str!("../schema/003_materialized_views.sql"),
     ),
     ("004_audit.sql", include_str!("../schema/004_audit.sql")),
+    (
+        "005_policies.sql",
+        include_str!("../schema/005_policies.sql"),
+    ),
 ];
 
 /// Serialises concurrent start-ups of several workers.

@@ -41,6 +41,12 @@ const CODE_MAP: &[Place] = &[
         may_use: &["sentinel-graph", "sentinel-store", "sentinel-sched"],
         never: &["sqlx", "axum", "reqwest", "anyhow"],
     },
+    // Sends alerts for the store's violations: HTTP, but nothing of Graph; no SQL of its own.
+    Place {
+        name: "sentinel-alerts",
+        may_use: &["sentinel-store"],
+        never: &["sqlx", "axum", "anyhow"],
+    },
     // Graph's stand-in shares no code with our client or store.
     Place {
         name: "sentinel-sim",
@@ -64,6 +70,7 @@ const CODE_MAP: &[Place] = &[
             "sentinel-store",
             "sentinel-sched",
             "sentinel-pipeline",
+            "sentinel-alerts",
         ],
         never: &["sqlx"],
     },

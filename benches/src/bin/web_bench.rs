@@ -28,6 +28,9 @@ struct Args {
     /// kept afterwards).
     #[arg(long)]
     database_url: Option<String>,
+    /// Keep the database this run loads (its URL is printed), for `--database-url` next time.
+    #[arg(long)]
+    keep_database: bool,
 }
 
 #[tokio::main]
@@ -35,7 +38,7 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let worker = sibling_binary("sentinel-worker")?;
     let sim = spawn_unlimited(&args.tenant).await?;
-    let db = match &args.database_url {
+    let mut db = match &args.database_url {
         Some(url) => sentinel_testkit::TestDb::existing(url).await?,
         None => load_database(&worker, &sim, &args.tenant).await?,
     };
@@ -83,6 +86,10 @@ async fn main() -> Result<()> {
     );
     drop(server);
     sim.shutdown().await;
+    if args.keep_database {
+        eprintln!("kept {}", db.url);
+        db.keep();
+    }
     if args.database_url.is_none() {
         db.drop_db().await;
     }

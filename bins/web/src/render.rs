@@ -23,6 +23,7 @@ const NAV_ITEMS: &[(&str, &str, &str)] = &[
     ("people", "/people", "People"),
     ("audiences", "/audiences", "Audiences"),
     ("changes", "/changes", "Changes"),
+    ("policies", "/policies", "Policies"),
     ("jobs", "/jobs", "Jobs"),
     ("runs", "/runs", "Runs"),
     ("admin", "/admin", "Admin"),
@@ -53,6 +54,8 @@ impl Views {
             "job.html",
             "runs.html",
             "admin.html",
+            "policies.html",
+            "violations.html",
         ])?;
         tera.register_filter("num", num_filter);
         tera.register_filter("bytes", bytes_filter);

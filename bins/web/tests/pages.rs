@@ -1177,3 +1177,229 @@ async fn people_show_what_each_person_reaches_and_how() {
     })
     .await;
 }
+
+/// `/policies` and `/violations`: an anyone link that can edit breaks two rules; an admin
+/// switching one off (a form) or tuning the audience rule (the API) recomputes the violations at
+/// once, audited; webhooks are for admins only, their URLs checked; bad input says what to fix.
+#[tokio::test]
+async fn policies_and_violations_in_every_format_and_changed_by_admins_only() {
+    with_app(async |app| {
+        let reader = app.sign_in(ROLE_READER).await;
+        let admin = app.sign_in(ROLE_ADMIN).await;
+        let (drive, item) = app.cache_an_item().await;
+        let tenant = app.sim.state.read_tenant().tenant_id.clone();
+        let link = sentinel_store::PermissionRow {
+            permission_id: "anyone-edit".into(),
+            roles: vec!["write".into()],
+            link_type: Some("edit".into()),
+            link_scope: Some("anonymous".into()),
+            link_url_sha256: Some("sha".into()),
+            link_prevents_download: None,
+            has_password: None,
+            expires_at: None,
+            invitation_email: None,
+            inherited_from_id: None,
+            raw_json: json!({"id": "anyone-edit"}),
+            grants: vec![],
+        };
+        app.store
+            .replace_item_permissions(
+                &tenant,
+                &[sentinel_store::ItemPermissions {
+                    drive_id: drive.clone(),
+                    item_id: item.clone(),
+                    permissions: vec![link],
+                }],
+            )
+            .await
+            .expect("a scan");
+        app.store
+            .refresh_violations(&tenant)
+            .await
+            .expect("violations");
+
+        let rules = |v: &serde_json::Value| -> Vec<String> {
+            let mut r: Vec<String> = v["violations"]["rows"]
+                .as_array()
+                .expect("rows")
+                .iter()
+                .map(|x| x["rule"].as_str().unwrap_or_default().to_string())
+                .collect();
+            r.sort();
+            r
+        };
+        let api = app.get("/api/violations", Some(&reader)).await;
+        assert_eq!(api.status, StatusCode::OK, "{}", api.body);
+        assert_eq!(
+            rules(&api.json()),
+            ["anyone_link_edit", "anyone_link_no_expiry"]
+        );
+        assert_eq!(api.json()["violations"]["rows"][0]["item_id"], json!(item));
+        let page = app
+            .get("/violations?rule=anyone_link_edit", Some(&reader))
+            .await;
+        assert_eq!(page.body.matches("class=\"violation-row\"").count(), 1);
+        let csv = app.get("/violations?format=csv", Some(&reader)).await;
+        assert!(csv.body.starts_with("rule,rule_title,detail,site_name"));
+        assert_eq!(csv.body.lines().count(), 3, "{}", csv.body);
+
+        // Readers see the rules, not the webhooks, and change nothing.
+        let page = app.get("/policies", Some(&reader)).await;
+        assert_eq!(page.body.matches("class=\"policy-row\"").count(), 7);
+        assert!(!page.body.contains("add-webhook"));
+        assert!(app.get("/api/policies", Some(&reader)).await.json()["webhooks"].is_null());
+        let r = app
+            .post_form(
+                "/policies/anyone_link_edit",
+                &reader,
+                &[("csrf_token", &reader.csrf)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+        // The admin switches the edit rule off with the form: its violation is resolved.
+        let r = app
+            .post_form(
+                "/policies/anyone_link_edit",
+                &admin,
+                &[("csrf_token", &admin.csrf)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let api = app.get("/api/violations", Some(&reader)).await.json();
+        assert_eq!(rules(&api), ["anyone_link_no_expiry"]);
+        let policies = app.get("/api/policies", Some(&admin)).await.json();
+        let edit = &policies["policies"][0];
+        assert_eq!(
+            (edit["rule"].as_str(), edit["enabled"].as_bool()),
+            (Some("anyone_link_edit"), Some(false))
+        );
+
+        // Thresholds through the API; bad ones and unknown rules are refused.
+        let r = app
+            .call(
+                Method::PUT,
+                "/api/policies/audience_over",
+                &admin,
+                Some(json!({"enabled": true, "threshold": 0})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        for (path, body, status, says) in [
+            (
+                "/api/policies/audience_over",
+                json!({"enabled": true, "threshold": -3}),
+                400,
+                "threshold must be",
+            ),
+            (
+                "/api/policies/no_such_rule",
+                json!({"enabled": true}),
+                404,
+                "no_such_rule",
+            ),
+            (
+                "/api/policies/audience_over",
+                json!({"enabled": "yes"}),
+                400,
+                "enabled",
+            ),
+        ] {
+            let r = app.call(Method::PUT, path, &admin, Some(body)).await;
+            assert_eq!(r.status.as_u16(), status, "{path}: {}", r.body);
+            assert!(r.body.contains(says), "{path}: {}", r.body);
+        }
+        let r = app
+            .post_form(
+                "/policies/audience_over",
+                &admin,
+                &[
+                    ("csrf_token", &admin.csrf),
+                    ("enabled", "on"),
+                    ("threshold", "many"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+
+        // Webhooks: checked, listed for admins, removed; every change audited.
+        for (body, says) in [
+            (json!({"url": "ftp://example.com/x"}), "url must be an http"),
+            (json!({"url": "not a url"}), "url is not a URL"),
+            (json!({"url": "https://"}), "url is not a URL"),
+            (
+                json!({"url": "https://hooks.example.com/x", "format": "email"}),
+                "format must be one of json, slack, teams",
+            ),
+        ] {
+            let r = app
+                .call(Method::POST, "/api/webhooks", &admin, Some(body.clone()))
+                .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.body);
+            assert!(
+                r.json()["error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with(says)),
+                "{body}: {}",
+                r.body
+            );
+        }
+        let r = app
+            .post_form(
+                "/policies/webhooks",
+                &admin,
+                &[
+                    ("csrf_token", &admin.csrf),
+                    ("url", "https://hooks.example.com/T1/B2/secret"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let policies = app.get("/api/policies", Some(&admin)).await.json();
+        let id = policies["webhooks"][0]["webhook_id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        assert_eq!(
+            policies["webhooks"][0]["url"],
+            "https://hooks.example.com/T1/B2/secret"
+        );
+        let page = app.get("/policies", Some(&admin)).await.body;
+        assert!(
+            page.contains(&format!("data-webhook-id=\"{id}\"")),
+            "{page}"
+        );
+        let r = app
+            .call(Method::DELETE, &format!("/api/webhooks/{id}"), &admin, None)
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let r = app
+            .call(Method::DELETE, &format!("/api/webhooks/{id}"), &admin, None)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let actions: Vec<String> = app
+            .store
+            .recent_audit_events(20)
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        for action in ["policy.update", "webhook.create", "webhook.delete"] {
+            assert!(
+                actions.iter().any(|a| a == action),
+                "{action} in {actions:?}"
+            );
+        }
+        assert!(
+            !app.store
+                .recent_audit_events(20)
+                .await
+                .expect("audit")
+                .iter()
+                .any(|e| e.details.0.to_string().contains("secret")),
+            "the webhook's URL stays out of the audit trail"
+        );
+    })
+    .await;
+}

@@ -1,5 +1,7 @@
 //! The worker's configuration: built once from the environment at start-up.
 
+use std::time::Duration;
+
 use anyhow::{Context, Result, bail};
 use secrecy::SecretString;
 use sentinel_graph::GraphConfig;
@@ -20,6 +22,10 @@ pub struct WorkerConfig {
     /// On a database without jobs, create a tenant scan (hourly) and run it at once
     /// (`WORKER_FIRST_SCAN`: `true` or `false`, default `false`).
     pub first_scan: bool,
+    /// How alerts for new policy violations are sent: `ALERT_FIRST_RETRY_SECONDS` (the wait
+    /// before the first retry, doubling up to an hour; default 30) and `ALERT_MAX_ATTEMPTS`
+    /// (default 8). Due alerts are looked for every `SCHEDULER_POLL_SECONDS`.
+    pub alerts: sentinel_alerts::AlertSettings,
 }
 
 impl WorkerConfig {
@@ -49,6 +55,21 @@ impl WorkerConfig {
             Some("true") | Some("1") => true,
             Some(v) => bail!("WORKER_FIRST_SCAN must be true or false, got '{v}'"),
         };
+        let mut alerts = sentinel_alerts::AlertSettings::default();
+        if let Some(v) = var("ALERT_FIRST_RETRY_SECONDS") {
+            match v.parse::<u64>() {
+                Ok(n) if (1..=3600).contains(&n) => alerts.first_retry = Duration::from_secs(n),
+                _ => bail!(
+                    "ALERT_FIRST_RETRY_SECONDS must be a whole number of seconds between 1 and 3600, got '{v}'"
+                ),
+            }
+        }
+        if let Some(v) = var("ALERT_MAX_ATTEMPTS") {
+            match v.parse::<u32>() {
+                Ok(n) if (1..=50).contains(&n) => alerts.max_attempts = n,
+                _ => bail!("ALERT_MAX_ATTEMPTS must be a whole number between 1 and 50, got '{v}'"),
+            }
+        }
         let host = var("HOSTNAME").unwrap_or_else(|| "worker".into());
         Ok(WorkerConfig {
             database_url,
@@ -57,6 +78,7 @@ impl WorkerConfig {
             api_addr,
             poll_seconds,
             first_scan,
+            alerts,
             worker_id: var("WORKER_ID").unwrap_or_else(|| format!("{host}-{}", std::process::id())),
         })
     }

@@ -32,6 +32,17 @@ async fn first_scan(store: &Store, tenant: &str) -> Result<()> {
     Ok(())
 }
 
+/// Sends the alerts queued for new policy violations, and the retries that fall due.
+async fn send_alerts(sender: sentinel_alerts::AlertSender, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sender.send_due().await {
+            tracing::warn!(error = %e, "could not send alerts");
+        }
+    }
+}
+
 pub async fn run(config: &WorkerConfig) -> Result<ExitCode> {
     let store = Store::connect(config.database_url.expose_secret(), 16)
         .await
@@ -76,6 +87,10 @@ pub async fn run(config: &WorkerConfig) -> Result<ExitCode> {
             .clone()
             .run_loop(Duration::from_secs(config.poll_seconds)),
     );
+    let alerts = tokio::spawn(send_alerts(
+        sentinel_alerts::AlertSender::new(store.clone(), &config.alerts)?,
+        Duration::from_secs(config.poll_seconds),
+    ));
     let sched = scheduler.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -88,6 +103,7 @@ pub async fn run(config: &WorkerConfig) -> Result<ExitCode> {
         .await
         .context("control API")?;
     poll.abort();
+    alerts.abort();
     tracing::info!("worker stopped");
     Ok(ExitCode::SUCCESS)
 }

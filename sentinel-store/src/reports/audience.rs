@@ -25,7 +25,7 @@ pub(super) const PERMISSION_FLAGS: &str = "coalesce(p.link_type, '') <> 'createO
 /// The libraries (of drive `filter`, or all) of group-connected site collections, with their live
 /// Microsoft 365 group (`connected`). A subsite keeps its collection's GUID in its id
 /// (`host,collection,web`), and with it the collection's site groups.
-pub(super) fn connected_drives(filter: &str) -> String {
+pub(crate) fn connected_drives(filter: &str) -> String {
     format!(
         "connected AS (
     SELECT d.id AS drive_id, gs.group_id

@@ -129,7 +129,7 @@ pub(super) async fn audit(
     user: &CurrentUser,
     action: &str,
     kind: &str,
-    id: Uuid,
+    id: impl ToString,
     details: Value,
 ) {
     if let Err(e) = state

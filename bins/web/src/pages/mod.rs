@@ -10,6 +10,7 @@ mod charts;
 mod jobs;
 mod live;
 mod people;
+mod policies;
 mod runs;
 mod schedules;
 
@@ -72,6 +73,22 @@ pub fn routes() -> Router<AppState> {
         .route("/api/people/{person_id}", get(people::person))
         .route("/changes", get(changes::changes))
         .route("/api/changes", get(changes::changes))
+        .route("/policies", get(policies::policies))
+        .route("/api/policies", get(policies::policies))
+        .route("/policies/webhooks", post(policies::add_webhook))
+        .route("/api/webhooks", post(policies::add_webhook))
+        .route(
+            "/policies/webhooks/{webhook_id}/delete",
+            post(policies::delete_webhook),
+        )
+        .route(
+            "/api/webhooks/{webhook_id}",
+            axum::routing::delete(policies::delete_webhook),
+        )
+        .route("/policies/{rule}", post(policies::update))
+        .route("/api/policies/{rule}", put(policies::update))
+        .route("/violations", get(policies::violations))
+        .route("/api/violations", get(policies::violations))
         .route("/runs", get(runs::runs))
         .route("/api/runs", get(runs::runs))
         .route("/admin", get(admin::admin))
