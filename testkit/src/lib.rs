@@ -4,6 +4,7 @@
 
 pub mod graph_schema;
 pub mod truth;
+pub mod webhook;
 use std::process::Command;
 use std::time::Duration;
 

@@ -311,6 +311,58 @@ async fn an_admin_and_a_reader_use_the_dashboard_against_the_simulated_tenant() 
     );
     b.screenshot("audiences").await;
 
+    // Policies: the admin sets the audience rule's threshold to the median audience of the
+    // items holding permissions; its open violations are then exactly the truth's items over it.
+    let inheriting: std::collections::HashSet<(String, String)> =
+        sentinel_testkit::sim_dump(stack.sim(), "permissions")
+            .await
+            .iter()
+            .filter(|r| !r["inheritedFrom"].is_null())
+            .map(|r| (r["driveId"].to_string(), r["itemId"].to_string()))
+            .collect();
+    let mut holders: Vec<usize> = sentinel_testkit::sim_dump(stack.sim(), "audience")
+        .await
+        .iter()
+        .filter(|a| !inheriting.contains(&(a["driveId"].to_string(), a["itemId"].to_string())))
+        .map(|a| a["readers"].as_array().map_or(0, |r| r.len()))
+        .filter(|n| *n > 0)
+        .collect();
+    holders.sort_unstable();
+    let threshold = holders[holders.len() / 2];
+    let over = holders.iter().filter(|n| **n > threshold).count();
+    b.click("#nav-policies").await;
+    assert_eq!(b.count("#policies-table .policy-row").await, 7);
+    let rule = "#policies-table tr[data-rule='audience_over']";
+    b.fill(&format!("{rule} .policy-threshold"), &threshold.to_string())
+        .await;
+    b.click(&format!("{rule} .policy-save")).await;
+    assert_eq!(b.path().await, "/policies");
+    assert_eq!(
+        b.attr(rule, "data-threshold").await,
+        Some(threshold.to_string())
+    );
+    assert_eq!(
+        b.text(&format!("{rule} .policy-open")).await,
+        over.to_string(),
+        "items whose audience is over {threshold}"
+    );
+    // Two webhooks: one that accepts our JSON, one (Slack's shape) that fails twice first.
+    let accepting = sentinel_testkit::webhook::Receiver::start(0).await;
+    let flaky = sentinel_testkit::webhook::Receiver::start(2).await;
+    for (receiver, format) in [(&accepting, "json"), (&flaky, "slack")] {
+        b.fill("#webhook-url", &receiver.url).await;
+        b.client
+            .find(Locator::Css("#webhook-format"))
+            .await
+            .expect("format")
+            .select_by_value(format)
+            .await
+            .expect("select");
+        b.click("#add-webhook-button").await;
+    }
+    assert_eq!(b.count("#webhooks-table .webhook-row").await, 2);
+    b.screenshot("policies").await;
+
     // Users share and unshare; a day later (when the scan re-reads permissions, which delta
     // does not report) /changes lists exactly the anyone and organisation links the tenant
     // gained and lost since the first scan.
@@ -374,6 +426,63 @@ async fn an_admin_and_a_reader_use_the_dashboard_against_the_simulated_tenant() 
     }
     b.goto(&format!("{base}/changes?since={between}")).await;
     b.screenshot("changes").await;
+
+    // The scan's new violations reach both webhooks, once each; the flaky one after retries.
+    let new: std::collections::BTreeSet<String> = sqlx::query_scalar(
+        "SELECT rule || ' ' || subject_key FROM policy_violations \
+         WHERE resolved_at IS NULL AND detected_at > $1::timestamptz",
+    )
+    .bind(&between)
+    .fetch_all(&stack.db.pool)
+    .await
+    .expect("new violations")
+    .into_iter()
+    .collect();
+    assert!(!new.is_empty(), "the shares broke a policy");
+    b.wait_until(
+        &format!("{base}/policies"),
+        MINUTE,
+        "both webhooks delivered",
+        async |b: &Browser| {
+            b.count("#webhooks-table .webhook-row[data-pending='0'][data-failed='0']")
+                .await
+                == 2
+                && b.count("#webhooks-table .webhook-row[data-delivered='0']")
+                    .await
+                    == 0
+        },
+    )
+    .await;
+    let delivered: std::collections::BTreeSet<String> = accepting
+        .accepted()
+        .iter()
+        .flat_map(|body| body["violations"].as_array().cloned().unwrap_or_default())
+        .map(|v| {
+            format!(
+                "{} {}",
+                v["rule"].as_str().unwrap_or(""),
+                v["subject_key"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(delivered, new, "the new violations, each once");
+    assert_eq!(flaky.requests() as usize, 2 + flaky.accepted().len());
+    assert!(
+        flaky.accepted().iter().all(|body| body
+            .as_object()
+            .is_some_and(|o| o.len() == 1 && o.contains_key("text"))),
+        "Slack gets its text"
+    );
+    assert_eq!(
+        stack
+            .count("SELECT count(*) FROM audit_events WHERE action = 'alert.retrying'")
+            .await,
+        2,
+        "each failed delivery is audited"
+    );
+    b.click("#all-violations").await;
+    assert!(b.count("#violations-table .violation-row").await > 0);
+    b.screenshot("violations").await;
     let manifest = stack.manifest().await;
 
     // Pause and resume from /admin.

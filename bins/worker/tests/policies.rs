@@ -6,12 +6,8 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
 use common::*;
 use sentinel_alerts::{AlertSender, AlertSettings};
 use sentinel_sim::Profile;
@@ -91,44 +87,6 @@ async fn violated(store: &Store, tenant: &str, rule: PolicyRule) -> BTreeSet<Key
             (v.drive_id.clone(), second)
         })
         .collect()
-}
-
-/// A webhook receiver that answers 500 to its first `fail` requests, then 200; it keeps every
-/// body it accepted.
-#[derive(Clone, Default)]
-struct Receiver {
-    requests: Arc<Mutex<u32>>,
-    accepted: Arc<Mutex<Vec<Value>>>,
-    fail: u32,
-}
-
-async fn receive(State(r): State<Receiver>, Json(body): Json<Value>) -> StatusCode {
-    let n = {
-        let mut n = r.requests.lock().expect("lock");
-        *n += 1;
-        *n
-    };
-    if n <= r.fail {
-        return StatusCode::INTERNAL_SERVER_ERROR;
-    }
-    r.accepted.lock().expect("lock").push(body);
-    StatusCode::OK
-}
-
-async fn start_receiver(fail: u32) -> (Receiver, String) {
-    let r = Receiver {
-        fail,
-        ..Receiver::default()
-    };
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(receive))
-        .with_state(r.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (r, url)
 }
 
 async fn audited(db: &TestDb, action: &str) -> i64 {
@@ -228,9 +186,9 @@ async fn violations_match_the_truth_and_new_ones_reach_a_webhook_once_through_re
     );
 
     // A webhook that fails twice, then accepts; users share more, and a scan sees it.
-    let (receiver, url) = start_receiver(2).await;
+    let receiver = sentinel_testkit::webhook::Receiver::start(2).await;
     store
-        .add_webhook(&tenant, &url, WebhookFormat::Json, Some("test"))
+        .add_webhook(&tenant, &receiver.url, WebhookFormat::Json, Some("test"))
         .await
         .expect("webhook");
     let before_new = store.now().await.expect("now");
@@ -271,12 +229,12 @@ async fn violations_match_the_truth_and_new_ones_reach_a_webhook_once_through_re
     let sender = AlertSender::new(store.clone(), &settings).expect("sender");
     for _ in 0..100 {
         sender.send_due().await.expect("send");
-        if !receiver.accepted.lock().expect("lock").is_empty() {
+        if !receiver.accepted().is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let accepted = receiver.accepted.lock().expect("lock").clone();
+    let accepted = receiver.accepted();
     assert_eq!(accepted.len(), 1, "one batch, delivered once");
     let body = &accepted[0];
     assert!(
@@ -300,7 +258,7 @@ async fn violations_match_the_truth_and_new_ones_reach_a_webhook_once_through_re
         delivered, new,
         "the alert carries the new violations, and only those"
     );
-    assert_eq!(*receiver.requests.lock().expect("lock"), 3);
+    assert_eq!(receiver.requests(), 3);
     assert_eq!(audited(&db, "alert.retrying").await, 2);
     assert_eq!(audited(&db, "alert.delivered").await, 1);
     let webhooks = store.webhooks(&tenant).await.expect("webhooks");
@@ -310,6 +268,6 @@ async fn violations_match_the_truth_and_new_ones_reach_a_webhook_once_through_re
     // A scan that finds nothing new alerts nothing.
     assert_synced(&sync(&sim, &db, &args).await).await;
     assert_eq!(sender.send_due().await.expect("send"), 0);
-    assert_eq!(*receiver.requests.lock().expect("lock"), 3);
+    assert_eq!(receiver.requests(), 3);
     db.drop_db().await;
 }

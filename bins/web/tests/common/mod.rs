@@ -81,6 +81,7 @@ impl Stack {
         let worker = worker
             .env("WORKER_API_ADDR", format!("127.0.0.1:{worker_port}"))
             .env("SCHEDULER_POLL_SECONDS", "1")
+            .env("ALERT_FIRST_RETRY_SECONDS", "1")
             .env("WORKER_ID", "browser-test-worker")
             .stdout(Stdio::null())
             .spawn()
