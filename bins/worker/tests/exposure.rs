@@ -33,6 +33,52 @@ async fn truth_links(sim: &sentinel_sim::RunningSim) -> BTreeSet<(String, String
         .collect()
 }
 
+/// (drive, item) of every item that holds permissions of its own (not a library's root).
+async fn truth_unique(sim: &sentinel_sim::RunningSim) -> BTreeSet<(String, String)> {
+    let roots: BTreeSet<String> = dump(sim, "items")
+        .await
+        .iter()
+        .filter(|i| i["parentId"].is_null())
+        .filter_map(|i| i["id"].as_str().map(String::from))
+        .collect();
+    dump(sim, "permissions")
+        .await
+        .iter()
+        .filter(|r| r["inheritedFrom"].is_null())
+        .filter_map(|r| {
+            Some((
+                r["driveId"].as_str()?.to_string(),
+                r["itemId"].as_str()?.to_string(),
+            ))
+        })
+        .filter(|(_, item)| !roots.contains(item))
+        .collect()
+}
+
+async fn unique_listed(
+    store: &Store,
+    tenant: &str,
+    since: DateTime<Utc>,
+    change: ExposureChange,
+) -> BTreeSet<(String, String)> {
+    let q = ChangesQuery {
+        since,
+        kind: Some(ExposureKind::UniquePermissions),
+        change: Some(change),
+    };
+    let req = PageRequest {
+        per_page: 10_000,
+        ..PageRequest::default()
+    };
+    let rows = store
+        .exposure_changes(tenant, &q, &req)
+        .await
+        .expect("changes")
+        .rows;
+    assert!(rows.iter().all(|e| e.permission_id.is_none()));
+    rows.into_iter().map(|e| (e.drive_id, e.item_id)).collect()
+}
+
 async fn listed(
     store: &Store,
     tenant: &str,
@@ -64,7 +110,10 @@ async fn listed(
 fn keys(events: &[sentinel_store::ExposureEvent]) -> BTreeSet<(String, String, ExposureKind)> {
     events
         .iter()
-        .map(|e| (e.drive_id.clone(), e.permission_id.clone(), e.kind))
+        .map(|e| {
+            let permission = e.permission_id.clone().expect("links have a permission");
+            (e.drive_id.clone(), permission, e.kind)
+        })
         .collect()
 }
 
@@ -77,6 +126,7 @@ async fn links_opened_and_removed_since_a_scan_are_the_ones_the_tenant_gained_an
     let args = ["--permissions", "hierarchical"];
     assert_synced(&sync(&sim, &db, &args).await).await;
     let before = truth_links(&sim).await;
+    let unique_before = truth_unique(&sim).await;
     let after_first = store.now().await.expect("now");
     let first_seen_before: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
         "SELECT drive_id || '|' || item_id || '|' || permission_id, first_seen_at \
@@ -90,6 +140,7 @@ async fn links_opened_and_removed_since_a_scan_are_the_ones_the_tenant_gained_an
     control(&sim, "/_sim/mutate", json!({"count": 120, "kinds": kinds})).await;
     assert_synced(&sync(&sim, &db, &args).await).await;
     let after = truth_links(&sim).await;
+    let unique_after = truth_unique(&sim).await;
 
     let opened_truth: BTreeSet<_> = after.difference(&before).cloned().collect();
     let removed_truth: BTreeSet<_> = before.difference(&after).cloned().collect();
@@ -118,6 +169,24 @@ async fn links_opened_and_removed_since_a_scan_are_the_ones_the_tenant_gained_an
         removed
             .iter()
             .all(|e| e.removed_at.is_some_and(|r| r >= after_first))
+    );
+
+    // Items that stopped inheriting, and those that inherit again (or went away).
+    let broken: BTreeSet<_> = unique_after.difference(&unique_before).cloned().collect();
+    let restored: BTreeSet<_> = unique_before.difference(&unique_after).cloned().collect();
+    assert!(
+        !broken.is_empty() && !restored.is_empty(),
+        "inheritance broke and came back"
+    );
+    assert_eq!(
+        unique_listed(&store, &tenant, after_first, ExposureChange::Opened).await,
+        broken,
+        "unique permissions broken since the first scan"
+    );
+    assert_eq!(
+        unique_listed(&store, &tenant, after_first, ExposureChange::Removed).await,
+        restored,
+        "items that inherit again (or went away) since the first scan"
     );
 
     // What both scans saw keeps the first scan's time.

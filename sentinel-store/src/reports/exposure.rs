@@ -25,6 +25,9 @@ pub enum ExposureKind {
     Everyone,
     /// A grant to "Everyone except external users".
     EveryoneExceptExternal,
+    /// An item that stopped inheriting: it holds permissions of its own (opened), or
+    /// inherits again (removed).
+    UniquePermissions,
 }
 
 /// Whether an exposure opened or went away.
@@ -45,6 +48,7 @@ words!(
     ExternalGrant = "external_grant",
     Everyone = "everyone",
     EveryoneExceptExternal = "everyone_except_external",
+    UniquePermissions = "unique_permissions",
 );
 words!(
     ExposureChange,
@@ -81,8 +85,9 @@ pub struct ExposureEvent {
     pub open_days: i64,
     /// The library it is in.
     pub drive_id: String,
-    /// The permission (links and grants of one permission share it).
-    pub permission_id: String,
+    /// The permission (links and grants of one permission share it); none for an item's
+    /// unique permissions.
+    pub permission_id: Option<String>,
     /// The item it is set on (the top-most one when items inherit it).
     pub item_id: String,
     /// That item's name.
@@ -114,7 +119,7 @@ struct EventRow {
     removed_at: Option<DateTime<Utc>>,
     open_days: i64,
     drive_id: String,
-    permission_id: String,
+    permission_id: Option<String>,
     item_id: String,
     item_name: Option<String>,
     item_path: Option<String>,
@@ -141,6 +146,10 @@ WITH link_keys AS (
     SELECT DISTINCT drive_id, permission_id, grantee_key FROM msgraph_drive_item_permission_grants
     WHERE tenant_id = $1 AND grantee_type <> 'link'
       AND (is_external OR is_everyone OR is_everyone_except_external)
+      AND (first_seen_at >= $2 OR deleted_at >= $2)
+), unique_keys AS (
+    SELECT DISTINCT drive_id, item_id FROM msgraph_drive_item_permissions
+    WHERE tenant_id = $1 AND inherited_from_id IS NULL
       AND (first_seen_at >= $2 OR deleted_at >= $2)
 ), exposures AS (
     SELECT p.drive_id, p.permission_id,
@@ -175,6 +184,23 @@ WITH link_keys AS (
          AND p.item_id = g.item_id AND p.permission_id = g.permission_id
     LEFT JOIN msgraph_drive_items i ON i.tenant_id = g.tenant_id AND i.drive_id = g.drive_id AND i.id = g.item_id
     GROUP BY g.drive_id, g.permission_id, g.grantee_key
+    UNION ALL
+    -- An item holds permissions of its own (not inherited) since the earliest of them a scan
+    -- saw; it inherits again once every one of them is gone. The library's root always holds
+    -- its own: it is not a break.
+    SELECT p.drive_id, NULL, 'unique_permissions',
+           min(p.first_seen_at) FILTER (WHERE p.deleted_at IS NULL),
+           min(p.first_seen_at),
+           max(p.deleted_at),
+           (SELECT count(*) FROM msgraph_drive_items c WHERE c.tenant_id = $1 AND c.drive_id = p.drive_id
+                AND coalesce(c.permission_root_id, c.id) = p.item_id AND c.deleted_at IS NULL),
+           p.item_id, NULL, NULL, NULL, NULL
+    FROM unique_keys k
+    JOIN msgraph_drive_item_permissions p ON p.tenant_id = $1 AND p.drive_id = k.drive_id
+         AND p.item_id = k.item_id AND p.inherited_from_id IS NULL
+    JOIN msgraph_drive_items i ON i.tenant_id = p.tenant_id AND i.drive_id = p.drive_id AND i.id = p.item_id
+         AND NOT i.is_root
+    GROUP BY p.drive_id, p.item_id
 ), events AS (
     SELECT e.*,
            CASE WHEN e.live_first_seen IS NOT NULL THEN 'opened' ELSE 'removed' END AS change,

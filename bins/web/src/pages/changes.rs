@@ -1,5 +1,6 @@
 //! `/changes`: exposure first seen, or removed, since a chosen time: new anyone and organisation
-//! links, new guest and external grants, new Everyone grants, and those that went away.
+//! links, new guest and external grants, new Everyone grants, items whose unique permissions
+//! were broken (they stopped inheriting), and those that went away.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -165,6 +166,7 @@ fn label(kind: ExposureKind) -> &'static str {
         ExposureKind::ExternalGrant => "Guest or external grant",
         ExposureKind::Everyone => "\"Everyone\" grant",
         ExposureKind::EveryoneExceptExternal => "\"Everyone except external users\" grant",
+        ExposureKind::UniquePermissions => "Unique permissions (inheritance broken)",
     }
 }
 
