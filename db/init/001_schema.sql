@@ -20,6 +20,8 @@ CREATE TABLE IF NOT EXISTS msgraph_users (
     PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX IF NOT EXISTS msgraph_users_upn ON msgraph_users (tenant_id, lower(user_principal_name));
+-- An item's audience lists the first people by name that a broad grant reaches (item page).
+CREATE INDEX IF NOT EXISTS msgraph_users_by_name ON msgraph_users (tenant_id, display_name, id);
 
 CREATE TABLE IF NOT EXISTS msgraph_groups (
     tenant_id         text        NOT NULL,
@@ -77,6 +79,10 @@ CREATE INDEX IF NOT EXISTS msgraph_sites_parent ON msgraph_sites (tenant_id, par
 -- The Microsoft 365 group whose team site this is (`GET /groups/{id}/sites/root`): its Owners
 -- and Members site groups are the group's owners and members.
 ALTER TABLE msgraph_sites ADD COLUMN IF NOT EXISTS group_id text;
+-- The group-connected site collection of a library's site (`host,collection,web`: a subsite
+-- keeps its collection's GUID), looked up for one item's audience.
+CREATE INDEX IF NOT EXISTS msgraph_sites_collection ON msgraph_sites (tenant_id, split_part(id, ',', 2))
+    WHERE group_id IS NOT NULL;
 -- When a scan last asked Graph for this group's team site (one request each, so not every scan).
 ALTER TABLE msgraph_groups ADD COLUMN IF NOT EXISTS site_checked_at timestamptz;
 

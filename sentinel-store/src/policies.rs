@@ -402,6 +402,11 @@ impl Store {
         .bind(threshold(PolicyRule::AudienceOver))
         .execute(&mut *tx)
         .await?;
+        // A fresh temporary table has no statistics: without them the anti-join below is
+        // planned as nested loops over every open violation.
+        sqlx::query("ANALYZE current_violations")
+            .execute(&mut *tx)
+            .await?;
         let open = sqlx::query(
             "INSERT INTO policy_violations AS v (tenant_id, rule, subject_key, drive_id, item_id,
                  permission_id, grantee, detail, first_seen_at, detected_at)

@@ -42,6 +42,11 @@ async fn main() -> Result<()> {
         Some(url) => sentinel_testkit::TestDb::existing(url).await?,
         None => load_database(&worker, &sim, &args.tenant).await?,
     };
+    if args.keep_database {
+        // Kept even when a page fails below: that database is what to look at.
+        eprintln!("kept {}", db.url);
+        db.keep();
+    }
     let (pages, _) = busiest_pages(&db.pool).await?;
 
     let (server, base) = start_web(&sim, &db, &[]).await?;
@@ -86,10 +91,6 @@ async fn main() -> Result<()> {
     );
     drop(server);
     sim.shutdown().await;
-    if args.keep_database {
-        eprintln!("kept {}", db.url);
-        db.keep();
-    }
     if args.database_url.is_none() {
         db.drop_db().await;
     }

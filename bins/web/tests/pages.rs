@@ -928,7 +928,10 @@ async fn changes_show_exposure_opened_and_removed_in_every_format() {
                 ("\"removed\"".to_string(), "\"external_grant\"".to_string()),
                 ("\"opened\"".to_string(), "\"anyone_link\"".to_string()),
                 // The item now holds permissions of its own.
-                ("\"opened\"".to_string(), "\"unique_permissions\"".to_string()),
+                (
+                    "\"opened\"".to_string(),
+                    "\"unique_permissions\"".to_string()
+                ),
             ],
             "newest first: {changes}"
         );

@@ -140,6 +140,18 @@ async fn check_mode(mode: &str, seed: u64) {
             expected_audience(t, &guests),
             "{d}/{i}: the item page's count"
         );
+        let live = store.item_audience_live(&tenant, d, i).await.expect("live");
+        assert_eq!(live, one, "{d}/{i}: computed now, as stored");
+        // The page names the first 25: the same as the first 25 of everyone.
+        let first = store
+            .item_audience_members(&tenant, d, i, 25)
+            .await
+            .expect("first");
+        assert_eq!(
+            first[..],
+            members[..members.len().min(25)],
+            "{d}/{i}: first 25"
+        );
     }
     check_reach(&sim, &store, &tenant, &disabled).await;
     db.drop_db().await;

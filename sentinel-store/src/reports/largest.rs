@@ -1,7 +1,7 @@
 //! Stored audiences: every permission holder's audience as the last scan left it
 //! (`holder_audiences`), so the lists that rank or sum audiences (the largest audiences, the
-//! library and site tables) read rows instead of expanding every grant of the tenant. The item
-//! page computes its own audience when asked, so it is exact between scans too.
+//! library and site tables) read rows instead of expanding every grant of the tenant, and so
+//! does the item page's count (computed on the spot only for a holder not stored yet).
 
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +66,26 @@ struct StoredItemRow {
 }
 
 impl Store {
+    /// The stored audience of an item's permission holder; `None` when none is stored.
+    pub(super) async fn stored_item_audience(
+        &self,
+        tenant: &str,
+        drive_id: &str,
+        item_id: &str,
+    ) -> Result<Option<ItemAudience>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {AUDIENCE_SELECT} FROM msgraph_drive_items i
+             JOIN holder_audiences h ON h.tenant_id = i.tenant_id AND h.drive_id = i.drive_id
+                  AND h.holder_id = coalesce(i.permission_root_id, i.id)
+             WHERE i.tenant_id = $1 AND i.drive_id = $2 AND i.id = $3 AND i.deleted_at IS NULL"
+        ))
+        .bind(tenant)
+        .bind(drive_id)
+        .bind(item_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Recomputes every tenant's stored audiences when any stored table changed since they
     /// were last computed; returns whether it did.
     pub async fn refresh_audiences_if_due(&self) -> Result<bool, StoreError> {
