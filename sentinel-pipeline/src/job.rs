@@ -344,6 +344,10 @@ pub async fn run_refresh_mv(store: &Store) -> Result<MvRefresh, PipelineError> {
     if store.refresh_audiences_if_due().await? {
         r.refreshed.push("holder_audiences".into());
     }
+    let analyzed = store.analyze_stale_tables().await?;
+    if !analyzed.is_empty() {
+        tracing::info!(?analyzed, "statistics refreshed");
+    }
     // Every time: a rule on how long a link has been open changes with the clock alone.
     let v = store.refresh_all_violations().await?;
     tracing::info!(

@@ -138,6 +138,29 @@ impl Store {
         analyzed
     }
 
+    /// Refreshes the statistics of the directory tables and the stored audiences where they
+    /// changed by more than a tenth (autovacuum's rule, which the store does not count on: a
+    /// server may run without it, and before any statistics the planner takes a table of
+    /// thousands of sites for one row and loops over it). Returns the tables analyzed.
+    pub async fn analyze_stale_tables(&self) -> Result<Vec<String>, StoreError> {
+        let stale: Vec<String> = sqlx::query_scalar(
+            "SELECT s.relname::text FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
+             WHERE s.relid = ANY($1::text[]::regclass[]) \
+               AND (s.last_analyze IS NULL AND s.last_autoanalyze IS NULL AND s.n_live_tup > 0 \
+                    OR s.n_mod_since_analyze > 0.1 * greatest(c.reltuples, 0) + 50) \
+             ORDER BY 1",
+        )
+        .bind(STATISTICS_TABLES)
+        .fetch_all(&self.pool)
+        .await?;
+        for table in &stale {
+            sqlx::query(&format!("ANALYZE {table}"))
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(stale)
+    }
+
     /// When each MV was last refreshed.
     pub async fn view_refresh_times(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
         Ok(
@@ -149,6 +172,18 @@ impl Store {
         )
     }
 }
+
+/// The tables [`Store::analyze_stale_tables`] keeps analyzed.
+const STATISTICS_TABLES: [&str; 8] = [
+    "msgraph_users",
+    "msgraph_groups",
+    "msgraph_group_members",
+    "msgraph_group_owners",
+    "msgraph_sites",
+    "msgraph_drives",
+    "holder_audiences",
+    "policy_violations",
+];
 
 const CONTENT_TABLES: [&str; 3] = [
     "msgraph_drive_items",

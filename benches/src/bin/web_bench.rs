@@ -68,11 +68,10 @@ async fn main() -> Result<()> {
             bail!("{page} answered {status}");
         }
         let measured = wrk(&base, page, &cookie, args.connections, args.seconds)?;
+        // Failures under load (timeouts, 5xx) are a finding: reported with the page's figures,
+        // and the run exits non-zero once every page is measured.
         if measured["errors"].as_f64().unwrap_or(0.0) > 0.0 {
-            bail!(
-                "{} requests to {page} failed under load",
-                measured["errors"]
-            );
+            eprintln!("{} requests to {page} failed under load", measured["errors"]);
         }
         results.push(measured);
     }
@@ -89,10 +88,16 @@ async fn main() -> Result<()> {
             "connections": args.connections, "seconds_per_page": args.seconds, "pages": results,
         }))?
     );
+    let failed = results
+        .iter()
+        .any(|r| r["errors"].as_f64().unwrap_or(0.0) > 0.0);
     drop(server);
     sim.shutdown().await;
     if args.database_url.is_none() {
         db.drop_db().await;
+    }
+    if failed {
+        bail!("some requests failed under load (see each page's errors)");
     }
     Ok(())
 }
