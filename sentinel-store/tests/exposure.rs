@@ -86,6 +86,27 @@ async fn changes(
         .await
         .expect("changes")
         .rows
+        .into_iter()
+        // Links and grants; an item's unique permissions are asserted on their own.
+        .filter(|e| kind.is_some() || e.kind != ExposureKind::UniquePermissions)
+        .collect()
+}
+
+/// (change, item) of the unique permissions broken or restored since `since`.
+async fn unique(store: &Store, since: DateTime<Utc>) -> Vec<(ExposureChange, String)> {
+    let mut v: Vec<_> = changes(store, since, Some(ExposureKind::UniquePermissions), None)
+        .await
+        .into_iter()
+        .map(|e| (e.change, e.item_id))
+        .collect();
+    v.sort();
+    v
+}
+
+/// What item `from` holds, as an item inheriting it reads it.
+fn inherited(mut p: PermissionRow, from: &str) -> PermissionRow {
+    p.inherited_from_id = Some(from.into());
+    p
 }
 
 #[sqlx::test(migrations = false)]
@@ -114,7 +135,7 @@ async fn exposure_keeps_its_first_sighting_and_changes_list_what_opened_and_clos
     // Exhaustive mode: the anyone link set on f is read on f and on b, which inherits it.
     let first_scan = vec![
         on("f", vec![link("L", "anonymous"), guest_grant("G")]),
-        on("b", vec![link("L", "anonymous")]),
+        on("b", vec![inherited(link("L", "anonymous"), "f")]),
         on("a", vec![]),
     ];
     store
@@ -133,6 +154,12 @@ async fn exposure_keeps_its_first_sighting_and_changes_list_what_opened_and_clos
     assert!(
         changes(&store, after_first, None, None).await.is_empty(),
         "nothing new"
+    );
+
+    // f holds permissions of its own; b inherits them.
+    assert_eq!(
+        unique(&store, before).await,
+        [(ExposureChange::Opened, "f".to_string())]
     );
 
     // Everything so far opened after `before`: the link once (set on f, 2 items), the grant once.
@@ -183,6 +210,11 @@ async fn exposure_keeps_its_first_sighting_and_changes_list_what_opened_and_clos
             .removed_at
             .is_some_and(|r| r >= removed.first_seen_at)
     );
+    // a now holds a permission of its own.
+    assert_eq!(
+        unique(&store, after_first).await,
+        [(ExposureChange::Opened, "a".to_string())]
+    );
     // Filters.
     let opened = changes(&store, after_first, None, Some(ExposureChange::Opened)).await;
     assert_eq!(opened.len(), 1);
@@ -204,6 +236,12 @@ async fn exposure_keeps_its_first_sighting_and_changes_list_what_opened_and_clos
             .await
             .is_empty(),
         "a link one item still has is not removed"
+    );
+    assert!(
+        unique(&store, after_third)
+            .await
+            .contains(&(ExposureChange::Removed, "f".to_string())),
+        "f inherits again"
     );
     store
         .replace_item_permissions(T, &[on("b", vec![])])

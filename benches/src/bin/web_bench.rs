@@ -71,7 +71,10 @@ async fn main() -> Result<()> {
         // Failures under load (timeouts, 5xx) are a finding: reported with the page's figures,
         // and the run exits non-zero once every page is measured.
         if measured["errors"].as_f64().unwrap_or(0.0) > 0.0 {
-            eprintln!("{} requests to {page} failed under load", measured["errors"]);
+            eprintln!(
+                "{} requests to {page} failed under load",
+                measured["errors"]
+            );
         }
         results.push(measured);
     }
