@@ -1157,6 +1157,20 @@ async fn people_show_what_each_person_reaches_and_how() {
             csv.body
         );
         assert_eq!(csv.body.lines().count(), 2);
+        // A filter on the path keeps the item, or leaves nothing (and a total of nothing).
+        let name = top["name"].as_str().expect("name").to_string();
+        let part = &name[..name.len().min(4)];
+        let found = app
+            .get(&format!("/api/audiences?q={part}"), Some(&reader))
+            .await
+            .json();
+        assert_eq!(found["audiences"]["total"], 1, "{found}");
+        let none = app
+            .get("/api/audiences?q=zzz-no-such-path", Some(&reader))
+            .await
+            .json();
+        assert_eq!(none["audiences"]["total"], 0, "{none}");
+        assert_eq!(none["audiences"]["rows"], json!([]));
 
         let unknown = app.get("/api/people/nobody", Some(&reader)).await;
         assert_eq!(unknown.status, StatusCode::NOT_FOUND);

@@ -174,18 +174,34 @@ WHERE i.tenant_id = $1 AND i.deleted_at IS NULL"
         tenant: &str,
         req: &PageRequest,
     ) -> Result<Page<HolderAudience>, StoreError> {
+        // Ranked on the stored rows alone (their index gives the first page at once), then
+        // named: counting every named row for the total took 0.5 s on the medium profile. The
+        // items are joined before ranking only to match a filter on their path.
+        let matching = if req.filter.as_deref().is_some_and(|f| !f.trim().is_empty()) {
+            "JOIN msgraph_drive_items fi ON fi.tenant_id = h.tenant_id AND fi.drive_id = h.drive_id
+                 AND fi.id = h.holder_id AND coalesce(fi.path, fi.name, '') ILIKE $2"
+        } else {
+            "WHERE $2::text IS NOT NULL"
+        };
         let rows: Vec<LargestRow> = sqlx::query_as(&format!(
-            "SELECT h.drive_id, d.name AS drive_name, d.site_id, s.display_name AS site_name,
-       h.holder_id AS item_id, i.name, i.path, i.is_folder, h.items, {AUDIENCE_SELECT},
-       count(*) OVER () AS total
-FROM holder_audiences h
-JOIN msgraph_drive_items i ON i.tenant_id = $1 AND i.drive_id = h.drive_id AND i.id = h.holder_id
-JOIN msgraph_drives d ON d.tenant_id = $1 AND d.id = h.drive_id AND d.deleted_at IS NULL
+            "WITH matching AS (
+    SELECT h.* FROM (
+        SELECT * FROM holder_audiences
+        WHERE tenant_id = $1 AND (readers > 0 OR writers > 0 OR anyone_can_read)
+    ) h {matching}
+), ranked AS (
+    SELECT * FROM matching
+    ORDER BY readers DESC, writers DESC, items DESC, drive_id, holder_id
+    LIMIT $3 OFFSET $4
+)
+SELECT h.drive_id, d.name AS drive_name, d.site_id, s.display_name AS site_name,
+       h.holder_id AS item_id, i.name, i.path, coalesce(i.is_folder, false) AS is_folder, h.items,
+       {AUDIENCE_SELECT}, (SELECT count(*) FROM matching) AS total
+FROM ranked h
+LEFT JOIN msgraph_drive_items i ON i.tenant_id = $1 AND i.drive_id = h.drive_id AND i.id = h.holder_id
+LEFT JOIN msgraph_drives d ON d.tenant_id = $1 AND d.id = h.drive_id
 LEFT JOIN msgraph_sites s ON s.tenant_id = $1 AND s.id = d.site_id
-WHERE h.tenant_id = $1 AND (h.readers > 0 OR h.writers > 0 OR h.anyone_can_read)
-  AND coalesce(i.path, i.name, '') ILIKE $2
-ORDER BY h.readers DESC, h.writers DESC, h.items DESC, h.drive_id, h.holder_id
-LIMIT $3 OFFSET $4"
+ORDER BY h.readers DESC, h.writers DESC, h.items DESC, h.drive_id, h.holder_id"
         ))
         .bind(tenant)
         .bind(req.pattern())
