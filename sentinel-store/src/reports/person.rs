@@ -94,11 +94,14 @@ WITH RECURSIVE me AS (
     GROUP BY r.drive_id, r.item_id
 ), reached AS (
     SELECT m.*, i.name, i.path, i.is_folder, d.name AS drive_name, d.site_id, s.display_name AS site_name,
-           -- The items whose holder it is (coalesce(permission_root_id, id), as everywhere).
-           (SELECT count(*) FROM msgraph_drive_items x WHERE x.tenant_id = $1 AND x.drive_id = m.drive_id
-                AND x.permission_root_id = m.holder AND x.deleted_at IS NULL)
-           + (i.permission_root_id IS NULL)::int AS items
+           -- The items whose holder it is (coalesce(permission_root_id, id), as everywhere): as
+           -- the last refresh stored them, counted here only for a holder not stored yet.
+           coalesce(h.items,
+               (SELECT count(*) FROM msgraph_drive_items x WHERE x.tenant_id = $1 AND x.drive_id = m.drive_id
+                    AND x.permission_root_id = m.holder AND x.deleted_at IS NULL)
+               + (i.permission_root_id IS NULL)::int) AS items
     FROM mine m
+    LEFT JOIN holder_audiences h ON h.tenant_id = $1 AND h.drive_id = m.drive_id AND h.holder_id = m.holder
     JOIN msgraph_drive_items i ON i.tenant_id = $1 AND i.drive_id = m.drive_id AND i.id = m.holder
     JOIN msgraph_drives d ON d.tenant_id = $1 AND d.id = m.drive_id AND d.deleted_at IS NULL
     LEFT JOIN msgraph_sites s ON s.tenant_id = $1 AND s.id = d.site_id
