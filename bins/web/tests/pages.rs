@@ -857,6 +857,24 @@ async fn a_reader_spending_the_live_budget_is_stopped_at_their_share() {
     .await;
 }
 
+/// An anyone link that can edit, without expiry, as a scan stores it.
+fn anyone_edit_link(id: &str) -> sentinel_store::PermissionRow {
+    sentinel_store::PermissionRow {
+        permission_id: id.into(),
+        roles: vec!["write".into()],
+        link_type: Some("edit".into()),
+        link_scope: Some("anonymous".into()),
+        link_url_sha256: Some("sha".into()),
+        link_prevents_download: None,
+        has_password: None,
+        expires_at: None,
+        invitation_email: None,
+        inherited_from_id: None,
+        raw_json: json!({"id": id}),
+        grants: vec![],
+    }
+}
+
 /// `/changes`: an anyone link a scan found shows as opened with its age, in the page, the JSON
 /// and the CSV; a guest grant that went away shows as removed; bad filters are 400s that say
 /// what to send.
@@ -866,20 +884,7 @@ async fn changes_show_exposure_opened_and_removed_in_every_format() {
         let reader = app.sign_in(ROLE_READER).await;
         let (drive, item) = app.cache_an_item().await;
         let tenant = app.sim.state.read_tenant().tenant_id.clone();
-        let link = sentinel_store::PermissionRow {
-            permission_id: "anyone-1".into(),
-            roles: vec!["write".into()],
-            link_type: Some("edit".into()),
-            link_scope: Some("anonymous".into()),
-            link_url_sha256: Some("sha".into()),
-            link_prevents_download: None,
-            has_password: None,
-            expires_at: None,
-            invitation_email: None,
-            inherited_from_id: None,
-            raw_json: json!({"id": "anyone-1"}),
-            grants: vec![],
-        };
+        let link = anyone_edit_link("anyone-1");
         let guest = sentinel_store::PermissionRow {
             permission_id: "guest-1".into(),
             roles: vec!["read".into()],
@@ -1207,20 +1212,7 @@ async fn policies_and_violations_in_every_format_and_changed_by_admins_only() {
         let admin = app.sign_in(ROLE_ADMIN).await;
         let (drive, item) = app.cache_an_item().await;
         let tenant = app.sim.state.read_tenant().tenant_id.clone();
-        let link = sentinel_store::PermissionRow {
-            permission_id: "anyone-edit".into(),
-            roles: vec!["write".into()],
-            link_type: Some("edit".into()),
-            link_scope: Some("anonymous".into()),
-            link_url_sha256: Some("sha".into()),
-            link_prevents_download: None,
-            has_password: None,
-            expires_at: None,
-            invitation_email: None,
-            inherited_from_id: None,
-            raw_json: json!({"id": "anyone-edit"}),
-            grants: vec![],
-        };
+        let link = anyone_edit_link("anyone-edit");
         app.store
             .replace_item_permissions(
                 &tenant,
