@@ -206,9 +206,12 @@ CREATE INDEX IF NOT EXISTS msgraph_grants_invited ON msgraph_drive_item_permissi
     WHERE grantee_type = 'invitation';
 CREATE INDEX IF NOT EXISTS msgraph_grants_site_groups ON msgraph_drive_item_permission_grants (tenant_id, drive_id)
     WHERE grantee_type = 'site_group';
-CREATE INDEX IF NOT EXISTS msgraph_grants_everyone ON msgraph_drive_item_permission_grants (tenant_id)
+-- By library too: a page of one person's reach reads the libraries it spans only.
+DROP INDEX IF EXISTS msgraph_grants_everyone;
+DROP INDEX IF EXISTS msgraph_permissions_organization;
+CREATE INDEX IF NOT EXISTS msgraph_grants_everyone_by_drive ON msgraph_drive_item_permission_grants (tenant_id, drive_id)
     WHERE is_everyone OR is_everyone_except_external;
-CREATE INDEX IF NOT EXISTS msgraph_permissions_organization ON msgraph_drive_item_permissions (tenant_id)
+CREATE INDEX IF NOT EXISTS msgraph_permissions_organization_by_drive ON msgraph_drive_item_permissions (tenant_id, drive_id)
     WHERE link_scope = 'organization';
 
 -- Exposure age, for databases made before it was kept: rows already stored count as first seen

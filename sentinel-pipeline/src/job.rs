@@ -340,8 +340,9 @@ async fn run_resources(ctx: &Ctx) -> Result<(), PipelineError> {
 /// audiences when anything changed, then the policy violations (queueing alerts for new ones).
 pub async fn run_refresh_mv(store: &Store) -> Result<MvRefresh, PipelineError> {
     let mut r = store.refresh_impacted_views().await?;
-    // Audiences expand groups through mv_group_transitive_users: after the views.
-    if store.refresh_audiences_if_due().await? {
+    // Audiences expand groups through mv_group_transitive_users: after the views. Only the
+    // libraries the scan changed are recomputed, unless the directory changed.
+    if !store.refresh_audiences_if_due().await?.is_empty() {
         r.refreshed.push("holder_audiences".into());
     }
     let analyzed = store.analyze_stale_tables().await?;

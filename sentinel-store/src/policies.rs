@@ -356,10 +356,7 @@ impl Store {
 
     /// Computes every tenant's violations (after a scan's views and audiences).
     pub async fn refresh_all_violations(&self) -> Result<ViolationRefresh, StoreError> {
-        let tenants: Vec<String> =
-            sqlx::query_scalar("SELECT DISTINCT tenant_id FROM msgraph_drives")
-                .fetch_all(&self.pool)
-                .await?;
+        let tenants = self.tenants().await?;
         let mut sum = ViolationRefresh::default();
         for tenant in &tenants {
             let r = self.refresh_violations(tenant).await?;

@@ -174,7 +174,7 @@ impl Store {
 }
 
 /// The tables [`Store::analyze_stale_tables`] keeps analyzed.
-const STATISTICS_TABLES: [&str; 8] = [
+const STATISTICS_TABLES: [&str; 11] = [
     "msgraph_users",
     "msgraph_groups",
     "msgraph_group_members",
@@ -182,6 +182,9 @@ const STATISTICS_TABLES: [&str; 8] = [
     "msgraph_sites",
     "msgraph_drives",
     "holder_audiences",
+    "person_reach",
+    "broad_drive_reach",
+    "person_drive_reach",
     "policy_violations",
 ];
 

@@ -1082,6 +1082,11 @@ async fn people_show_what_each_person_reaches_and_how() {
             )
             .await
             .expect("scan");
+        // What the scan's refresh_mv does after it: store everyone's reach.
+        app.store
+            .refresh_audiences_if_due()
+            .await
+            .expect("reach stored");
 
         let api = app.get("/api/people", Some(&reader)).await;
         assert_eq!(api.status, StatusCode::OK, "{}", api.body);

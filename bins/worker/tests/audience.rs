@@ -12,6 +12,7 @@ use common::*;
 use sentinel_sim::{Profile, RunningSim};
 use sentinel_store::{ItemAudience, PageRequest, PeopleQuery, PersonKind, PersonReach, Store};
 use sentinel_testkit::truth::{expected_audience, expected_reach, ids, reach_figures};
+use serde_json::json;
 
 async fn check_mode(mode: &str, seed: u64) {
     let sim = spawn_sim(Profile::Small, seed).await;
@@ -89,7 +90,11 @@ async fn check_mode(mode: &str, seed: u64) {
         "largest first"
     );
     assert!(
-        !store.refresh_audiences_if_due().await.expect("refresh"),
+        store
+            .refresh_audiences_if_due()
+            .await
+            .expect("refresh")
+            .is_empty(),
         "the sync computed them; nothing changed since"
     );
     assert!(
@@ -154,7 +159,77 @@ async fn check_mode(mode: &str, seed: u64) {
         );
     }
     check_reach(&sim, &store, &tenant, &disabled).await;
+    if mode == "hierarchical" {
+        check_incremental(&sim, &db, &store, &tenant, mode).await;
+    }
     db.drop_db().await;
+}
+
+/// Every stored audience and reach row, as text, in order.
+async fn stored_state(db: &sentinel_testkit::TestDb) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT t FROM (
+             SELECT 'audience ' || row(h.*)::text AS t FROM holder_audiences h
+             UNION ALL SELECT 'person ' || row(r.*)::text FROM person_reach r
+             UNION ALL SELECT 'broad ' || row(b.*)::text FROM broad_drive_reach b
+             UNION ALL SELECT 'own ' || row(d.*)::text FROM person_drive_reach d
+         ) x ORDER BY t",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("stored rows")
+}
+
+/// After users change files and sharing (not the directory), the scan recomputes only the
+/// libraries those changes touched, and leaves exactly what recomputing everything leaves.
+async fn check_incremental(
+    sim: &RunningSim,
+    db: &sentinel_testkit::TestDb,
+    store: &Store,
+    tenant: &str,
+    mode: &str,
+) {
+    let before = store.now().await.expect("now");
+    let kinds = [
+        "create_file",
+        "move",
+        "share",
+        "unshare",
+        "break_inheritance",
+        "restore_inheritance",
+    ];
+    control(sim, "/_sim/mutate", json!({"count": 30, "kinds": kinds})).await;
+    assert_synced(&sync(sim, db, &["--permissions", mode]).await).await;
+    let scanned = stored_state(db).await;
+    let scoped = store
+        .refresh_audiences_since(tenant, before)
+        .await
+        .expect("recompute what changed");
+    let libraries: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM msgraph_drives WHERE tenant_id = $1 AND deleted_at IS NULL",
+    )
+    .bind(tenant)
+    .fetch_one(&db.pool)
+    .await
+    .expect("libraries");
+    assert!(
+        !scoped.whole && scoped.libraries > 0 && (scoped.libraries as i64) < libraries / 2,
+        "only the changed libraries of {libraries}: {scoped:?}"
+    );
+    let whole = store
+        .refresh_audiences(tenant)
+        .await
+        .expect("recompute all");
+    assert_eq!(
+        stored_state(db).await,
+        scanned,
+        "the scan's recomputation of what changed equals recomputing everything"
+    );
+    assert!(scoped.rows_changed > 0 && scoped.holders < whole.holders / 2);
+    eprintln!(
+        "incremental: {scoped:?}; whole: {} libraries, {} holders",
+        whole.libraries, whole.holders
+    );
 }
 
 /// Every person's reach (`/people`) equals the simulator's, members, guests, disabled accounts
@@ -210,21 +285,69 @@ async fn check_reach(sim: &RunningSim, store: &Store, tenant: &str, disabled: &H
             .expect("person")
             .expect("a known person");
         let want = &got[id];
+        let rows = &detail.items.rows;
+        let libraries: BTreeSet<&str> = rows.iter().map(|r| r.place.drive_id.as_str()).collect();
+        let sites: BTreeSet<&str> = rows
+            .iter()
+            .filter_map(|r| r.place.site_id.as_deref())
+            .collect();
         assert_eq!(
             (
-                detail.person.items_read,
-                detail.person.items_write,
-                detail.person.libraries,
-                detail.person.sites
+                rows.iter()
+                    .filter(|r| r.can_read)
+                    .map(|r| r.place.items)
+                    .sum::<i64>(),
+                rows.iter()
+                    .filter(|r| r.can_write)
+                    .map(|r| r.place.items)
+                    .sum::<i64>(),
+                libraries.len() as i64,
+                sites.len() as i64,
+                detail.items.total,
             ),
             (
                 want.items_read,
                 want.items_write,
                 want.libraries,
-                want.sites
+                want.sites,
+                rows.len() as i64,
             ),
-            "{id}: the person's page and the list agree"
+            "{id}: the rows of the person's page, from their own grants, add up to the stored reach"
         );
+        assert_eq!(
+            (
+                detail.person.items_read,
+                detail.sites.iter().map(|s| s.items_read).sum::<i64>()
+            ),
+            (want.items_read, want.items_read),
+            "{id}: the page's totals and sites are the list's"
+        );
+        // Cut into about five pages by the stored counts (across libraries), the pages are the
+        // whole list in order.
+        let per_page = (rows.len() / 5).max(1);
+        let mut paged = Vec::new();
+        for page in 0..rows.len().div_ceil(per_page) as u32 {
+            let one = store
+                .person_reach(
+                    tenant,
+                    id,
+                    &PageRequest {
+                        page,
+                        per_page: per_page as u32,
+                        ..PageRequest::default()
+                    },
+                )
+                .await
+                .expect("a page")
+                .expect("a known person");
+            assert_eq!(
+                one.items.total,
+                rows.len() as i64,
+                "{id}: page {page}'s total"
+            );
+            paged.extend(one.items.rows);
+        }
+        assert_eq!(&paged, rows, "{id}: the pages are the rows in order");
         for item in &detail.items.rows {
             assert!(
                 !item.routes.is_empty(),

@@ -5,15 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::audience::holder_audiences;
 use super::{ItemAudience, ItemAudienceRow, Page, PageRequest};
 use crate::{Store, StoreError};
 
-/// The name `mv_refresh_log` keeps the last computation under, beside the views.
-const STAMP: &str = "holder_audiences";
-
 /// The stored columns of an audience ([`ItemAudience`] but its member count, which is derived).
-const AUDIENCE_COLUMNS: &str = "readers, writers, guest_readers, external_readers, \
+pub(super) const AUDIENCE_COLUMNS: &str = "readers, writers, guest_readers, external_readers, \
      external_writers, anyone_can_read, anyone_can_write, lower_bound";
 
 /// [`AUDIENCE_COLUMNS`] as an [`ItemAudience`] reads them from `holder_audiences h`.
@@ -84,64 +80,6 @@ impl Store {
         .bind(item_id)
         .fetch_optional(&self.pool)
         .await?)
-    }
-
-    /// Recomputes every tenant's stored audiences when any stored table changed since they
-    /// were last computed; returns whether it did.
-    pub async fn refresh_audiences_if_due(&self) -> Result<bool, StoreError> {
-        let due: bool = sqlx::query_scalar(
-            "SELECT coalesce((SELECT max(last_updated_at) FROM table_update_log)
-                              >= (SELECT last_refreshed_at FROM mv_refresh_log WHERE mv_name = $1), true)",
-        )
-        .bind(STAMP)
-        .fetch_one(&self.pool)
-        .await?;
-        if !due {
-            return Ok(false);
-        }
-        let started = self.now().await?;
-        let tenants: Vec<String> =
-            sqlx::query_scalar("SELECT DISTINCT tenant_id FROM msgraph_drives")
-                .fetch_all(&self.pool)
-                .await?;
-        for tenant in &tenants {
-            self.refresh_audiences(tenant).await?;
-        }
-        sqlx::query(
-            "INSERT INTO mv_refresh_log (mv_name, last_refreshed_at) VALUES ($1, $2) \
-             ON CONFLICT (mv_name) DO UPDATE SET last_refreshed_at = EXCLUDED.last_refreshed_at",
-        )
-        .bind(STAMP)
-        .bind(started)
-        .execute(&self.pool)
-        .await?;
-        Ok(true)
-    }
-
-    /// Recomputes one tenant's stored audiences, whole, in one transaction (readers see the
-    /// previous set until it commits); returns the holders stored.
-    pub async fn refresh_audiences(&self, tenant: &str) -> Result<u64, StoreError> {
-        let mut tx = self.whole_set_transaction().await?;
-        sqlx::query("DELETE FROM holder_audiences WHERE tenant_id = $1")
-            .bind(tenant)
-            .execute(&mut *tx)
-            .await?;
-        let stored = sqlx::query(&format!(
-            "INSERT INTO holder_audiences (tenant_id, drive_id, holder_id, items, {AUDIENCE_COLUMNS})
-WITH holders AS ({}), counts AS (
-    SELECT drive_id, coalesce(permission_root_id, id) AS holder, count(*) AS n
-    FROM msgraph_drive_items WHERE tenant_id = $1 AND deleted_at IS NULL GROUP BY 1, 2
-)
-SELECT $1, h.drive_id, h.holder, c.n, {AUDIENCE_COLUMNS}
-FROM holders h JOIN counts c ON c.drive_id = h.drive_id AND c.holder = h.holder",
-            holder_audiences()
-        ))
-        .bind(tenant)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(stored)
     }
 
     /// Who can open each live item of the tenant, from the stored audiences; items whose

@@ -39,6 +39,7 @@ mod largest;
 mod person;
 mod posture;
 mod reach;
+mod recompute;
 
 pub use audience::*;
 pub use browse::*;
@@ -47,6 +48,7 @@ pub use largest::*;
 pub use person::*;
 pub use posture::*;
 pub use reach::*;
+pub use recompute::*;
 
 use serde::Serialize;
 

@@ -12,9 +12,15 @@ use super::audience::PERMISSION_FLAGS;
 use super::{HolderPlace, Page, PageRequest, PersonReach};
 use crate::{Store, StoreError};
 
-/// Every holder person `$2` reaches (`mine`: drive, holder, can_read, can_write, routes), with
-/// the rules of [`super::audience`]. `$2` is a directory id, or an invited address.
-fn reached_holders() -> String {
+/// Every holder person `$2` reaches (`reached`: drive, holder, can_read, can_write, routes,
+/// place, items), with the rules of [`super::audience`]. `$2` is a directory id, or an invited
+/// address. With `Scope::Libraries`, only in the libraries of `$3` (a `text[]`).
+fn reached_holders(scope: Scope) -> String {
+    let only = |column: &str| match scope {
+        Scope::All => String::new(),
+        Scope::Libraries => format!(" AND {column} = ANY($3)"),
+    };
+    let (grant, link, drive) = (only("g.drive_id"), only("p.drive_id"), only("d.id"));
     format!(
         "
 WITH RECURSIVE me AS (
@@ -44,22 +50,22 @@ WITH RECURSIVE me AS (
     FROM msgraph_sites gs
     JOIN msgraph_groups grp ON grp.tenant_id = $1 AND grp.id = gs.group_id AND grp.deleted_at IS NULL
     JOIN msgraph_sites ds ON ds.tenant_id = $1 AND split_part(ds.id, ',', 2) = split_part(gs.id, ',', 2)
-    JOIN msgraph_drives d ON d.tenant_id = $1 AND d.site_id = ds.id AND d.deleted_at IS NULL
+    JOIN msgraph_drives d ON d.tenant_id = $1 AND d.site_id = ds.id AND d.deleted_at IS NULL{drive}
     WHERE gs.tenant_id = $1
       AND gs.group_id IN (SELECT group_id FROM my_groups UNION SELECT group_id FROM my_owned)
 ), granted AS (
     SELECT g.drive_id, g.item_id, g.permission_id, 'direct' AS route
     FROM me JOIN msgraph_drive_item_permission_grants g ON g.tenant_id = $1 AND g.grantee_id = me.id
-         AND g.grantee_type = 'user' AND g.deleted_at IS NULL
+         AND g.grantee_type = 'user' AND g.deleted_at IS NULL{grant}
     UNION ALL
     SELECT g.drive_id, g.item_id, g.permission_id, 'invitation (not yet accepted)'
     FROM msgraph_drive_item_permission_grants g
     WHERE g.tenant_id = $1 AND g.grantee_type = 'invitation' AND lower(g.email) = lower($2)
-      AND g.deleted_at IS NULL
+      AND g.deleted_at IS NULL{grant}
     UNION ALL
     SELECT g.drive_id, g.item_id, g.permission_id, 'group: ' || mg.path
     FROM my_groups mg JOIN msgraph_drive_item_permission_grants g ON g.tenant_id = $1
-         AND g.grantee_id = mg.group_id AND g.grantee_type = 'group' AND g.deleted_at IS NULL
+         AND g.grantee_id = mg.group_id AND g.grantee_type = 'group' AND g.deleted_at IS NULL{grant}
     UNION ALL
     SELECT g.drive_id, g.item_id, g.permission_id,
            'site group: ' || g.display_name || CASE WHEN mg.path IS NULL THEN ' (an owner of the group)'
@@ -73,20 +79,19 @@ WITH RECURSIVE me AS (
     SELECT g.drive_id, g.item_id, g.permission_id,
            CASE WHEN g.is_everyone THEN 'claim: Everyone' ELSE 'claim: Everyone except external users' END
     FROM me JOIN msgraph_drive_item_permission_grants g ON g.tenant_id = $1 AND g.deleted_at IS NULL
-         AND (g.is_everyone OR (g.is_everyone_except_external AND NOT me.is_guest))
+         AND (g.is_everyone OR (g.is_everyone_except_external AND NOT me.is_guest)){grant}
     UNION ALL
     SELECT p.drive_id, p.item_id, p.permission_id, 'organisation link'
     FROM me JOIN msgraph_drive_item_permissions p ON p.tenant_id = $1 AND p.deleted_at IS NULL
-         AND p.link_scope = 'organization' AND NOT me.is_guest
+         AND p.link_scope = 'organization' AND NOT me.is_guest{link}
 ), mine AS (
     SELECT r.drive_id, r.item_id AS holder, bool_or(p.rd) AS can_read, bool_or(p.w) AS can_write,
-           array_agg(DISTINCT r.route || CASE WHEN p.link_scope = 'users' AND r.route = 'direct'
-                                              THEN ' (specific-people link)' ELSE '' END
-                     ORDER BY r.route || CASE WHEN p.link_scope = 'users' AND r.route = 'direct'
-                                              THEN ' (specific-people link)' ELSE '' END) AS routes
+           array_agg(DISTINCT p.route ORDER BY p.route) AS routes
     FROM granted r
     JOIN LATERAL (
-        SELECT p.link_scope, {PERMISSION_FLAGS}
+        SELECT r.route || CASE WHEN p.link_scope = 'users' AND r.route = 'direct'
+                               THEN ' (specific-people link)' ELSE '' END AS route,
+               {PERMISSION_FLAGS}
         FROM msgraph_drive_item_permissions p
         WHERE p.tenant_id = $1 AND p.drive_id = r.drive_id AND p.item_id = r.item_id
           AND p.permission_id = r.permission_id AND p.deleted_at IS NULL
@@ -150,34 +155,129 @@ pub struct PersonDetail {
     pub items: Page<ReachedItem>,
 }
 
+/// Which libraries [`reached_holders`] looks in.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    /// Every library.
+    All,
+    /// The libraries of `$3`.
+    Libraries,
+}
+
+/// One page's rows, in the order of the page (`shown` the rows that can be on it).
+const PAGE_ROWS_OF_SHOWN: &str =
+    "SELECT drive_id, drive_name, site_id, site_name, holder AS item_id, name, path, is_folder,
+           items, can_read, can_write, routes
+    FROM shown
+    ORDER BY site_name NULLS LAST, site_id, drive_name, drive_id, path, holder";
+
+/// The order of a person's sites: the most reached first.
+const SITE_ORDER: &str = "b.items_read DESC, b.items_write DESC, b.site_name, b.site_id";
+
+/// A person's libraries, as the last refresh stored them (the broad claims of their kind plus
+/// their own), in the order of `library_order`, and their sites summed from them.
+fn stored_libraries() -> String {
+    format!(
+        "
+WITH mine AS (
+    SELECT b.drive_id, b.holders, b.items_read, b.items_write FROM broad_drive_reach b
+    WHERE b.tenant_id = $1 AND $3 AND b.is_guest = $4
+    UNION ALL
+    SELECT r.drive_id, r.holders, r.items_read, r.items_write FROM person_drive_reach r
+    WHERE r.tenant_id = $1 AND r.person_id = $2
+), libraries AS (
+    SELECT m.drive_id, o.position, o.site_id, o.site_name,
+           sum(m.holders)::bigint AS holders, sum(m.items_read)::bigint AS items_read,
+           sum(m.items_write)::bigint AS items_write
+    FROM mine m JOIN library_order o ON o.tenant_id = $1 AND o.drive_id = m.drive_id
+    GROUP BY m.drive_id, o.position, o.site_id, o.site_name
+), by_site AS (
+    SELECT site_id, min(site_name) AS site_name, count(*) AS libraries,
+           sum(items_read)::bigint AS items_read, sum(items_write)::bigint AS items_write
+    FROM libraries GROUP BY site_id
+)
+SELECT (SELECT coalesce(json_agg(b ORDER BY {SITE_ORDER}), '[]') FROM by_site b) AS sites,
+       (SELECT coalesce(json_agg(json_build_array(l.drive_id, l.holders) ORDER BY l.position), '[]')
+        FROM libraries l) AS libraries"
+    )
+}
+
+/// The libraries holding the rows `offset..offset + limit` of a list ordered library by
+/// library, each holding `holders` rows; with the offset of the first row in the first of them
+/// and the rows of all of them.
+fn libraries_of_page(
+    libraries: &[(String, i64)],
+    offset: i64,
+    limit: i64,
+) -> (Vec<String>, i64, i64) {
+    let (mut before, mut chosen, mut first) = (0, Vec::new(), None);
+    for (drive, holders) in libraries {
+        let after = before + holders;
+        if after > offset && before < offset + limit {
+            first.get_or_insert(offset - before);
+            chosen.push(drive.clone());
+        }
+        before = after;
+    }
+    (chosen, first.unwrap_or(0), before)
+}
+
+/// The sites and the libraries (id, holders reached) of [`stored_libraries`].
+type StoredLibraries = (Json<Vec<SiteReach>>, Json<Vec<(String, i64)>>);
+
 impl Store {
     /// What person `person_id` (a directory id or an invited address) reaches; `None` when no
     /// live user has that id and no grant invites that address.
+    ///
+    /// The totals and the sites are the last refresh's (as on `/people`); the rows are computed
+    /// now, from the grants that concern this person, in the libraries the page spans only (cut
+    /// by the stored counts). Filtered by path, or for a person the last refresh did not store,
+    /// every row is computed, and the sites with them.
     pub async fn person_reach(
         &self,
         tenant: &str,
         person_id: &str,
         req: &PageRequest,
     ) -> Result<Option<PersonDetail>, StoreError> {
-        let who: Option<(String, Option<String>, Option<String>, bool)> = sqlx::query_as(
-            "SELECT CASE WHEN is_guest THEN 'guest' ELSE 'member' END, display_name,
-                    user_principal_name, account_enabled IS NOT FALSE
-             FROM msgraph_users WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
-             UNION ALL
-             SELECT 'external', NULL, lower($2), true
-             WHERE position('@' IN $2) > 0 AND EXISTS (
-                 SELECT 1 FROM msgraph_drive_item_permission_grants
-                 WHERE tenant_id = $1 AND grantee_type = 'invitation' AND lower(email) = lower($2)
-                   AND deleted_at IS NULL)
-             LIMIT 1",
-        )
-        .bind(tenant)
-        .bind(person_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some((kind, display_name, user_principal_name, enabled)) = who else {
+        let Some((mut person, stored)) = self.person_known(tenant, person_id).await? else {
             return Ok(None);
         };
+        let filtered = req.pattern() != "%";
+        if stored && !filtered {
+            let (Json(sites), Json(libraries)): StoredLibraries =
+                sqlx::query_as(&stored_libraries())
+                    .bind(tenant)
+                    .bind(&person.person_id)
+                    .bind(person.enabled && person.kind != "external")
+                    .bind(person.kind == "guest")
+                    .fetch_one(&self.pool)
+                    .await?;
+            let (drives, offset, total) = libraries_of_page(&libraries, req.offset(), req.limit());
+            let (Json(rows),): (Json<Vec<ReachedItem>>,) = sqlx::query_as(&format!(
+                "{}, page AS (
+    SELECT r.drive_id, r.drive_name, r.site_id, r.site_name, r.holder AS item_id, r.name, r.path,
+           r.is_folder, r.items, r.can_read, r.can_write, r.routes
+    FROM reached r JOIN library_order o ON o.tenant_id = $1 AND o.drive_id = r.drive_id
+    WHERE r.items > 0
+    ORDER BY o.position, r.path, r.holder
+    LIMIT $4 OFFSET $5
+)
+SELECT coalesce(json_agg(p), '[]') FROM page p",
+                reached_holders(Scope::Libraries)
+            ))
+            .bind(tenant)
+            .bind(&person.person_id)
+            .bind(&drives)
+            .bind(req.limit())
+            .bind(offset)
+            .fetch_one(&self.pool)
+            .await?;
+            return Ok(Some(PersonDetail {
+                person,
+                sites,
+                items: Page::new(rows, total, req),
+            }));
+        }
         // One statement: `reached` is computed once and read three times.
         let (Json(sites), Json(rows), total): (Json<Vec<SiteReach>>, Json<Vec<ReachedItem>>, i64) =
             sqlx::query_as(&format!(
@@ -190,45 +290,69 @@ impl Store {
     FROM live GROUP BY site_id
 ), shown AS (
     SELECT * FROM live WHERE coalesce(path, name, '') ILIKE $3
-), page AS (
-    SELECT drive_id, drive_name, site_id, site_name, holder AS item_id, name, path, is_folder,
-           items, can_read, can_write, routes
-    FROM shown
-    ORDER BY site_name NULLS LAST, site_id, drive_name, drive_id, path, holder
-    LIMIT $4 OFFSET $5
-)
-SELECT (SELECT coalesce(json_agg(b ORDER BY b.items_read DESC, b.items_write DESC, b.site_name, b.site_id), '[]')
-        FROM by_site b) AS sites,
+), page AS ({PAGE_ROWS_OF_SHOWN} LIMIT $4 OFFSET $5)
+SELECT (SELECT coalesce(json_agg(b ORDER BY {SITE_ORDER}), '[]') FROM by_site b) AS sites,
        (SELECT coalesce(json_agg(p), '[]') FROM page p) AS items,
        (SELECT count(*) FROM shown) AS total",
-                reached_holders()
+                reached_holders(Scope::All)
             ))
             .bind(tenant)
-            .bind(person_id)
+            .bind(&person.person_id)
             .bind(req.pattern())
             .bind(req.limit())
             .bind(req.offset())
             .fetch_one(&self.pool)
             .await?;
-        let person = PersonReach {
-            person_id: if kind == "external" {
-                person_id.to_lowercase()
-            } else {
-                person_id.to_string()
-            },
-            kind,
-            display_name,
-            user_principal_name,
-            enabled,
-            items_read: sites.iter().map(|s| s.items_read).sum(),
-            items_write: sites.iter().map(|s| s.items_write).sum(),
-            libraries: sites.iter().map(|s| s.libraries).sum(),
-            sites: sites.iter().filter(|s| s.site_id.is_some()).count() as i64,
-        };
+        if !stored {
+            person.items_read = sites.iter().map(|s| s.items_read).sum();
+            person.items_write = sites.iter().map(|s| s.items_write).sum();
+            person.libraries = sites.iter().map(|s| s.libraries).sum();
+            person.sites = sites.iter().filter(|s| s.site_id.is_some()).count() as i64;
+        }
         Ok(Some(PersonDetail {
             person,
             sites,
             items: Page::new(rows, total, req),
         }))
     }
+
+    /// Who `person_id` is (a live user, or an address a live invitation names), with the
+    /// totals the last refresh stored and `true`, or zero totals and `false` when it stored
+    /// none for them; `None` for no one.
+    async fn person_known(
+        &self,
+        tenant: &str,
+        person_id: &str,
+    ) -> Result<Option<(PersonReach, bool)>, StoreError> {
+        let row: Option<KnownPerson> = sqlx::query_as(
+            "WITH who AS (
+                 SELECT id AS person_id, CASE WHEN is_guest THEN 'guest' ELSE 'member' END AS kind,
+                        display_name, user_principal_name, account_enabled IS NOT FALSE AS enabled
+                 FROM msgraph_users WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
+                 UNION ALL
+                 SELECT lower($2), 'external', NULL, lower($2), true
+                 WHERE position('@' IN $2) > 0 AND EXISTS (
+                     SELECT 1 FROM msgraph_drive_item_permission_grants
+                     WHERE tenant_id = $1 AND grantee_type = 'invitation' AND lower(email) = lower($2)
+                       AND deleted_at IS NULL)
+                 LIMIT 1
+             )
+             SELECT w.*, r.person_id IS NOT NULL AS stored, coalesce(r.items_read, 0) AS items_read,
+                    coalesce(r.items_write, 0) AS items_write, coalesce(r.libraries, 0) AS libraries,
+                    coalesce(r.sites, 0) AS sites
+             FROM who w LEFT JOIN person_reach r ON r.tenant_id = $1 AND r.person_id = w.person_id",
+        )
+        .bind(tenant)
+        .bind(person_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| (r.person, r.stored)))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct KnownPerson {
+    #[sqlx(flatten)]
+    person: PersonReach,
+    stored: bool,
 }

@@ -10,7 +10,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::audience::holder_sets;
 use super::{Page, PageRequest};
 use crate::{Store, StoreError};
 
@@ -66,108 +65,154 @@ pub struct PersonReach {
     pub sites: i64,
 }
 
-/// Every person's reach, from [`holder_sets`]. `levels` gives what the broad claims need of a
-/// holder for each kind of person: a member is covered from class 1, a guest from class 2.
-fn people_reach_sql() -> String {
-    format!(
-        "{}, holder_items AS (
-    SELECT i.drive_id, coalesce(i.permission_root_id, i.id) AS holder, count(*) AS n
-    FROM msgraph_drive_items i WHERE i.tenant_id = $1 AND i.deleted_at IS NULL
-    GROUP BY 1, 2
-), holders AS (
-    SELECT c.drive_id, c.holder, c.read_class, c.write_class,
-           greatest(c.read_class, c.write_class) AS any_class, h.n, d.site_id
-    FROM classes c
-    JOIN holder_items h ON h.drive_id = c.drive_id AND h.holder = c.holder
-    JOIN msgraph_drives d ON d.tenant_id = $1 AND d.id = c.drive_id
-), levels AS (
-    SELECT false AS is_guest, 1 AS need UNION ALL SELECT true, 2
-), broad AS (
-    SELECT l.is_guest,
-           coalesce(sum(h.n) FILTER (WHERE h.read_class >= l.need), 0)::bigint AS items_read,
-           coalesce(sum(h.n) FILTER (WHERE h.write_class >= l.need), 0)::bigint AS items_write,
-           count(DISTINCT h.drive_id) AS libraries, count(DISTINCT h.site_id) AS sites
-    FROM levels l LEFT JOIN holders h ON h.any_class >= l.need
-    GROUP BY l.is_guest
-), broad_drives AS (
-    SELECT DISTINCT l.is_guest, h.drive_id FROM levels l JOIN holders h ON h.any_class >= l.need
-), broad_sites AS (
-    SELECT DISTINCT l.is_guest, h.site_id FROM levels l JOIN holders h ON h.any_class >= l.need
-    WHERE h.site_id IS NOT NULL
-), mine AS (
-    SELECT e.user_id, e.is_guest, h.drive_id, h.site_id, h.n,
-           e.can_read AND h.read_class < l.need AS extra_read,
-           e.can_write AND h.write_class < l.need AS extra_write
-    FROM explicit e
-    JOIN levels l ON l.is_guest = e.is_guest
-    JOIN holders h ON h.drive_id = e.drive_id AND h.holder = e.holder
-), mine_counts AS (
-    SELECT m.user_id,
-           coalesce(sum(m.n) FILTER (WHERE m.extra_read), 0)::bigint AS items_read,
-           coalesce(sum(m.n) FILTER (WHERE m.extra_write), 0)::bigint AS items_write,
-           count(DISTINCT m.drive_id) FILTER (WHERE bd.drive_id IS NULL) AS libraries,
-           count(DISTINCT m.site_id) FILTER (WHERE bs.site_id IS NULL) AS sites
-    FROM mine m
-    LEFT JOIN broad_drives bd ON bd.is_guest = m.is_guest AND bd.drive_id = m.drive_id
-    LEFT JOIN broad_sites bs ON bs.is_guest = m.is_guest AND bs.site_id = m.site_id
-    GROUP BY m.user_id
-), invited AS (
-    SELECT lower(g.email) AS email, g.drive_id, g.holder, bool_or(g.rd) AS rd, bool_or(g.w) AS w
-    FROM grants g WHERE g.grantee_type = 'invitation' AND g.email IS NOT NULL
+/// What the broad claims need of a holder for each kind of person (`l`): a member is covered
+/// from class 1 ("Everyone except external users", organisation links), a guest from class 2
+/// ("Everyone").
+const LEVELS: &str = "(VALUES (false, 1), (true, 2)) AS l (is_guest, need)";
+
+/// Stores, from the holder sets of [`super::audience::holder_set_statements`], what the broad
+/// claims open per library for each kind of person, what each person reaches beyond them per
+/// library (of the libraries of `$2` when it is not null: the holder sets hold those only),
+/// and then each person's totals, from every library's stored rows; and the order of every
+/// library on a person's page.
+fn store_reach_statements() -> [String; 8] {
+    [
+        "DELETE FROM library_order WHERE tenant_id = $1".to_string(),
+        "INSERT INTO library_order (tenant_id, drive_id, position, site_id, site_name)
+SELECT $1, d.id, row_number() OVER (ORDER BY s.display_name NULLS LAST, d.site_id, d.name, d.id),
+       d.site_id, s.display_name
+FROM msgraph_drives d LEFT JOIN msgraph_sites s ON s.tenant_id = $1 AND s.id = d.site_id
+WHERE d.tenant_id = $1"
+            .to_string(),
+        "DELETE FROM broad_drive_reach WHERE tenant_id = $1 AND ($2::text[] IS NULL OR drive_id = ANY($2))"
+            .to_string(),
+        format!(
+            "INSERT INTO broad_drive_reach (tenant_id, is_guest, drive_id, holders, items_read, items_write)
+SELECT $1, l.is_guest, h.drive_id, count(*),
+       coalesce(sum(h.n) FILTER (WHERE h.read_class >= l.need), 0),
+       coalesce(sum(h.n) FILTER (WHERE h.write_class >= l.need), 0)
+FROM {LEVELS} JOIN hs_holders h ON h.any_class >= l.need
+GROUP BY l.is_guest, h.drive_id"
+        ),
+        "DELETE FROM person_drive_reach WHERE tenant_id = $1 AND ($2::text[] IS NULL OR drive_id = ANY($2))"
+            .to_string(),
+        format!(
+            "INSERT INTO person_drive_reach (tenant_id, person_id, drive_id, holders, items_read, items_write)
+SELECT $1, e.user_id, h.drive_id, count(*) FILTER (WHERE h.any_class < l.need),
+       coalesce(sum(h.n) FILTER (WHERE e.can_read AND h.read_class < l.need), 0),
+       coalesce(sum(h.n) FILTER (WHERE e.can_write AND h.write_class < l.need), 0)
+FROM hs_explicit e
+JOIN {LEVELS} ON l.is_guest = e.is_guest
+JOIN hs_holders h ON h.drive_id = e.drive_id AND h.holder = e.holder
+WHERE h.any_class < l.need OR (e.can_read AND h.read_class < l.need)
+   OR (e.can_write AND h.write_class < l.need)
+GROUP BY e.user_id, h.drive_id
+UNION ALL
+-- An invited address reaches nothing through the broad claims: everything is its own.
+SELECT $1, v.email, h.drive_id, count(*),
+       coalesce(sum(h.n) FILTER (WHERE v.rd), 0), coalesce(sum(h.n) FILTER (WHERE v.w), 0)
+FROM (
+    SELECT lower(email) AS email, drive_id, holder, bool_or(rd) AS rd, bool_or(w) AS w
+    FROM hs_grants WHERE grantee_type = 'invitation' AND email IS NOT NULL
     GROUP BY 1, 2, 3
-), reach AS (
-    SELECT u.id AS person_id, CASE WHEN u.is_guest THEN 'guest' ELSE 'member' END AS kind,
-           u.display_name, u.user_principal_name, u.account_enabled IS NOT FALSE AS enabled,
-           CASE WHEN p.id IS NULL THEN 0 ELSE b.items_read + coalesce(mc.items_read, 0) END AS items_read,
-           CASE WHEN p.id IS NULL THEN 0 ELSE b.items_write + coalesce(mc.items_write, 0) END AS items_write,
-           CASE WHEN p.id IS NULL THEN 0 ELSE b.libraries + coalesce(mc.libraries, 0) END AS libraries,
-           CASE WHEN p.id IS NULL THEN 0 ELSE b.sites + coalesce(mc.sites, 0) END AS sites
-    FROM msgraph_users u
-    LEFT JOIN people p ON p.id = u.id
-    JOIN broad b ON b.is_guest = u.is_guest
-    LEFT JOIN mine_counts mc ON mc.user_id = u.id
-    WHERE u.tenant_id = $1 AND u.deleted_at IS NULL
-    UNION ALL
-    SELECT v.email, 'external', NULL, v.email, true,
-           coalesce(sum(h.n) FILTER (WHERE v.rd), 0)::bigint, coalesce(sum(h.n) FILTER (WHERE v.w), 0)::bigint,
-           count(DISTINCT h.drive_id), count(DISTINCT h.site_id)
-    FROM invited v JOIN holders h ON h.drive_id = v.drive_id AND h.holder = v.holder
-    GROUP BY v.email
-)",
-        holder_sets()
-    )
+) v JOIN hs_holders h ON h.drive_id = v.drive_id AND h.holder = v.holder
+GROUP BY v.email, h.drive_id"
+        ),
+        "DELETE FROM person_reach WHERE tenant_id = $1".to_string(),
+        "INSERT INTO person_reach (tenant_id, person_id, kind, display_name, user_principal_name,
+                          enabled, items_read, items_write, libraries, sites)
+WITH sited AS (
+    SELECT b.is_guest, b.drive_id, b.items_read, b.items_write, d.site_id
+    FROM broad_drive_reach b JOIN msgraph_drives d ON d.tenant_id = $1 AND d.id = b.drive_id
+    WHERE b.tenant_id = $1
+), broad AS (
+    SELECT k.is_guest, coalesce(sum(s.items_read), 0)::bigint AS items_read,
+           coalesce(sum(s.items_write), 0)::bigint AS items_write,
+           count(s.drive_id) AS libraries, count(DISTINCT s.site_id) AS sites
+    FROM (VALUES (false), (true)) AS k (is_guest) LEFT JOIN sited s ON s.is_guest = k.is_guest
+    GROUP BY k.is_guest
+), broad_sites AS (
+    SELECT DISTINCT is_guest, site_id FROM sited WHERE site_id IS NOT NULL
+), own AS (
+    -- Beyond the broad claims: the libraries and sites they add are the ones the claims of
+    -- the person's kind do not reach (an invited address has no kind: all are its own).
+    SELECT r.person_id, sum(r.items_read)::bigint AS items_read, sum(r.items_write)::bigint AS items_write,
+           count(*) FILTER (WHERE b.drive_id IS NULL) AS libraries,
+           count(DISTINCT d.site_id) FILTER (WHERE b.drive_id IS NULL AND bs.site_id IS NULL) AS sites
+    FROM person_drive_reach r
+    LEFT JOIN hs_people p ON p.id = r.person_id
+    LEFT JOIN broad_drive_reach b ON b.tenant_id = $1 AND b.is_guest = p.is_guest AND b.drive_id = r.drive_id
+    JOIN msgraph_drives d ON d.tenant_id = $1 AND d.id = r.drive_id
+    LEFT JOIN broad_sites bs ON bs.is_guest = p.is_guest AND bs.site_id = d.site_id
+    WHERE r.tenant_id = $1
+    GROUP BY r.person_id
+)
+SELECT $1, u.id, CASE WHEN u.is_guest THEN 'guest' ELSE 'member' END,
+       u.display_name, u.user_principal_name, u.account_enabled IS NOT FALSE,
+       CASE WHEN p.id IS NULL THEN 0 ELSE b.items_read + coalesce(o.items_read, 0) END,
+       CASE WHEN p.id IS NULL THEN 0 ELSE b.items_write + coalesce(o.items_write, 0) END,
+       CASE WHEN p.id IS NULL THEN 0 ELSE b.libraries + coalesce(o.libraries, 0) END,
+       CASE WHEN p.id IS NULL THEN 0 ELSE b.sites + coalesce(o.sites, 0) END
+FROM msgraph_users u
+LEFT JOIN hs_people p ON p.id = u.id
+JOIN broad b ON b.is_guest = u.is_guest
+LEFT JOIN own o ON o.person_id = u.id
+WHERE u.tenant_id = $1 AND u.deleted_at IS NULL
+UNION ALL
+SELECT $1, o.person_id, 'external', NULL, o.person_id, true, o.items_read, o.items_write,
+       o.libraries, o.sites
+FROM own o WHERE NOT EXISTS (
+    SELECT 1 FROM msgraph_users u WHERE u.tenant_id = $1 AND u.id = o.person_id AND u.deleted_at IS NULL)"
+            .to_string(),
+    ]
 }
 
 impl Store {
-    /// Every person's reach, broadest first (items readable, then writable, then sites), one
-    /// page of it; `req.filter` matches the name or sign-in name.
+    /// Stores every person's reach inside [`Store::refresh_audiences`]'s transaction, from its
+    /// holder sets (of `libraries` only, when given).
+    pub(super) async fn store_reach(
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        tenant: &str,
+        libraries: Option<&[String]>,
+    ) -> Result<(), StoreError> {
+        for statement in store_reach_statements() {
+            sqlx::query(&statement)
+                .bind(tenant)
+                .bind(libraries)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Every person's reach as the last refresh stored it (each scan's `refresh_mv`), broadest
+    /// first (items readable, then writable, then sites), one page of it; `req.filter` matches
+    /// the name or sign-in name. Empty until the first refresh.
     pub async fn people_reach(
         &self,
         tenant: &str,
         query: &PeopleQuery,
         req: &PageRequest,
     ) -> Result<Page<PersonReach>, StoreError> {
-        let sql = format!(
-            "{}
-SELECT r.*, count(*) OVER () AS total FROM reach r
-WHERE (coalesce(r.display_name, '') ILIKE $2 OR coalesce(r.user_principal_name, '') ILIKE $2)
-  AND ($3::text IS NULL OR r.kind = $3)
-  AND ($4::boolean IS NULL OR r.enabled = NOT $4)
-ORDER BY r.items_read DESC, r.items_write DESC, r.sites DESC, r.display_name, r.person_id
-LIMIT $5 OFFSET $6",
-            people_reach_sql()
-        );
-        let mut tx = self.whole_set_transaction().await?;
-        let rows: Vec<ReachRow> = sqlx::query_as(&sql)
-            .bind(tenant)
-            .bind(req.pattern())
-            .bind(query.kind.map(PersonKind::as_str))
-            .bind(query.disabled)
-            .bind(req.limit())
-            .bind(req.offset())
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let rows: Vec<ReachRow> = sqlx::query_as(
+            "SELECT r.person_id, r.kind, r.display_name, r.user_principal_name, r.enabled,
+                    r.items_read, r.items_write, r.libraries, r.sites, count(*) OVER () AS total
+             FROM person_reach r
+             WHERE r.tenant_id = $1
+               AND (coalesce(r.display_name, '') ILIKE $2 OR coalesce(r.user_principal_name, '') ILIKE $2)
+               AND ($3::text IS NULL OR r.kind = $3)
+               AND ($4::boolean IS NULL OR r.enabled = NOT $4)
+             ORDER BY r.items_read DESC, r.items_write DESC, r.sites DESC, r.display_name, r.person_id
+             LIMIT $5 OFFSET $6",
+        )
+        .bind(tenant)
+        .bind(req.pattern())
+        .bind(query.kind.map(PersonKind::as_str))
+        .bind(query.disabled)
+        .bind(req.limit())
+        .bind(req.offset())
+        .fetch_all(&self.pool)
+        .await?;
         let total = rows.first().map_or(0, |r| r.total);
         Ok(Page::new(
             rows.into_iter().map(|r| r.reach).collect(),
