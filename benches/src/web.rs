@@ -179,6 +179,7 @@ pub async fn busiest_pages(pool: &sqlx::PgPool) -> Result<(Vec<String>, Vec<(Str
         format!("/sites/{site}"),
         format!("/drives/{drive}"),
         format!("/drives/{drive}/items/{item}"),
+        "/people".to_string(),
         format!("/people/{person}"),
         "/audiences".to_string(),
     ];

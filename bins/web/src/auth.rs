@@ -74,6 +74,12 @@ pub struct CurrentUser {
 }
 
 impl CurrentUser {
+    /// How the user is named where a change they made is shown: their sign-in name, else
+    /// their display name.
+    pub fn shown_as(&self) -> Option<String> {
+        self.upn.clone().or_else(|| self.name.clone())
+    }
+
     /// A user just signed in, with a fresh CSRF token.
     pub fn new(
         oid: String,

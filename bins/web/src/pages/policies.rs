@@ -128,7 +128,7 @@ pub async fn update(
             "threshold must be a whole number from 0 to 1000000".into(),
         ));
     }
-    let by = user.0.upn.clone().or_else(|| user.0.name.clone());
+    let by = user.0.shown_as();
     state
         .store
         .set_policy(
@@ -210,7 +210,7 @@ pub async fn add_webhook(
 ) -> Result<Response, WebError> {
     let url = check_url(&input.url)?;
     let webhook_format: WebhookFormat = input.format.trim().parse().map_err(WebError::BadInput)?;
-    let by = user.0.upn.clone().or_else(|| user.0.name.clone());
+    let by = user.0.shown_as();
     let id = state
         .store
         .add_webhook(&state.tenant, &url, webhook_format, by.as_deref())
