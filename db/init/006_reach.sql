@@ -34,6 +34,27 @@ CREATE TABLE IF NOT EXISTS broad_drive_reach (
     items_write  bigint  NOT NULL,
     PRIMARY KEY (tenant_id, is_guest, drive_id)
 );
+-- Where each library's rows start on the page of a person of that kind: its `library_order`
+-- position, and the broad rows of the libraries before it. A person's page adds their own rows
+-- to these, so it is cut without summing every library the claims reach on each request.
+ALTER TABLE broad_drive_reach ADD COLUMN IF NOT EXISTS position bigint;
+ALTER TABLE broad_drive_reach ADD COLUMN IF NOT EXISTS rows_before bigint;
+CREATE INDEX IF NOT EXISTS broad_drive_reach_by_position
+    ON broad_drive_reach (tenant_id, is_guest, position);
+
+-- The broad rows summed by site, per kind of person: a person's sites are these plus what their
+-- own libraries add. `site_id` is null for OneDrives.
+CREATE TABLE IF NOT EXISTS broad_site_reach (
+    tenant_id    text    NOT NULL,
+    is_guest     boolean NOT NULL,
+    site_id      text,
+    site_name    text,
+    libraries    bigint  NOT NULL,
+    holders      bigint  NOT NULL,
+    items_read   bigint  NOT NULL,
+    items_write  bigint  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS broad_site_reach_by_kind ON broad_site_reach (tenant_id, is_guest);
 
 -- What each person reaches in each library beyond the broad grants of their kind (a user grant,
 -- a group, a site group, an invitation): a person's reach in a library is this row plus the

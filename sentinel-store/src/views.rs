@@ -174,7 +174,7 @@ impl Store {
 }
 
 /// The tables [`Store::analyze_stale_tables`] keeps analyzed.
-const STATISTICS_TABLES: [&str; 11] = [
+const STATISTICS_TABLES: [&str; 12] = [
     "msgraph_users",
     "msgraph_groups",
     "msgraph_group_members",
@@ -185,6 +185,7 @@ const STATISTICS_TABLES: [&str; 11] = [
     "person_reach",
     "broad_drive_reach",
     "person_drive_reach",
+    "broad_site_reach",
     "policy_violations",
 ];
 

@@ -11,7 +11,7 @@
 //!
 //! Then (`--changes N`, default 200; 0 skips it) users make N changes to files and sharing in the
 //! simulated tenant, the worker scans again (incrementally), and the bench times recomputing
-//! what those changes touched (`Store::refresh_audiences_since`, what that scan's `refresh_mv`
+//! what those changes touched (`Store::recompute_changed_since`, what that scan's `refresh_mv`
 //! did), with the rows recomputed against the rows changed.
 //!
 //!   cargo build --release -p sentinel-worker -p sentinel-benches
@@ -148,7 +148,7 @@ async fn incremental(
     anyhow::ensure!(r.status().is_success(), "/_sim/mutate: {}", r.status());
     sentinel_benches::scan(worker, sim, db, "hierarchical", 100_000_000, 1.0).await?;
     let started = Instant::now();
-    let done = store.refresh_audiences_since(tenant, before).await?;
+    let done = store.recompute_changed_since(tenant, before).await?;
     let took = started.elapsed();
     let all: (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM msgraph_drives WHERE tenant_id = $1 AND deleted_at IS NULL),

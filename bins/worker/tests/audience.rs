@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use common::*;
 use sentinel_sim::{Profile, RunningSim};
@@ -173,6 +173,7 @@ async fn stored_state(db: &sentinel_testkit::TestDb) -> Vec<String> {
              UNION ALL SELECT 'person ' || row(r.*)::text FROM person_reach r
              UNION ALL SELECT 'broad ' || row(b.*)::text FROM broad_drive_reach b
              UNION ALL SELECT 'own ' || row(d.*)::text FROM person_drive_reach d
+             UNION ALL SELECT 'site ' || row(s.*)::text FROM broad_site_reach s
          ) x ORDER BY t",
     )
     .fetch_all(&db.pool)
@@ -202,7 +203,7 @@ async fn check_incremental(
     assert_synced(&sync(sim, db, &["--permissions", mode]).await).await;
     let scanned = stored_state(db).await;
     let scoped = store
-        .refresh_audiences_since(tenant, before)
+        .recompute_changed_since(tenant, before)
         .await
         .expect("recompute what changed");
     let libraries: i64 = sqlx::query_scalar(
@@ -322,6 +323,27 @@ async fn check_reach(sim: &RunningSim, store: &Store, tenant: &str, disabled: &H
             (want.items_read, want.items_read),
             "{id}: the page's totals and sites are the list's"
         );
+        // Each site's line is what the rows on that site add up to.
+        let mut by_site: BTreeMap<Option<&str>, (BTreeSet<&str>, i64, i64)> = BTreeMap::new();
+        for r in rows {
+            let site = by_site.entry(r.place.site_id.as_deref()).or_default();
+            site.0.insert(r.place.drive_id.as_str());
+            site.1 += if r.can_read { r.place.items } else { 0 };
+            site.2 += if r.can_write { r.place.items } else { 0 };
+        }
+        let from_rows: BTreeMap<Option<&str>, (i64, i64, i64)> = by_site
+            .into_iter()
+            .map(|(site, (drives, read, write))| (site, (drives.len() as i64, read, write)))
+            .collect();
+        let shown: BTreeMap<Option<&str>, (i64, i64, i64)> = detail
+            .sites
+            .iter()
+            .map(|s| {
+                let figures = (s.libraries, s.items_read, s.items_write);
+                (s.site_id.as_deref(), figures)
+            })
+            .collect();
+        assert_eq!(shown, from_rows, "{id}: each site's libraries and items");
         // Cut into about five pages by the stored counts (across libraries), the pages are the
         // whole list in order.
         let per_page = (rows.len() / 5).max(1);

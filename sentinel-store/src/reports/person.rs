@@ -164,66 +164,69 @@ enum Scope {
     Libraries,
 }
 
-/// One page's rows, in the order of the page (`shown` the rows that can be on it).
-const PAGE_ROWS_OF_SHOWN: &str =
-    "SELECT drive_id, drive_name, site_id, site_name, holder AS item_id, name, path, is_folder,
-           items, can_read, can_write, routes
-    FROM shown
-    ORDER BY site_name NULLS LAST, site_id, drive_name, drive_id, path, holder";
-
 /// The order of a person's sites: the most reached first.
 const SITE_ORDER: &str = "b.items_read DESC, b.items_write DESC, b.site_name, b.site_id";
 
-/// A person's libraries, as the last refresh stored them (the broad claims of their kind plus
-/// their own), in the order of `library_order`, and their sites summed from them.
-fn stored_libraries() -> String {
+/// A person's sites and page, as the last refresh stored them: the broad rows of their kind
+/// (`$3`: they count; `$4`: a guest) summed by site, plus their own libraries'; the total rows
+/// of their list; and the libraries holding its rows `$5..$5 + $6`, in `library_order`, each
+/// with the number of its first row. A library's rows start after the broad rows of the
+/// libraries before it (stored) and the person's own rows there (summed here), so only the
+/// person's own libraries and the page's are read, not every library the claims reach.
+fn stored_page() -> String {
     format!(
         "
-WITH mine AS (
-    SELECT b.drive_id, b.holders, b.items_read, b.items_write FROM broad_drive_reach b
-    WHERE b.tenant_id = $1 AND $3 AND b.is_guest = $4
-    UNION ALL
-    SELECT r.drive_id, r.holders, r.items_read, r.items_write FROM person_drive_reach r
+WITH own AS (
+    SELECT r.drive_id, r.holders, r.items_read, r.items_write, o.position, o.site_id, o.site_name,
+           b.drive_id IS NOT NULL AS broad
+    FROM person_drive_reach r
+    JOIN library_order o ON o.tenant_id = $1 AND o.drive_id = r.drive_id
+    LEFT JOIN broad_drive_reach b ON $3 AND b.tenant_id = $1 AND b.is_guest = $4 AND b.drive_id = r.drive_id
     WHERE r.tenant_id = $1 AND r.person_id = $2
-), libraries AS (
-    SELECT m.drive_id, o.position, o.site_id, o.site_name,
-           sum(m.holders)::bigint AS holders, sum(m.items_read)::bigint AS items_read,
-           sum(m.items_write)::bigint AS items_write
-    FROM mine m JOIN library_order o ON o.tenant_id = $1 AND o.drive_id = m.drive_id
-    GROUP BY m.drive_id, o.position, o.site_id, o.site_name
+), own_sites AS (
+    SELECT site_id, min(site_name) AS site_name, count(*) FILTER (WHERE NOT broad) AS libraries,
+           sum(holders) AS holders, sum(items_read) AS items_read, sum(items_write) AS items_write
+    FROM own GROUP BY site_id
+), broad_sites AS (
+    SELECT site_id, site_name, libraries, holders, items_read, items_write FROM broad_site_reach
+    WHERE $3 AND tenant_id = $1 AND is_guest = $4
 ), by_site AS (
-    SELECT site_id, min(site_name) AS site_name, count(*) AS libraries,
-           sum(items_read)::bigint AS items_read, sum(items_write)::bigint AS items_write
-    FROM libraries GROUP BY site_id
+    SELECT coalesce(b.site_id, o.site_id) AS site_id, coalesce(b.site_name, o.site_name) AS site_name,
+           (coalesce(b.libraries, 0) + coalesce(o.libraries, 0))::bigint AS libraries,
+           (coalesce(b.holders, 0) + coalesce(o.holders, 0))::bigint AS holders,
+           (coalesce(b.items_read, 0) + coalesce(o.items_read, 0))::bigint AS items_read,
+           (coalesce(b.items_write, 0) + coalesce(o.items_write, 0))::bigint AS items_write
+    FROM broad_sites b FULL JOIN own_sites o ON coalesce(b.site_id, '') = coalesce(o.site_id, '')
+), candidates AS (
+    -- A library starts at or after its broad rows before (and no earlier page can need a later
+    -- library), so the libraries whose broad rows start before the page's end are enough.
+    SELECT b.drive_id, b.position, b.holders + coalesce(o.holders, 0) AS holders, b.rows_before
+    FROM broad_drive_reach b LEFT JOIN own o ON o.drive_id = b.drive_id
+    WHERE $3 AND b.tenant_id = $1 AND b.is_guest = $4 AND b.position IS NOT NULL
+      AND b.rows_before < $5 + $6
+    UNION ALL
+    SELECT o.drive_id, o.position, o.holders,
+           coalesce((SELECT b.rows_before + b.holders FROM broad_drive_reach b
+                     WHERE $3 AND b.tenant_id = $1 AND b.is_guest = $4 AND b.position < o.position
+                     ORDER BY b.position DESC LIMIT 1), 0)
+    FROM own o WHERE NOT o.broad
+), placed AS (
+    SELECT c.drive_id, c.position, c.holders,
+           c.rows_before + coalesce((SELECT sum(o.holders) FROM own o WHERE o.position < c.position), 0)
+               AS first_row
+    FROM candidates c
 )
 SELECT (SELECT coalesce(json_agg(b ORDER BY {SITE_ORDER}), '[]') FROM by_site b) AS sites,
-       (SELECT coalesce(json_agg(json_build_array(l.drive_id, l.holders) ORDER BY l.position), '[]')
-        FROM libraries l) AS libraries"
+       (SELECT coalesce(sum(holders), 0) FROM by_site)::bigint AS total,
+       (SELECT coalesce(json_agg(json_build_array(p.drive_id, p.first_row) ORDER BY p.position), '[]')
+        FROM placed p
+        WHERE p.holders > 0 AND p.first_row < $5 + $6 AND p.first_row + p.holders > $5) AS page"
     )
 }
 
-/// The libraries holding the rows `offset..offset + limit` of a list ordered library by
-/// library, each holding `holders` rows; with the offset of the first row in the first of them
-/// and the rows of all of them.
-fn libraries_of_page(
-    libraries: &[(String, i64)],
-    offset: i64,
-    limit: i64,
-) -> (Vec<String>, i64, i64) {
-    let (mut before, mut chosen, mut first) = (0, Vec::new(), None);
-    for (drive, holders) in libraries {
-        let after = before + holders;
-        if after > offset && before < offset + limit {
-            first.get_or_insert(offset - before);
-            chosen.push(drive.clone());
-        }
-        before = after;
-    }
-    (chosen, first.unwrap_or(0), before)
-}
-
-/// The sites and the libraries (id, holders reached) of [`stored_libraries`].
-type StoredLibraries = (Json<Vec<SiteReach>>, Json<Vec<(String, i64)>>);
+/// The sites, the total rows, and the page's libraries (id, number of its first row) of
+/// [`stored_page`].
+type StoredPage = (Json<Vec<SiteReach>>, i64, Json<Vec<(String, i64)>>);
 
 impl Store {
     /// What person `person_id` (a directory id or an invited address) reaches; `None` when no
@@ -244,15 +247,20 @@ impl Store {
         };
         let filtered = req.pattern() != "%";
         if stored && !filtered {
-            let (Json(sites), Json(libraries)): StoredLibraries =
-                sqlx::query_as(&stored_libraries())
-                    .bind(tenant)
-                    .bind(&person.person_id)
-                    .bind(person.enabled && person.kind != "external")
-                    .bind(person.kind == "guest")
-                    .fetch_one(&self.pool)
-                    .await?;
-            let (drives, offset, total) = libraries_of_page(&libraries, req.offset(), req.limit());
+            let (Json(sites), total, Json(libraries)): StoredPage = sqlx::query_as(&stored_page())
+                .bind(tenant)
+                .bind(&person.person_id)
+                .bind(person.enabled && person.kind != "external")
+                .bind(person.kind == "guest")
+                .bind(req.offset())
+                .bind(req.limit())
+                .fetch_one(&self.pool)
+                .await?;
+            // The page's first row is this far into its first library.
+            let offset = libraries
+                .first()
+                .map_or(0, |(_, first_row)| (req.offset() - first_row).max(0));
+            let drives: Vec<String> = libraries.into_iter().map(|(drive, _)| drive).collect();
             let (Json(rows),): (Json<Vec<ReachedItem>>,) = sqlx::query_as(&format!(
                 "{}, page AS (
     SELECT r.drive_id, r.drive_name, r.site_id, r.site_name, r.holder AS item_id, r.name, r.path,
@@ -290,7 +298,13 @@ SELECT coalesce(json_agg(p), '[]') FROM page p",
     FROM live GROUP BY site_id
 ), shown AS (
     SELECT * FROM live WHERE coalesce(path, name, '') ILIKE $3
-), page AS ({PAGE_ROWS_OF_SHOWN} LIMIT $4 OFFSET $5)
+), page AS (
+    SELECT drive_id, drive_name, site_id, site_name, holder AS item_id, name, path, is_folder,
+           items, can_read, can_write, routes
+    FROM shown
+    ORDER BY site_name NULLS LAST, site_id, drive_name, drive_id, path, holder
+    LIMIT $4 OFFSET $5
+)
 SELECT (SELECT coalesce(json_agg(b ORDER BY {SITE_ORDER}), '[]') FROM by_site b) AS sites,
        (SELECT coalesce(json_agg(p), '[]') FROM page p) AS items,
        (SELECT count(*) FROM shown) AS total",

@@ -73,9 +73,10 @@ const LEVELS: &str = "(VALUES (false, 1), (true, 2)) AS l (is_guest, need)";
 /// Stores, from the holder sets of [`super::audience::holder_set_statements`], what the broad
 /// claims open per library for each kind of person, what each person reaches beyond them per
 /// library (of the libraries of `$2` when it is not null: the holder sets hold those only),
-/// and then each person's totals, from every library's stored rows; and the order of every
-/// library on a person's page.
-fn store_reach_statements() -> [String; 8] {
+/// and then each person's totals, from every library's stored rows; the order of every
+/// library on a person's page, where each library's broad rows start in it, and the broad rows
+/// summed by site.
+fn store_reach_statements() -> [String; 11] {
     [
         "DELETE FROM library_order WHERE tenant_id = $1".to_string(),
         "INSERT INTO library_order (tenant_id, drive_id, position, site_id, site_name)
@@ -94,6 +95,26 @@ SELECT $1, l.is_guest, h.drive_id, count(*),
 FROM {LEVELS} JOIN hs_holders h ON h.any_class >= l.need
 GROUP BY l.is_guest, h.drive_id"
         ),
+        // Every library's start, not only the recomputed ones': a change before it moves it.
+        "UPDATE broad_drive_reach b SET position = x.position, rows_before = x.rows_before
+FROM (
+    SELECT r.is_guest, r.drive_id, o.position,
+           sum(r.holders) OVER (PARTITION BY r.is_guest ORDER BY o.position NULLS LAST, r.drive_id)
+               - r.holders AS rows_before
+    FROM broad_drive_reach r LEFT JOIN library_order o ON o.tenant_id = $1 AND o.drive_id = r.drive_id
+    WHERE r.tenant_id = $1
+) x
+WHERE b.tenant_id = $1 AND b.is_guest = x.is_guest AND b.drive_id = x.drive_id"
+            .to_string(),
+        "DELETE FROM broad_site_reach WHERE tenant_id = $1".to_string(),
+        "INSERT INTO broad_site_reach (tenant_id, is_guest, site_id, site_name, libraries, holders,
+                              items_read, items_write)
+SELECT $1, b.is_guest, o.site_id, min(o.site_name), count(*), sum(b.holders), sum(b.items_read),
+       sum(b.items_write)
+FROM broad_drive_reach b JOIN library_order o ON o.tenant_id = $1 AND o.drive_id = b.drive_id
+WHERE b.tenant_id = $1
+GROUP BY b.is_guest, o.site_id"
+            .to_string(),
         "DELETE FROM person_drive_reach WHERE tenant_id = $1 AND ($2::text[] IS NULL OR drive_id = ANY($2))"
             .to_string(),
         format!(

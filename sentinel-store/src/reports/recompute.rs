@@ -93,7 +93,7 @@ impl Store {
         let mut done = Vec::new();
         for tenant in self.tenants().await? {
             done.push(match last {
-                Some(since) => self.refresh_audiences_since(&tenant, since).await?,
+                Some(since) => self.recompute_changed_since(&tenant, since).await?,
                 None => self.refresh_audiences(&tenant).await?,
             });
         }
@@ -109,8 +109,10 @@ impl Store {
     }
 
     /// Recomputes what changed in tenant `tenant` since `since`: everything when its directory
-    /// changed, else the libraries with changed rows.
-    pub async fn refresh_audiences_since(
+    /// changed, else the libraries with changed rows. Correct for any `since` at or before the
+    /// last recomputation began (a later one misses what changed in between):
+    /// [`Store::refresh_audiences_if_due`] keeps that time; benches and tests pass their own.
+    pub async fn recompute_changed_since(
         &self,
         tenant: &str,
         since: DateTime<Utc>,
