@@ -41,6 +41,8 @@ ALTER TABLE broad_drive_reach ADD COLUMN IF NOT EXISTS position bigint;
 ALTER TABLE broad_drive_reach ADD COLUMN IF NOT EXISTS rows_before bigint;
 CREATE INDEX IF NOT EXISTS broad_drive_reach_by_position
     ON broad_drive_reach (tenant_id, is_guest, position);
+CREATE INDEX IF NOT EXISTS broad_drive_reach_by_start
+    ON broad_drive_reach (tenant_id, is_guest, rows_before);
 
 -- The broad rows summed by site, per kind of person: a person's sites are these plus what their
 -- own libraries add. `site_id` is null for OneDrives.

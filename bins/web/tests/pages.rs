@@ -1107,6 +1107,17 @@ async fn people_show_what_each_person_reaches_and_how() {
             "a disabled account reaches nothing"
         );
 
+        // A page past the end is empty, and still says how many there are.
+        let past = app.get("/api/people?page=9", Some(&reader)).await.json();
+        assert_eq!(
+            (
+                past["people"]["rows"].clone(),
+                past["people"]["total"].clone()
+            ),
+            (json!([]), json!(rows.as_array().expect("rows").len())),
+            "{past}"
+        );
+
         let guests = app.get("/api/people?kind=guest", Some(&reader)).await;
         assert_eq!(guests.json()["people"]["total"], 1, "{}", guests.body);
         let disabled = app.get("/people?disabled=1", Some(&reader)).await;
@@ -1180,6 +1191,15 @@ async fn people_show_what_each_person_reaches_and_how() {
             .await
             .json();
         assert_eq!(none["audiences"]["total"], 0, "{none}");
+        let past = app.get("/api/audiences?page=9", Some(&reader)).await.json();
+        assert_eq!(
+            (
+                past["audiences"]["rows"].clone(),
+                past["audiences"]["total"].clone()
+            ),
+            (json!([]), json!(1)),
+            "a page past the end still counts: {past}"
+        );
         assert_eq!(none["audiences"]["rows"], json!([]));
 
         let unknown = app.get("/api/people/nobody", Some(&reader)).await;

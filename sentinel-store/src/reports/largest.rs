@@ -121,20 +121,23 @@ WHERE i.tenant_id = $1 AND i.deleted_at IS NULL"
         } else {
             "WHERE $2::text IS NOT NULL"
         };
-        let rows: Vec<LargestRow> = sqlx::query_as(&format!(
-            "WITH matching AS (
-    SELECT h.* FROM (
+        let matching = format!(
+            "SELECT h.* FROM (
         SELECT * FROM holder_audiences
         WHERE tenant_id = $1 AND (readers > 0 OR writers > 0 OR anyone_can_read)
-    ) h {matching}
-), ranked AS (
-    SELECT * FROM matching
+    ) h {matching}"
+        );
+        // The count apart: read once for the page and once for the count, the matching rows
+        // were all kept and sorted (125 ms at p95 on the large tenant).
+        let rows: Vec<HolderAudience> = sqlx::query_as(&format!(
+            "WITH ranked AS (
+    SELECT * FROM ({matching}) m
     ORDER BY readers DESC, writers DESC, items DESC, drive_id, holder_id
     LIMIT $3 OFFSET $4
 )
 SELECT h.drive_id, d.name AS drive_name, d.site_id, s.display_name AS site_name,
        h.holder_id AS item_id, i.name, i.path, coalesce(i.is_folder, false) AS is_folder, h.items,
-       {AUDIENCE_SELECT}, (SELECT count(*) FROM matching) AS total
+       {AUDIENCE_SELECT}
 FROM ranked h
 LEFT JOIN msgraph_drive_items i ON i.tenant_id = $1 AND i.drive_id = h.drive_id AND i.id = h.holder_id
 LEFT JOIN msgraph_drives d ON d.tenant_id = $1 AND d.id = h.drive_id
@@ -147,18 +150,11 @@ ORDER BY h.readers DESC, h.writers DESC, h.items DESC, h.drive_id, h.holder_id"
         .bind(req.offset())
         .fetch_all(&self.pool)
         .await?;
-        let total = rows.first().map_or(0, |r| r.total);
-        Ok(Page::new(
-            rows.into_iter().map(|r| r.holder).collect(),
-            total,
-            req,
-        ))
+        let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM ({matching}) m"))
+            .bind(tenant)
+            .bind(req.pattern())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Page::new(rows, total, req))
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct LargestRow {
-    #[sqlx(flatten)]
-    holder: HolderAudience,
-    total: i64,
 }

@@ -149,8 +149,11 @@ pub struct SiteReach {
 pub struct PersonDetail {
     /// Who, and the totals.
     pub person: PersonReach,
-    /// By site, the most reached first.
+    /// By site, the most reached first: the first [`SITES_LISTED`].
     pub sites: Vec<SiteReach>,
+    /// Sites with something the person reaches beyond those listed (each reaching no more
+    /// than the last listed); their items are in `items` all the same.
+    pub more_sites: i64,
     /// The items holding permissions that reach them, by site, library and path.
     pub items: Page<ReachedItem>,
 }
@@ -166,6 +169,11 @@ enum Scope {
 
 /// The order of a person's sites: the most reached first.
 const SITE_ORDER: &str = "b.items_read DESC, b.items_write DESC, b.site_name, b.site_id";
+
+/// How many of a person's sites are listed. A member of the large tenant reaches 1,077 sites
+/// through "Everyone except external users": a table of all of them is read by no one, and
+/// building it cost more than the rest of the page.
+pub const SITES_LISTED: usize = 100;
 
 /// A person's sites and page, as the last refresh stored them: the broad rows of their kind
 /// (`$3`: they count; `$4`: a guest) summed by site, plus their own libraries'; the total rows
@@ -216,7 +224,9 @@ WITH own AS (
                AS first_row
     FROM candidates c
 )
-SELECT (SELECT coalesce(json_agg(b ORDER BY {SITE_ORDER}), '[]') FROM by_site b) AS sites,
+SELECT (SELECT coalesce(json_agg(b ORDER BY {SITE_ORDER}), '[]')
+        FROM (SELECT * FROM by_site b ORDER BY {SITE_ORDER} LIMIT {SITES_LISTED}) b) AS sites,
+       (SELECT count(*) FROM by_site) AS site_count,
        (SELECT coalesce(sum(holders), 0) FROM by_site)::bigint AS total,
        (SELECT coalesce(json_agg(json_build_array(p.drive_id, p.first_row) ORDER BY p.position), '[]')
         FROM placed p
@@ -224,9 +234,9 @@ SELECT (SELECT coalesce(json_agg(b ORDER BY {SITE_ORDER}), '[]') FROM by_site b)
     )
 }
 
-/// The sites, the total rows, and the page's libraries (id, number of its first row) of
-/// [`stored_page`].
-type StoredPage = (Json<Vec<SiteReach>>, i64, Json<Vec<(String, i64)>>);
+/// The sites listed, how many there are, the total rows, and the page's libraries (id, number
+/// of its first row) of [`stored_page`].
+type StoredPage = (Json<Vec<SiteReach>>, i64, i64, Json<Vec<(String, i64)>>);
 
 impl Store {
     /// What person `person_id` (a directory id or an invited address) reaches; `None` when no
@@ -247,15 +257,16 @@ impl Store {
         };
         let filtered = req.pattern() != "%";
         if stored && !filtered {
-            let (Json(sites), total, Json(libraries)): StoredPage = sqlx::query_as(&stored_page())
-                .bind(tenant)
-                .bind(&person.person_id)
-                .bind(person.enabled && person.kind != "external")
-                .bind(person.kind == "guest")
-                .bind(req.offset())
-                .bind(req.limit())
-                .fetch_one(&self.pool)
-                .await?;
+            let (Json(sites), site_count, total, Json(libraries)): StoredPage =
+                sqlx::query_as(&stored_page())
+                    .bind(tenant)
+                    .bind(&person.person_id)
+                    .bind(person.enabled && person.kind != "external")
+                    .bind(person.kind == "guest")
+                    .bind(req.offset())
+                    .bind(req.limit())
+                    .fetch_one(&self.pool)
+                    .await?;
             // The page's first row is this far into its first library.
             let offset = libraries
                 .first()
@@ -282,14 +293,18 @@ SELECT coalesce(json_agg(p), '[]') FROM page p",
             .await?;
             return Ok(Some(PersonDetail {
                 person,
+                more_sites: site_count - sites.len() as i64,
                 sites,
                 items: Page::new(rows, total, req),
             }));
         }
         // One statement: `reached` is computed once and read three times.
-        let (Json(sites), Json(rows), total): (Json<Vec<SiteReach>>, Json<Vec<ReachedItem>>, i64) =
-            sqlx::query_as(&format!(
-                "{}, live AS (
+        let (Json(mut sites), Json(rows), total): (
+            Json<Vec<SiteReach>>,
+            Json<Vec<ReachedItem>>,
+            i64,
+        ) = sqlx::query_as(&format!(
+            "{}, live AS (
     SELECT * FROM reached WHERE items > 0
 ), by_site AS (
     SELECT site_id, min(site_name) AS site_name, count(DISTINCT drive_id) AS libraries,
@@ -308,23 +323,26 @@ SELECT coalesce(json_agg(p), '[]') FROM page p",
 SELECT (SELECT coalesce(json_agg(b ORDER BY {SITE_ORDER}), '[]') FROM by_site b) AS sites,
        (SELECT coalesce(json_agg(p), '[]') FROM page p) AS items,
        (SELECT count(*) FROM shown) AS total",
-                reached_holders(Scope::All)
-            ))
-            .bind(tenant)
-            .bind(&person.person_id)
-            .bind(req.pattern())
-            .bind(req.limit())
-            .bind(req.offset())
-            .fetch_one(&self.pool)
-            .await?;
+            reached_holders(Scope::All)
+        ))
+        .bind(tenant)
+        .bind(&person.person_id)
+        .bind(req.pattern())
+        .bind(req.limit())
+        .bind(req.offset())
+        .fetch_one(&self.pool)
+        .await?;
         if !stored {
             person.items_read = sites.iter().map(|s| s.items_read).sum();
             person.items_write = sites.iter().map(|s| s.items_write).sum();
             person.libraries = sites.iter().map(|s| s.libraries).sum();
             person.sites = sites.iter().filter(|s| s.site_id.is_some()).count() as i64;
         }
+        let more_sites = sites.len().saturating_sub(SITES_LISTED) as i64;
+        sites.truncate(SITES_LISTED);
         Ok(Some(PersonDetail {
             person,
+            more_sites,
             sites,
             items: Page::new(rows, total, req),
         }))

@@ -129,6 +129,7 @@ pub async fn person(
             let PersonDetail {
                 person,
                 sites,
+                more_sites,
                 items,
             } = &detail;
             let page = PersonPage {
@@ -136,6 +137,7 @@ pub async fn person(
                 table: Table::new(&uri, &req, items.rows.len(), items.total),
                 person,
                 sites,
+                more_sites: *more_sites,
                 items: &items.rows,
             };
             state.views.page("person.html", Some(&user), &page)
@@ -161,5 +163,6 @@ struct PersonPage<'a> {
     table: Table,
     person: &'a PersonReach,
     sites: &'a [SiteReach],
+    more_sites: i64,
     items: &'a [ReachedItem],
 }
