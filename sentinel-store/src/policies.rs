@@ -400,10 +400,16 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         // A fresh temporary table has no statistics: without them the anti-join below is
-        // planned as nested loops over every open violation.
-        sqlx::query("ANALYZE current_violations")
-            .execute(&mut *tx)
-            .await?;
+        // planned as nested loops over every open violation. Its index keeps that plan cheap
+        // even so: `policy_violations` may have no statistics either (this host runs without
+        // autovacuum), and on the large tenant the anti-join then compared 28,753 open
+        // violations with every current one, 413M comparisons in 95 s (89 ms with the index).
+        for statement in [
+            "CREATE INDEX ON current_violations (rule, subject_key)",
+            "ANALYZE current_violations",
+        ] {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
         let open = sqlx::query(
             "INSERT INTO policy_violations AS v (tenant_id, rule, subject_key, drive_id, item_id,
                  permission_id, grantee, detail, first_seen_at, detected_at)
