@@ -57,6 +57,16 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let worker = sibling_binary("sentinel-worker")?;
     let sim = spawn_unlimited(&args.tenant).await?;
+    // The check reads the simulator's whole audience dump (every item's readers by id) into
+    // memory: on the large profile that outgrew 24 GiB and the bench was killed, after the
+    // load. Said before the load instead.
+    let tenant_items = sentinel_sim::control::manifest(&sim.state).items;
+    if args.check > 0 && tenant_items > MAX_ITEMS_CHECKED {
+        anyhow::bail!(
+            "--check reads the simulator's whole audience dump, too large in memory for {tenant_items} items \
+             (at most {MAX_ITEMS_CHECKED}): pass --check 0, or check the medium profile"
+        );
+    }
     let db = match &args.database_url {
         Some(url) => sentinel_testkit::TestDb::existing(url).await?,
         None => load_database(&worker, &sim, &args.tenant).await?,
@@ -166,6 +176,10 @@ async fn incremental(
         "recompute_vs_whole": took.as_secs_f64() / whole.as_secs_f64().max(1e-9),
     }))
 }
+
+/// The largest tenant whose audience dump `--check` reads whole (the medium profile has
+/// about 203,000 items).
+const MAX_ITEMS_CHECKED: u64 = 300_000;
 
 /// Compares `n` items' stored audiences and `n` people's reach, spread evenly over the
 /// simulator's dumps, with its ground truth; the counts and the first differences.
