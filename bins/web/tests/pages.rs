@@ -445,6 +445,12 @@ async fn unknown_paths_and_bad_queries_are_refused_in_the_callers_format() {
             r.json()["error"],
             "status must be one of running, success, failed, got 'stuck'"
         );
+        let r = app.get("/api/sites/x?sort=size", Some(&reader)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            r.json()["error"],
+            "sort must be one of name, audience, got 'size'"
+        );
         let r = app
             .get(
                 "/api/jobs/00000000-0000-0000-0000-000000000000",

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use common::*;
 use sentinel_sim::{Profile, RunningSim};
 use sentinel_store::{
-    ItemAudience, PageRequest, PeopleQuery, PersonKind, PersonReach, SITES_LISTED, Store,
+    ItemAudience, LibraryOrder, PageRequest, PeopleQuery, PersonKind, PersonReach, SITES_LISTED,
+    Store,
 };
 use sentinel_testkit::truth::{expected_audience, expected_reach, ids, reach_figures};
 use serde_json::json;
@@ -161,10 +162,49 @@ async fn check_mode(mode: &str, seed: u64) {
         );
     }
     check_reach(&sim, &store, &tenant, &disabled).await;
+    check_library_order(&db, &store, &tenant).await;
     if mode == "hierarchical" {
         check_incremental(&sim, &db, &store, &tenant, mode).await;
     }
     db.drop_db().await;
+}
+
+/// A site's libraries listed largest audience first are its libraries in that order, on
+/// every site; and on some site that order is not the order of their names.
+async fn check_library_order(db: &sentinel_testkit::TestDb, store: &Store, tenant: &str) {
+    let sites: Vec<String> = sqlx::query_scalar(
+        "SELECT site_id FROM msgraph_drives WHERE site_id IS NOT NULL AND deleted_at IS NULL
+         GROUP BY site_id HAVING count(*) > 1 ORDER BY site_id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("sites");
+    let mut reordered = 0;
+    for site in &sites {
+        let list = |order| store.site_drives(tenant, site, false, order);
+        let by_name = list(LibraryOrder::Name).await.expect("by name");
+        let by_audience = list(LibraryOrder::Audience).await.expect("by audience");
+        let audiences: Vec<i64> = by_audience.iter().map(|d| d.largest_audience).collect();
+        assert!(
+            audiences.windows(2).all(|w| w[0] >= w[1]),
+            "{site}: largest audience first: {audiences:?}"
+        );
+        let ids = |list: &[sentinel_store::DriveSummary]| -> Vec<String> {
+            list.iter().map(|d| d.drive_id.clone()).collect()
+        };
+        let (named, ranked) = (ids(&by_name), ids(&by_audience));
+        assert_eq!(
+            named.iter().collect::<BTreeSet<_>>(),
+            ranked.iter().collect::<BTreeSet<_>>(),
+            "{site}: the same libraries"
+        );
+        reordered += usize::from(named != ranked);
+    }
+    assert!(
+        reordered > 0,
+        "no site of {} lists its libraries differently by audience",
+        sites.len()
+    );
 }
 
 /// Every stored audience and reach row, as text, in order.

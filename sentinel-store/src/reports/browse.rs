@@ -2,7 +2,7 @@
 //! and who each permission reaches.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, Row};
 
 use super::{Page, PageRequest};
@@ -26,6 +26,19 @@ pub struct SiteSummary {
     /// When scans started skipping it.
     pub skipped_since: Option<DateTime<Utc>>,
 }
+
+/// How a site's libraries are listed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LibraryOrder {
+    /// By name.
+    #[default]
+    Name,
+    /// Largest audience first (the most people who can open one of its items).
+    Audience,
+}
+
+words!(LibraryOrder, "sort", Name = "name", Audience = "audience");
 
 /// A library or OneDrive with its figures (`mv_drive_summary` joined to `msgraph_drives`).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -207,20 +220,24 @@ impl Store {
                                    sum(h.items) FILTER (WHERE h.anyone_can_read)::bigint AS anyone \
                             FROM holder_audiences h WHERE h.tenant_id = d.tenant_id AND h.drive_id = d.id) a ON true";
 
-    /// The libraries of a site, with their item and link counts.
+    /// The libraries of a site, with their item and link counts, by name or largest audience
+    /// first.
     pub async fn site_drives(
         &self,
         tenant: &str,
         site_id: &str,
         include_deleted: bool,
+        order: LibraryOrder,
     ) -> Result<Vec<DriveSummary>, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "{} WHERE d.tenant_id = $1 AND d.site_id = $2 AND ($3 OR d.deleted_at IS NULL) ORDER BY d.name, d.id",
+            "{} WHERE d.tenant_id = $1 AND d.site_id = $2 AND ($3 OR d.deleted_at IS NULL) \
+             ORDER BY CASE WHEN $4 THEN coalesce(a.largest_audience, 0) END DESC NULLS LAST, d.name, d.id",
             Self::DRIVE_SELECT
         ))
         .bind(tenant)
         .bind(site_id)
         .bind(include_deleted)
+        .bind(order == LibraryOrder::Audience)
         .fetch_all(&self.pool)
         .await?)
     }

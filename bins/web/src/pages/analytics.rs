@@ -70,10 +70,7 @@ pub async fn analytics(
     Query(sort): Query<SortParam>,
 ) -> Result<Response, WebError> {
     let req = q.request(format);
-    let order: SiteOrder = match sort.sort.as_deref().map(str::trim) {
-        None | Some("") => SiteOrder::default(),
-        Some(s) => s.parse().map_err(WebError::BadInput)?,
-    };
+    let order: SiteOrder = sort.order()?;
     let sites = state
         .store
         .sites_by_exposure(&state.tenant, &req, order)
@@ -143,4 +140,14 @@ struct AnalyticsPage<'a> {
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct SortParam {
     sort: Option<String>,
+}
+
+impl SortParam {
+    /// The order asked for (`?sort=`), or the default when none.
+    pub fn order<T: Default + std::str::FromStr<Err = String>>(&self) -> Result<T, WebError> {
+        match self.sort.as_deref().map(str::trim) {
+            None | Some("") => Ok(T::default()),
+            Some(s) => s.parse().map_err(WebError::BadInput),
+        }
+    }
 }

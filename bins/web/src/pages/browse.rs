@@ -6,7 +6,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use sentinel_store::{
-    AudienceMember, DriveSummary, ItemAudience, ItemPermission, ItemSummary, SiteSummary,
+    AudienceMember, DriveSummary, ItemAudience, ItemPermission, ItemSummary, LibraryOrder,
+    SiteSummary,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -72,7 +73,9 @@ pub async fn site(
     uri: Uri,
     Path(site_id): Path<String>,
     Query(q): Query<ListQuery>,
+    Query(sort): Query<super::analytics::SortParam>,
 ) -> Result<Response, WebError> {
+    let order: LibraryOrder = sort.order()?;
     let site = state
         .store
         .site(&state.tenant, &site_id)
@@ -80,7 +83,7 @@ pub async fn site(
         .ok_or_else(|| not_cached("such site"))?;
     let drives = state
         .store
-        .site_drives(&state.tenant, &site_id, q.include_deleted())
+        .site_drives(&state.tenant, &site_id, q.include_deleted(), order)
         .await?;
     match format {
         Format::Csv => return csv_response("drives", DRIVE_COLUMNS, &to_values(&drives)),
@@ -93,6 +96,9 @@ pub async fn site(
         drives: &drives,
         include_deleted: q.include_deleted(),
         csv_url: super::with_param(&uri, "format", "csv"),
+        order,
+        sort_by_name_url: super::with_param(&uri, "sort", "name"),
+        sort_by_audience_url: super::with_param(&uri, "sort", "audience"),
     };
     state.views.page("site.html", Some(&user), &page)
 }
@@ -104,6 +110,9 @@ struct SitePage<'a> {
     drives: &'a [DriveSummary],
     include_deleted: bool,
     csv_url: String,
+    order: LibraryOrder,
+    sort_by_name_url: String,
+    sort_by_audience_url: String,
 }
 
 #[derive(Debug, Deserialize)]
