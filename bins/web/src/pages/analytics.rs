@@ -9,7 +9,7 @@ use sentinel_store::{PostureSnapshot, SiteOrder, SitePosture};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{ListQuery, Table, charts, to_values, with_param};
+use super::{ListQuery, SortParam, Table, charts, to_values, with_param};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::WebError;
@@ -134,20 +134,4 @@ struct AnalyticsPage<'a> {
     sort_by_exposure_url: String,
     sort_by_audience_url: String,
     sites: &'a [SitePosture],
-}
-
-/// `?sort=exposure` (the default) or `?sort=audience`.
-#[derive(Debug, Default, serde::Deserialize)]
-pub struct SortParam {
-    sort: Option<String>,
-}
-
-impl SortParam {
-    /// The order asked for (`?sort=`), or the default when none.
-    pub fn order<T: Default + std::str::FromStr<Err = String>>(&self) -> Result<T, WebError> {
-        match self.sort.as_deref().map(str::trim) {
-            None | Some("") => Ok(T::default()),
-            Some(s) => s.parse().map_err(WebError::BadInput),
-        }
-    }
 }

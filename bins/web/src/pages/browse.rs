@@ -73,7 +73,7 @@ pub async fn site(
     uri: Uri,
     Path(site_id): Path<String>,
     Query(q): Query<ListQuery>,
-    Query(sort): Query<super::analytics::SortParam>,
+    Query(sort): Query<super::SortParam>,
 ) -> Result<Response, WebError> {
     let order: LibraryOrder = sort.order()?;
     let site = state

@@ -116,6 +116,24 @@ pub async fn not_found(uri: Uri) -> WebError {
     WebError::NotFound(format!("nothing at {}", uri.path()))
 }
 
+/// `?sort=` of a table that can be ranked more than one way (`/analytics`' sites, a site's
+/// libraries): each page parses it into its own order.
+#[derive(Debug, Default, Deserialize)]
+pub struct SortParam {
+    sort: Option<String>,
+}
+
+impl SortParam {
+    /// The order asked for, or the default when none; an unknown one is a 400 naming the
+    /// choices.
+    pub fn order<T: Default + std::str::FromStr<Err = String>>(&self) -> Result<T, WebError> {
+        match self.sort.as_deref().map(str::trim) {
+            None | Some("") => Ok(T::default()),
+            Some(s) => s.parse().map_err(WebError::BadInput),
+        }
+    }
+}
+
 /// The query of a paged, filtered table.
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
