@@ -38,7 +38,9 @@ pub fn request_cost(path_and_query: &str) -> (Budget, u32) {
     let collection = path.ends_with("/drives")
         || path.ends_with("/children")
         || (path.starts_with("/sites/") && path.ends_with("/sites"));
-    if path == "/sites/getAllSites" || collection {
+    // `oneDrive.getAllSites` is where getAllSites' nextLink leads (site-getallsites' example).
+    let all_sites = path == "/sites/getAllSites" || path == "/sites/oneDrive.getAllSites";
+    if all_sites || collection {
         return (Budget::Sharepoint, 2);
     }
     (Budget::Sharepoint, 1)
@@ -68,6 +70,10 @@ mod tests {
         );
         assert_eq!(
             request_cost("/sites/getAllSites?$top=10"),
+            (Budget::Sharepoint, 2)
+        );
+        assert_eq!(
+            request_cost("/sites/oneDrive.getAllSites?$skiptoken=U1BH"),
             (Budget::Sharepoint, 2)
         );
         assert_eq!(request_cost("/sites/x/drives"), (Budget::Sharepoint, 2));

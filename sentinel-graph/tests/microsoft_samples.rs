@@ -4,13 +4,15 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use common::*;
+use futures::TryStreamExt;
+use sentinel_graph::models::Site;
 use sentinel_graph::{BatchRequest, GraphClient};
 use serde_json::Value;
 
@@ -205,5 +207,113 @@ async fn the_subsites_sample_lists_both_subsites_with_what_it_prints() {
     assert!(
         seen[0].1.ends_with("/sites"),
         "GET /sites/{{site-id}}/sites: {seen:?}"
+    );
+}
+
+/// learn.microsoft.com/graph/api/drive-get, the response example (`GET /users/{id}/drive` is one
+/// of the requests it answers): a OneDrive with its owner and a quota that prints no `used`.
+#[tokio::test]
+async fn the_drive_sample_is_a_users_onedrive_with_owner_and_quota_as_printed() {
+    let printed = sample("drive-get");
+    let (root, seen) = fixture_server(move |_, _, _| answer(&printed)).await;
+    let (_tenant, client) = client_against(&root).await;
+    let drive = client
+        .user_drive("efee1b77-fb3b-4f65-99d6-274c11914d12")
+        .await
+        .expect("the drive")
+        .expect("a OneDrive, not 'none'");
+    assert_eq!(
+        drive.id,
+        "b!t18F8ybsHUq1z3LTz8xvZqP8zaSWjkFNhsME-Fepo75dTf9vQKfeRblBZjoSQrd7"
+    );
+    assert_eq!(drive.drive_type.as_deref(), Some("business"));
+    let owner = drive.owner.and_then(|o| o.user).expect("owner.user");
+    assert_eq!(
+        (owner.id.as_deref(), owner.display_name.as_deref()),
+        (
+            Some("efee1b77-fb3b-4f65-99d6-274c11914d12"),
+            Some("Ryan Gregg")
+        )
+    );
+    let quota = drive.quota.expect("quota");
+    assert_eq!(
+        (quota.total, quota.remaining, quota.deleted, quota.used),
+        (Some(1099511627776), Some(1099447353539), Some(256938), None),
+        "an absent `used` stays unknown, not 0"
+    );
+    assert_eq!(quota.state.as_deref(), Some("normal"));
+    let seen = seen.lock().expect("log");
+    assert_eq!(
+        seen[0].1, "GET /v1.0/users/efee1b77-fb3b-4f65-99d6-274c11914d12/drive",
+        "{seen:?}"
+    );
+}
+
+/// learn.microsoft.com/graph/api/site-getallsites, the response example: three site
+/// collections and a nextLink that names the function `oneDrive.getAllSites`, not the URL that was
+/// requested. The client follows the link as given (its last page here is composed: an empty
+/// `value` and no nextLink) and keeps what its model does not read in `raw`.
+#[tokio::test]
+async fn the_all_sites_sample_is_followed_by_its_own_next_link() {
+    // The printed link points at Graph; here Graph is the fixture server, known once it listens.
+    let graph_root = Arc::new(OnceLock::<String>::new());
+    let printed = sample("site-getallsites").to_string();
+    let known = graph_root.clone();
+    let (root, seen) = fixture_server(move |n, _, _| {
+        if n == 0 {
+            let here = known.get().expect("the root is set before the first call");
+            let first = printed.replace("https://graph.microsoft.com/v1.0", here);
+            answer(&serde_json::from_str(&first).expect("JSON"))
+        } else {
+            axum::Json(serde_json::json!({"value": []})).into_response()
+        }
+    })
+    .await;
+    graph_root.set(root.clone()).expect("set once");
+    let (_tenant, client) = client_against(&root).await;
+    let pages: Vec<Vec<Site>> = client.all_sites().try_collect().await.expect("every page");
+    let sites: Vec<(&str, Option<&str>, Option<&str>)> = pages
+        .iter()
+        .flatten()
+        .map(|s| {
+            (
+                s.name.as_deref().unwrap_or_default(),
+                s.web_url.as_deref(),
+                s.display_name.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sites,
+        [
+            ("Root Site", Some("https://contoso.sharepoint.com"), None),
+            (
+                "Site A",
+                Some("https://contoso.sharepoint.com/sites/siteA"),
+                None
+            ),
+            (
+                "Site B",
+                Some("https://contoso.sharepoint.com/sites/siteB"),
+                None
+            )
+        ]
+    );
+    assert_eq!(
+        pages[0][0].raw["siteCollection"]["dataLocationCode"], "NAM",
+        "what the model does not read is kept"
+    );
+    let seen: Vec<String> = seen
+        .lock()
+        .expect("log")
+        .iter()
+        .map(|s| s.1.clone())
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "GET /v1.0/sites/getAllSites",
+            "GET /v1.0/sites/oneDrive.getAllSites"
+        ]
     );
 }

@@ -652,9 +652,11 @@ pub async fn get_all_sites(
         let v = listed.then(|| apply_select(site_json(&t, pos as usize), select.as_deref()));
         (v.into_iter().collect(), None)
     });
+    // site-getallsites' response example: the nextLink names the function by its qualified
+    // name, `oneDrive.getAllSites`, not as it was requested.
     let next = (!done).then(|| {
         format!(
-            "{base}/v1.0/sites/getAllSites?$skiptoken={}",
+            "{base}/v1.0/sites/oneDrive.getAllSites?$skiptoken={}",
             cur.encode(t.id_key)
         )
     });

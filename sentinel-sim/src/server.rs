@@ -35,6 +35,7 @@ pub fn cost_of(route: &str, query: &str) -> (Bucket, u32) {
             (Bucket::Sharepoint, if has("token") { 1 } else { 2 })
         }
         "/v1.0/sites/getAllSites"
+        | "/v1.0/sites/oneDrive.getAllSites"
         | "/v1.0/sites/{site_id}/drives"
         | "/v1.0/sites/{site_id}/sites" => (Bucket::Sharepoint, 2),
         "/v1.0/sites/{site_id}/permissions"
@@ -60,6 +61,11 @@ pub fn router(state: Arc<SimState>) -> Router {
         )
         .route("/v1.0/sites/delta", get(graph::sites_delta))
         .route("/v1.0/sites/getAllSites", get(graph::get_all_sites))
+        // Where getAllSites' own nextLink leads (site-getallsites, the response example).
+        .route(
+            "/v1.0/sites/oneDrive.getAllSites",
+            get(graph::get_all_sites),
+        )
         .route("/v1.0/sites/{site_id}", get(graph::get_site))
         .route("/v1.0/sites/{site_id}/drives", get(graph::site_drives))
         .route("/v1.0/sites/{site_id}/sites", get(graph::site_subsites))

@@ -37,6 +37,13 @@ async fn get_all_sites_pages_with_skiptoken_and_caps_top() {
             .as_str()
             .is_none_or(|l| l.contains("$skiptoken="))
     );
+    // site-getallsites' response example: the next page is `sites/oneDrive.getAllSites?$skiptoken=`.
+    let first = s.get("/v1.0/sites/getAllSites?$top=2").await;
+    let next = first["@odata.nextLink"].as_str().expect("a next page");
+    assert!(
+        next.contains("/v1.0/sites/oneDrive.getAllSites?$skiptoken="),
+        "{next}"
+    );
     let bad = s.get_raw("/v1.0/sites/getAllSites?$top=zero", &[]).await;
     assert_eq!(bad.status(), 400);
 }

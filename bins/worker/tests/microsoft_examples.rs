@@ -291,6 +291,38 @@ async fn microsofts_examples_land_in_every_column_they_define() {
         items().await,
         json!([{"id": "123010204abac", "name": "file.txt", "folder": false}])
     );
+    // ... and user-delta Example 3: a minimal object ("mobilePhone is not included, which means
+    // it has not changed"; jobTitle's null is a value, kept as a JSON null, where an absent key
+    // would read as SQL NULL). Only what it carries changes.
+    let user = row(
+        p,
+        "SELECT json_build_object('name', display_name, 'upn', user_principal_name, 'mail', mail, \
+           'job', jsonb_typeof(raw_json->'jobTitle'), 'mobile', raw_json->'mobilePhone', \
+           'phones', raw_json->'businessPhones') FROM msgraph_users WHERE id = 'id-value' AND deleted_at IS NULL",
+    )
+    .await;
+    assert_eq!(
+        user,
+        json!({"name": "displayName-value", "upn": "userPrincipalName-value", "mail": "mail-value",
+               "job": "null", "mobile": "mobilePhone-value", "phones": ["businessPhones-value"]})
+    );
+    // ... and group-delta Response 3: "displayName and description are included which means
+    // their values have changed"; mail, groupTypes and the members it leaves out stay.
+    let group = row(
+        p,
+        "SELECT json_build_object('name', display_name, 'description', jsonb_typeof(raw_json->'description'), \
+           'mail', mail, 'unified', is_unified, 'created', raw_json->'createdDateTime', \
+           'members', (SELECT json_agg(member_id ORDER BY member_id) FROM msgraph_group_members m \
+                       WHERE m.group_id = g.id AND m.deleted_at IS NULL)) \
+         FROM msgraph_groups g WHERE id = '02bd9fd6-8f93-4758-87c3-1fb73740a315' AND deleted_at IS NULL",
+    )
+    .await;
+    assert_eq!(
+        group,
+        json!({"name": "Everyone", "description": "null", "mail": "allcompany@contoso.com",
+               "unified": true, "created": "2021-03-12T10:36:14Z",
+               "members": ["49320844-be99-4164-8167-87ff5d047ace", "693acd06-2877-4339-8ade-b704261fe7a0"]})
+    );
     let misses = fixtures.misses.lock().expect("misses").clone();
     assert!(misses.is_empty(), "requests no example answers: {misses:?}");
     db.drop_db().await;
