@@ -28,6 +28,7 @@ pub mod control;
 mod cursor;
 pub mod entra;
 mod faults;
+mod fleet;
 pub mod generate;
 mod graph;
 mod json;
@@ -40,6 +41,7 @@ mod throttle;
 
 pub use control::Manifest;
 pub use faults::{Fault, Faults};
+pub use fleet::{RunningFleet, spawn_fleet};
 pub use generate::Profile;
 pub use server::{RunningSim, spawn};
 pub use state::{

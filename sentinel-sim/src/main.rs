@@ -17,6 +17,10 @@ struct Args {
     /// Seed of the synthetic tenant: the same seed gives the same tenant.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Serve this many tenants on the one address (seeds `seed`, `seed + 1`, ...), as Graph
+    /// serves every tenant: Entra by the tenant in the path, Graph by the token's tenant.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    tenants: u64,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8089")]
     addr: SocketAddr,
@@ -115,22 +119,34 @@ async fn main() -> ExitCode {
         api_token_version: args.api_token_version,
         sites_full_control: !args.without_sites_full_control,
     };
-    let sim = match sentinel_sim::spawn(config, args.addr).await {
+    let configs = (0..args.tenants)
+        .map(|n| SimConfig {
+            seed: config.seed.wrapping_add(n),
+            ..config.clone()
+        })
+        .collect();
+    let fleet = match sentinel_sim::spawn_fleet(configs, args.addr).await {
         Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            eprintln!("sentinel-sim: {e}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("sentinel-sim: cannot listen on {}: {e}", args.addr);
             return ExitCode::from(1);
         }
     };
-    let m = sentinel_sim::control::manifest(&sim.state);
-    tracing::info!(
-        url = %sim.url(), tenant_id = %m.tenant_id, client_id = %m.client_id,
-        users = m.users, sites = m.sites, drives = m.drives, items = m.items,
-        "simulated tenant ready"
-    );
+    for state in &fleet.tenants {
+        let m = sentinel_sim::control::manifest(state);
+        tracing::info!(
+            url = %fleet.url(), tenant_id = %m.tenant_id, client_id = %m.client_id,
+            users = m.users, sites = m.sites, drives = m.drives, items = m.items,
+            "simulated tenant ready"
+        );
+    }
     if tokio::signal::ctrl_c().await.is_err() {
         eprintln!("sentinel-sim: cannot listen for Ctrl-C");
     }
-    sim.shutdown().await;
+    fleet.shutdown().await;
     ExitCode::SUCCESS
 }

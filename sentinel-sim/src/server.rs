@@ -390,6 +390,23 @@ pub async fn spawn(config: SimConfig, addr: SocketAddr) -> std::io::Result<Runni
     let state = Arc::new(SimState::new(config));
     let app = router(state.clone());
     let _ = state.router.set(app.clone());
+    let (tx, task) = serve_app(listener, app);
+    Ok(RunningSim {
+        addr,
+        state,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Serves `app` on `listener` until the returned sender fires (or is dropped).
+pub(crate) fn serve_app(
+    listener: TcpListener,
+    app: Router,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         // Other spellings Graph accepts become their canonical routes before routing.
@@ -408,10 +425,5 @@ pub async fn spawn(config: SimConfig, addr: SocketAddr) -> std::io::Result<Runni
             tracing::error!(error = %e, "simulator server failed");
         }
     });
-    Ok(RunningSim {
-        addr,
-        state,
-        shutdown: Some(tx),
-        task,
-    })
+    (tx, task)
 }

@@ -8,7 +8,7 @@ pub mod webhook;
 use std::process::Command;
 use std::time::Duration;
 
-use sentinel_sim::{Profile, RunningSim, SimConfig};
+use sentinel_sim::{Profile, RunningFleet, RunningSim, SimConfig, SimState};
 use sqlx::{Connection, PgConnection, PgPool};
 
 fn admin_url() -> String {
@@ -129,9 +129,52 @@ pub async fn spawn_sim_with(
         .expect("sim")
 }
 
+/// One simulated tenant as the harness reaches it: a simulator of its own, or one tenant of a
+/// fleet ([`FleetTenant`]) sharing the fleet's address.
+pub trait SimTenant {
+    /// Where Entra and Graph answer (`http://127.0.0.1:port`).
+    fn url(&self) -> String;
+    /// Where this tenant's `/_sim/...` controls answer.
+    fn control_url(&self) -> String;
+    /// The tenant's state.
+    fn state(&self) -> &SimState;
+}
+
+impl SimTenant for RunningSim {
+    fn url(&self) -> String {
+        RunningSim::url(self)
+    }
+    fn control_url(&self) -> String {
+        RunningSim::url(self)
+    }
+    fn state(&self) -> &SimState {
+        &self.state
+    }
+}
+
+/// Tenant `n` of a fleet.
+#[derive(Debug, Clone, Copy)]
+pub struct FleetTenant<'a>(pub &'a RunningFleet, pub usize);
+
+impl SimTenant for FleetTenant<'_> {
+    fn url(&self) -> String {
+        self.0.url()
+    }
+    fn control_url(&self) -> String {
+        format!(
+            "{}/_fleet/{}",
+            self.0.url(),
+            self.state().read_tenant().tenant_id
+        )
+    }
+    fn state(&self) -> &SimState {
+        &self.0.tenants[self.1]
+    }
+}
+
 /// The variables that point the worker's and the web's configuration at `sim` for Entra and
 /// Graph and at `db` (for in-process use, e.g. with `GraphConfig::from_lookup`).
-pub fn sim_vars(sim: &RunningSim, db: &TestDb) -> Vec<(&'static str, String)> {
+pub fn sim_vars(sim: &impl SimTenant, db: &TestDb) -> Vec<(&'static str, String)> {
     let mut vars = graph_vars(sim);
     vars.push(("DATABASE_URL", db.url.clone()));
     vars
@@ -148,12 +191,12 @@ pub fn lookup(vars: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<Stri
 
 /// What `POST /_sim/{path}` answered (its JSON, or null), after checking it succeeded.
 pub async fn sim_control(
-    sim: &RunningSim,
+    sim: &impl SimTenant,
     path: &str,
     body: serde_json::Value,
 ) -> serde_json::Value {
     let r = reqwest::Client::new()
-        .post(format!("{}/_sim/{path}", sim.url()))
+        .post(format!("{}/_sim/{path}", sim.control_url()))
         .json(&body)
         .send()
         .await
@@ -163,8 +206,8 @@ pub async fn sim_control(
 }
 
 /// The simulator's ground truth: every object of `kind` (`users`, `items`, ...), one a line.
-pub async fn sim_dump(sim: &RunningSim, kind: &str) -> Vec<serde_json::Value> {
-    let text = reqwest::get(format!("{}/_sim/dump/{kind}", sim.url()))
+pub async fn sim_dump(sim: &impl SimTenant, kind: &str) -> Vec<serde_json::Value> {
+    let text = reqwest::get(format!("{}/_sim/dump/{kind}", sim.control_url()))
         .await
         .expect("dump")
         .text()
@@ -176,13 +219,16 @@ pub async fn sim_dump(sim: &RunningSim, kind: &str) -> Vec<serde_json::Value> {
 }
 
 /// The variables that point a Graph client (`GraphConfig::from_lookup`) at `sim`.
-pub fn graph_vars(sim: &RunningSim) -> Vec<(&'static str, String)> {
+pub fn graph_vars(sim: &impl SimTenant) -> Vec<(&'static str, String)> {
     vec![
-        ("ENTRA_TENANT_ID", sim.state.read_tenant().tenant_id.clone()),
-        ("ENTRA_CLIENT_ID", sim.state.config.client_id.clone()),
+        (
+            "ENTRA_TENANT_ID",
+            sim.state().read_tenant().tenant_id.clone(),
+        ),
+        ("ENTRA_CLIENT_ID", sim.state().config.client_id.clone()),
         (
             "ENTRA_CLIENT_SECRET",
-            sim.state.config.client_secret.clone(),
+            sim.state().config.client_secret.clone(),
         ),
         ("ENTRA_AUTHORITY", sim.url()),
         ("GRAPH_BASE_URL", format!("{}/v1.0", sim.url())),
@@ -192,7 +238,7 @@ pub fn graph_vars(sim: &RunningSim) -> Vec<(&'static str, String)> {
 
 /// Points a binary (worker or web) at `sim` for Entra and Graph and at `db`, with nothing
 /// else from the test's environment.
-pub fn sim_env(c: &mut Command, sim: &RunningSim, db: &TestDb) {
+pub fn sim_env(c: &mut Command, sim: &impl SimTenant, db: &TestDb) {
     c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(sim_vars(sim, db))

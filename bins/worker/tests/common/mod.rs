@@ -10,14 +10,15 @@ use sqlx::PgPool;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sentinel-worker");
 
-pub use sentinel_testkit::{TestDb, create_db, spawn_sim};
+#[allow(unused_imports)]
+pub use sentinel_testkit::{FleetTenant, SimTenant, TestDb, create_db, spawn_sim};
 
 /// The worker binary configured for `sim` and `db`.
-pub fn worker_command(sim: &RunningSim, db: &TestDb, args: &[&str]) -> Command {
+pub fn worker_command(sim: &impl SimTenant, db: &TestDb, args: &[&str]) -> Command {
     command(sim, db, args)
 }
 
-fn command(sim: &RunningSim, db: &TestDb, args: &[&str]) -> Command {
+fn command(sim: &impl SimTenant, db: &TestDb, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args(args);
     sentinel_testkit::sim_env(&mut c, sim, db);
@@ -25,7 +26,7 @@ fn command(sim: &RunningSim, db: &TestDb, args: &[&str]) -> Command {
 }
 
 /// Runs `sentinel-worker sync` to the end (off the async runtime).
-pub async fn sync(sim: &RunningSim, db: &TestDb, args: &[&str]) -> Output {
+pub async fn sync(sim: &impl SimTenant, db: &TestDb, args: &[&str]) -> Output {
     let mut c = command(sim, db, &[&["sync"], args].concat());
     tokio::task::spawn_blocking(move || c.output().expect("run worker"))
         .await
@@ -49,7 +50,7 @@ pub async fn assert_synced(out: &Output) {
     );
 }
 
-pub async fn dump(sim: &RunningSim, kind: &str) -> Vec<Value> {
+pub async fn dump(sim: &impl SimTenant, kind: &str) -> Vec<Value> {
     sentinel_testkit::sim_dump(sim, kind).await
 }
 
@@ -105,8 +106,8 @@ async fn set1(pool: &PgPool, sql: &str, tenant: &str) -> BTreeSet<String> {
 }
 
 /// Every table equals the simulator's ground truth: 0 missing, 0 phantom, 0 wrong.
-pub async fn assert_matches_truth(sim: &RunningSim, db: &TestDb) {
-    let tenant = sim.state.read_tenant().tenant_id.clone();
+pub async fn assert_matches_truth(sim: &impl SimTenant, db: &TestDb) {
+    let tenant = sim.state().read_tenant().tenant_id.clone();
     let p = &db.pool;
     let mut diffs = Vec::new();
     let ids = |v: Vec<Value>, k: &str| v.iter().map(|x| s(x, k)).collect::<BTreeSet<_>>();
