@@ -121,6 +121,7 @@ impl AlertSender {
                     "tenant_id": batch.tenant_id, "attempt": attempt, "error": error,
                     "retry_at": retry_at, "violations": batch.violations.len(),
                 }),
+                tenant_id: Some(batch.tenant_id.clone()),
                 ..AuditEvent::default()
             };
             if let Err(e) = self.store.audit(&event).await {

@@ -137,6 +137,13 @@ impl GraphClient {
         &self.inner.config
     }
 
+    /// Asks Entra for an app-only token now (or finds one cached): `Err(GraphError::Auth)`
+    /// says what Entra answered, e.g. that the tenant has not consented to the app. A deployment
+    /// scanning many tenants records this as each tenant's consent state.
+    pub async fn authenticate(&self) -> Result<(), GraphError> {
+        self.inner.tokens.get().await.map(|_| ())
+    }
+
     /// A path relative to the version root (`/drives/x`), or an absolute link Graph returned.
     /// Absolute links must point under the configured Graph root: the token is never sent elsewhere.
     pub(crate) fn resolve(&self, path_or_url: &str) -> Result<Url, GraphError> {

@@ -238,6 +238,7 @@ async fn audit(store: &Store, action: &str, tenant: &str, details: serde_json::V
         entity_type: Some("tenant".into()),
         entity_id: Some(tenant.into()),
         details,
+        tenant_id: Some(tenant.into()),
         ..AuditEvent::default()
     };
     if let Err(e) = store.audit(&event).await {

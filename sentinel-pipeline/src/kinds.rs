@@ -5,16 +5,49 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sentinel_graph::{GraphClient, GraphConfig};
+use sentinel_graph::{GraphClient, GraphConfig, GraphError};
 use sentinel_sched::{Job, JobError, JobKind, KindSpec, RunContext};
-use sentinel_store::Store;
+use sentinel_store::{Store, band_budget};
 use serde::{Deserialize, Serialize};
 
-use crate::{GraphIngestConfig, Progress, run_graph_ingest, run_refresh_mv};
+use crate::{GraphIngestConfig, PipelineError, Progress, run_graph_ingest, run_refresh_mv};
 
 /// Every kind of job there is, for checking a job before it is stored.
 pub fn job_kinds() -> [KindSpec; 2] {
     [KindSpec::of::<GraphIngest>(), KindSpec::of::<RefreshMv>()]
+}
+
+/// A Graph client for `tenant`, the app registration's own (`graph`) but for the tenant: paced
+/// by the tenant's budget band when `tenants` gives one (else by `graph`'s budgets), capped by
+/// the job's rate cap, and holding a token already. Whether Entra issued the token is
+/// recorded as the tenant's consent state (a tenant that never consented shows as such in the
+/// tenants list, not only as a failed run); a tenant not in `tenants` is registered first.
+pub async fn tenant_client(
+    store: &Store,
+    graph: &GraphConfig,
+    tenant: &str,
+    job: &GraphIngestConfig,
+) -> Result<GraphClient, PipelineError> {
+    let mut graph = graph.clone();
+    graph.tenant_id = tenant.to_string();
+    store.register_tenant(tenant, None).await?;
+    let band = store.tenant(tenant).await?.and_then(|t| t.budget_band);
+    if let Some((per_minute, per_day)) = band.and_then(band_budget) {
+        graph.ru_per_minute = per_minute;
+        graph.ru_per_day = Some(per_day);
+    }
+    job.apply_to(&mut graph);
+    let client = GraphClient::new(graph)?;
+    match client.authenticate().await {
+        Ok(()) => store.record_consent(tenant, Ok(())).await?,
+        Err(GraphError::Auth(why)) => {
+            store.record_consent(tenant, Err(&why)).await?;
+            return Err(GraphError::Auth(why).into());
+        }
+        // Entra unreachable says nothing of consent.
+        Err(e) => return Err(e.into()),
+    }
+    Ok(client)
 }
 
 /// Reads a tenant into the store, then refreshes the views it fed.
@@ -41,11 +74,9 @@ impl JobKind for GraphIngest {
         config: GraphIngestConfig,
         ctx: RunContext,
     ) -> Result<(), JobError> {
-        let mut graph = self.graph.clone();
-        graph.tenant_id = job.tenant_id.clone();
-        config.apply_to(&mut graph);
-        let client = GraphClient::new(graph)
-            .map_err(|e| JobError::failed("building the Graph client", e))?;
+        let client = tenant_client(&self.store, &self.graph, &job.tenant_id, &config)
+            .await
+            .map_err(|e| JobError::failed("connecting to the tenant", e))?;
         let progress = Arc::new(Progress::default());
         // Progress is published every second while the run lasts, and once more at its end.
         let reporter = {

@@ -324,9 +324,10 @@ pub async fn list_runs(
     Ok((rows, total))
 }
 
-/// On a database without any job, creates `spec` with a schedule and asks for a run at once
-/// (a first start that should begin working unattended). `None` when jobs already exist.
-/// Workers starting together create it once: the check and the insert hold a table lock.
+/// For a tenant without any job, creates `spec` with a schedule and asks for a run at once
+/// (a first start that should begin working unattended). `None` when the tenant of `spec`
+/// already has jobs. Workers starting together create it once: the check and the insert hold
+/// a table lock.
 pub async fn create_first_job(
     pool: &PgPool,
     spec: &JobSpec,
@@ -336,7 +337,8 @@ pub async fn create_first_job(
     sqlx::query("LOCK TABLE jobs IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
-    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM jobs)")
+    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM jobs WHERE tenant_id = $1)")
+        .bind(&spec.tenant_id)
         .fetch_one(&mut *tx)
         .await?;
     if any {

@@ -118,17 +118,20 @@ impl Scheduler {
         let now = self.clock.now().await?;
         self.schedule_new(now).await?;
         let mut tx = self.pool.begin().await?;
+        // A disabled tenant's jobs wait (their due ticks stay due, and run once it is enabled).
         let due: Vec<(Option<Uuid>, Uuid, Option<String>)> = sqlx::query_as(
             "SELECT s.schedule_id, s.job_id, s.cron_expr FROM job_schedules s JOIN jobs j ON j.job_id = s.job_id \
              WHERE s.enabled AND j.enabled AND NOT j.paused AND s.next_run_at <= $1 \
+               AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.tenant_id = j.tenant_id AND NOT t.enabled) \
              ORDER BY s.next_run_at FOR UPDATE OF s SKIP LOCKED LIMIT 32",
         )
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
         let requested: Vec<(Option<Uuid>, Uuid, Option<String>)> = sqlx::query_as(
-            "SELECT NULL::uuid, job_id, NULL::text FROM jobs WHERE run_requested_at IS NOT NULL AND enabled AND NOT paused \
-             FOR UPDATE SKIP LOCKED LIMIT 32",
+            "SELECT NULL::uuid, job_id, NULL::text FROM jobs j WHERE run_requested_at IS NOT NULL AND enabled AND NOT paused \
+               AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.tenant_id = j.tenant_id AND NOT t.enabled) \
+             FOR UPDATE OF j SKIP LOCKED LIMIT 32",
         )
         .fetch_all(&mut *tx)
         .await?;
@@ -454,6 +457,7 @@ async fn audit(
         entity_type: Some("job".into()),
         entity_id: Some(job.job_id.to_string()),
         details: json!({"run_id": ctx.run_id, "job_type": job.job_type, "error": error}),
+        tenant_id: Some(job.tenant_id.clone()),
         ..AuditEvent::default()
     };
     if let Err(e) = store.audit(&event).await {

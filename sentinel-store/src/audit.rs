@@ -24,6 +24,8 @@ pub struct AuditEvent {
     pub entity_id: Option<String>,
     /// What changed (the submitted fields), kept as JSON.
     pub details: Value,
+    /// Whose data it concerns; `None` for the deployment's own (a tenant added, a sign-in).
+    pub tenant_id: Option<String>,
 }
 
 /// An audit event as the admin page lists it.
@@ -43,13 +45,15 @@ pub struct AuditRecord {
     pub entity_id: Option<String>,
     /// What changed.
     pub details: sqlx::types::Json<Value>,
+    /// Whose data it concerns, if a tenant's.
+    pub tenant_id: Option<String>,
 }
 
 impl Store {
     /// The latest `limit` events, newest first.
     pub async fn recent_audit_events(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT occurred_at, actor_upn, actor_name, action, entity_type, entity_id, details \
+            "SELECT occurred_at, actor_upn, actor_name, action, entity_type, entity_id, details, tenant_id \
              FROM audit_events ORDER BY occurred_at DESC, event_id LIMIT $1",
         )
         .bind(limit)
@@ -61,8 +65,8 @@ impl Store {
     pub async fn audit(&self, event: &AuditEvent) -> Result<Uuid, StoreError> {
         let id = Uuid::new_v4();
         sqlx::query(
-            "INSERT INTO audit_events (event_id, occurred_at, actor_oid, actor_upn, actor_name, action, entity_type, entity_id, details) \
-             VALUES ($1, now(), $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO audit_events (event_id, occurred_at, actor_oid, actor_upn, actor_name, action, entity_type, entity_id, details, tenant_id) \
+             VALUES ($1, now(), $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(id)
         .bind(&event.actor_oid)
@@ -72,6 +76,7 @@ impl Store {
         .bind(&event.entity_type)
         .bind(&event.entity_id)
         .bind(sqlx::types::Json(&event.details))
+        .bind(&event.tenant_id)
         .execute(&self.pool)
         .await?;
         Ok(id)

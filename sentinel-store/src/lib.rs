@@ -21,6 +21,7 @@ mod reports;
 mod rows;
 mod schema;
 mod sites;
+mod tenants;
 mod unnest;
 mod views;
 
@@ -32,6 +33,7 @@ pub use error::StoreError;
 pub use policies::*;
 pub use reports::*;
 pub use rows::*;
+pub use tenants::{TenantRecord, band_budget};
 pub use views::MvRefresh;
 
 use chrono::{DateTime, Utc};

@@ -356,7 +356,7 @@ impl Store {
 
     /// Computes every tenant's violations (after a scan's views and audiences).
     pub async fn refresh_all_violations(&self) -> Result<ViolationRefresh, StoreError> {
-        let tenants = self.tenants().await?;
+        let tenants = self.tenants_with_drives().await?;
         let mut sum = ViolationRefresh::default();
         for tenant in &tenants {
             let r = self.refresh_violations(tenant).await?;

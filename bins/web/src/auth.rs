@@ -116,6 +116,7 @@ impl CurrentUser {
             entity_type: Some(entity_type.to_string()),
             entity_id: Some(entity_id.to_string()),
             details,
+            tenant_id: None,
         }
     }
 }

@@ -156,6 +156,12 @@ async fn audit(
         entity_type: Some("job".into()),
         entity_id: Some(job.to_string()),
         details: json!({"app_id": caller.app_id(), "worker_id": state.worker_id, "outcome": outcome}),
+        // The job's tenant, when the job exists.
+        tenant_id: sentinel_sched::manage::get_job(&state.jobs, job)
+            .await
+            .ok()
+            .flatten()
+            .map(|j| j.tenant_id),
     };
     if let Err(e) = state.store.audit(&event).await {
         tracing::warn!(error = %e, action, "could not write audit event");

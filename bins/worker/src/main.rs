@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sentinel_worker::config::WorkerConfig;
-use sentinel_worker::{serve, sync};
+use sentinel_worker::{serve, sync, tenants};
 
 #[derive(Debug, Parser)]
 #[command(name = "sentinel-worker", version, about = "Princeton Sentinel worker")]
@@ -21,6 +21,9 @@ enum Command {
     Migrate,
     /// Migrate, ingest the tenant once (graph_ingest), refresh the views (refresh_mv), exit 0 on success.
     Sync(sync::SyncArgs),
+    /// The tenants this deployment scans (list, add, enable, disable, band). Reads only DATABASE_URL.
+    #[command(subcommand)]
+    Tenants(tenants::TenantsCommand),
 }
 
 fn init_logging(format: &str) {
@@ -55,6 +58,14 @@ async fn main() -> ExitCode {
             init_logging(&std::env::var("LOG_FORMAT").unwrap_or_default());
             sync::migrate(&url).await
         }
+        Command::Tenants(command) => {
+            let url = match WorkerConfig::database_url_from_env() {
+                Ok(url) => url,
+                Err(e) => return config_error(e),
+            };
+            init_logging(&std::env::var("LOG_FORMAT").unwrap_or_default());
+            tenants::run(&url, command).await
+        }
         command => {
             let config = match WorkerConfig::from_env() {
                 Ok(c) => c,
@@ -64,6 +75,7 @@ async fn main() -> ExitCode {
             match command {
                 Command::Sync(args) => sync::run(&config, args).await,
                 Command::Migrate => sync::migrate(&config.database_url).await,
+                Command::Tenants(command) => tenants::run(&config.database_url, command).await,
                 Command::Serve => serve::run(&config).await,
             }
         }

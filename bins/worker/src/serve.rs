@@ -14,9 +14,9 @@ use crate::config::WorkerConfig;
 use sentinel_graph::identity::TokenValidator;
 use sentinel_pipeline::{GraphIngest, RefreshMv};
 
-/// A first start against an empty database begins scanning unattended: an hourly tenant scan
-/// (delta keeps the hourly runs cheap), run at once.
-async fn first_scan(store: &Store, tenant: &str) -> Result<()> {
+/// A tenant without jobs begins scanning unattended: an hourly tenant scan (delta keeps the
+/// hourly runs cheap), run at once. Returns the job created, if one was.
+pub async fn schedule_first_scan(store: &Store, tenant: &str) -> Result<Option<uuid::Uuid>> {
     let spec = sentinel_sched::manage::JobSpec {
         name: Some("Tenant scan".into()),
         job_type: <GraphIngest as sentinel_sched::JobKind>::NAME.into(),
@@ -25,9 +25,19 @@ async fn first_scan(store: &Store, tenant: &str) -> Result<()> {
         enabled: true,
     };
     let hourly: sentinel_sched::CronExpr = "0 * * * *".parse()?;
-    if let Some(id) = sentinel_sched::manage::create_first_job(store.pool(), &spec, &hourly).await?
-    {
-        tracing::info!(job_id = %id, "no jobs yet: created an hourly tenant scan and asked for a run now");
+    let id = sentinel_sched::manage::create_first_job(store.pool(), &spec, &hourly).await?;
+    if let Some(id) = id {
+        tracing::info!(job_id = %id, %tenant, "no jobs for the tenant yet: created an hourly tenant scan and asked for a run now");
+    }
+    Ok(id)
+}
+
+/// `WORKER_FIRST_SCAN`: every enabled tenant without jobs gets its scan.
+async fn first_scans(store: &Store) -> Result<()> {
+    for tenant in store.tenants().await? {
+        if tenant.enabled {
+            schedule_first_scan(store, &tenant.tenant_id).await?;
+        }
     }
     Ok(())
 }
@@ -48,9 +58,14 @@ pub async fn run(config: &WorkerConfig) -> Result<ExitCode> {
         .await
         .context("connecting to DATABASE_URL")?;
     store.migrate().await.context("applying the schema")?;
+    // The home tenant (ENTRA_TENANT_ID) is always one of the deployment's tenants.
+    store
+        .register_tenant(&config.graph.tenant_id, None)
+        .await
+        .context("registering ENTRA_TENANT_ID")?;
     let pool = store.pool().clone();
     if config.first_scan {
-        first_scan(&store, &config.graph.tenant_id).await?;
+        first_scans(&store).await?;
     }
     let scheduler = Arc::new(
         Scheduler::new(

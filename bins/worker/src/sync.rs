@@ -18,6 +18,10 @@ use crate::config::WorkerConfig;
 
 #[derive(Debug, clap::Args)]
 pub struct SyncArgs {
+    /// The tenant to read (its id or domain); default ENTRA_TENANT_ID. The app registration
+    /// must be consented in it (see the README's multi-tenant set-up).
+    #[arg(long)]
+    tenant: Option<String>,
     /// How item permissions are read: hierarchical (roots of permission hierarchies only) or exhaustive (every item).
     #[arg(long, default_value = "hierarchical", value_parser = str::parse::<PermissionMode>)]
     permissions: PermissionMode,
@@ -98,10 +102,13 @@ pub async fn run(config: &WorkerConfig, args: SyncArgs) -> Result<ExitCode> {
     let job = args.job_config();
     job.validate()?;
     let store = connect(&config.database_url).await?;
-    let mut graph = config.graph.clone();
-    job.apply_to(&mut graph);
-    let tenant = graph.tenant_id.clone();
-    let client = GraphClient::new(graph)?;
+    let tenant = args
+        .tenant
+        .clone()
+        .unwrap_or_else(|| config.graph.tenant_id.clone());
+    let client = sentinel_pipeline::tenant_client(&store, &config.graph, &tenant, &job)
+        .await
+        .with_context(|| format!("connecting to tenant {tenant}"))?;
     let progress = Arc::new(Progress::default());
     let stop = Arc::new(AtomicBool::new(false));
     let stop_on_signal = stop.clone();

@@ -91,7 +91,7 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         let mut done = Vec::new();
-        for tenant in self.tenants().await? {
+        for tenant in self.tenants_with_drives().await? {
             done.push(match last {
                 Some(since) => self.recompute_changed_since(&tenant, since).await?,
                 None => self.refresh_audiences(&tenant).await?,
@@ -198,7 +198,7 @@ SELECT $1, a.* FROM ({HOLDER_AUDIENCES}) a"
     }
 
     /// Every tenant with a library.
-    pub(crate) async fn tenants(&self) -> Result<Vec<String>, StoreError> {
+    pub(crate) async fn tenants_with_drives(&self) -> Result<Vec<String>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT DISTINCT tenant_id FROM msgraph_drives")
                 .fetch_all(&self.pool)

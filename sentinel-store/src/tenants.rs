@@ -1,0 +1,149 @@
+//! Tenants as data (`tenants`): which tenants this deployment scans, whether each consented,
+//! and the budget band each is paced by.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::{Store, StoreError};
+
+/// One tenant this deployment knows.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct TenantRecord {
+    /// As Entra names it in the token endpoint's path: a tenant id or a domain.
+    pub tenant_id: String,
+    /// What admins call it.
+    pub name: Option<String>,
+    /// A disabled tenant's jobs do not run.
+    pub enabled: bool,
+    /// `unknown`, `granted` (a token was issued) or `missing` (Entra refused one).
+    pub consent_state: String,
+    /// What Entra said when it refused a token.
+    pub consent_error: Option<String>,
+    /// When a token was last asked for.
+    pub consent_checked_at: Option<DateTime<Utc>>,
+    /// SharePoint's budget band, 1 to 5; `None`: the deployment's own budget settings.
+    pub budget_band: Option<i16>,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+}
+
+/// SharePoint's per-app budget in a band, `(RU per minute, RU per 24 hours)`: 1,250 RU/min and
+/// 1.2M RU/24 h up to 1,000 licenses, then 2,500, 3,750, 5,000 and 6,250 RU/min over 50,000
+/// (shared/graph-behaviour.md; Microsoft Learn, "SharePoint Online throttling"). `None` for a
+/// band outside 1 to 5.
+pub fn band_budget(band: i16) -> Option<(u32, u32)> {
+    let band = u32::try_from(band).ok().filter(|b| (1..=5).contains(b))?;
+    Some((1_250 * band, 1_200_000 * band))
+}
+
+const COLUMNS: &str = "tenant_id, name, enabled, consent_state, consent_error, \
+                       consent_checked_at, budget_band, created_at";
+
+impl Store {
+    /// Adds a tenant if it is not there yet; returns whether it was added. An existing row
+    /// keeps its name, state and band.
+    pub async fn register_tenant(
+        &self,
+        tenant_id: &str,
+        name: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let added = sqlx::query(
+            "INSERT INTO tenants (tenant_id, name) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(name)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(added == 1)
+    }
+
+    /// Every tenant, by name then id.
+    pub async fn tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM tenants ORDER BY name NULLS LAST, tenant_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// One tenant, if known.
+    pub async fn tenant(&self, tenant_id: &str) -> Result<Option<TenantRecord>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM tenants WHERE tenant_id = $1"
+        ))
+        .bind(tenant_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Enables or disables a tenant's jobs; `false` when no such tenant exists.
+    pub async fn set_tenant_enabled(
+        &self,
+        tenant_id: &str,
+        enabled: bool,
+    ) -> Result<bool, StoreError> {
+        let changed =
+            sqlx::query("UPDATE tenants SET enabled = $2, updated_at = now() WHERE tenant_id = $1")
+                .bind(tenant_id)
+                .bind(enabled)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// Sets (or, with `None`, clears) a tenant's budget band; `false` when no such tenant
+    /// exists. A band outside 1 to 5 is refused by the table.
+    pub async fn set_tenant_band(
+        &self,
+        tenant_id: &str,
+        band: Option<i16>,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE tenants SET budget_band = $2, updated_at = now() WHERE tenant_id = $1",
+        )
+        .bind(tenant_id)
+        .bind(band)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// Records whether Entra issued a token for the tenant (`Err` holds what it said instead).
+    pub async fn record_consent(
+        &self,
+        tenant_id: &str,
+        outcome: Result<(), &str>,
+    ) -> Result<(), StoreError> {
+        let (state, error) = match outcome {
+            Ok(()) => ("granted", None),
+            Err(e) => ("missing", Some(e)),
+        };
+        sqlx::query(
+            "UPDATE tenants SET consent_state = $2, consent_error = $3, consent_checked_at = now() \
+             WHERE tenant_id = $1",
+        )
+        .bind(tenant_id)
+        .bind(state)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::band_budget;
+
+    #[test]
+    fn bands_are_microsofts() {
+        assert_eq!(band_budget(1), Some((1_250, 1_200_000)));
+        assert_eq!(band_budget(3), Some((3_750, 3_600_000)));
+        assert_eq!(band_budget(5), Some((6_250, 6_000_000)));
+        assert_eq!(band_budget(0), None);
+        assert_eq!(band_budget(6), None);
+    }
+}
