@@ -26,3 +26,14 @@ CREATE TABLE IF NOT EXISTS tenants (
 -- Whose data an audit event concerns (NULL: the deployment's own, e.g. a tenant added).
 ALTER TABLE audit_events ADD COLUMN IF NOT EXISTS tenant_id text;
 CREATE INDEX IF NOT EXISTS audit_events_tenant ON audit_events (tenant_id, occurred_at DESC);
+
+-- Readers limited to some tenants: a reader with rows here sees only those tenants; a reader
+-- without any, and every admin, sees every tenant. `principal` is the user's object id or
+-- sign-in name, compared without case.
+CREATE TABLE IF NOT EXISTS tenant_readers (
+    tenant_id   text        NOT NULL REFERENCES tenants (tenant_id) ON DELETE CASCADE,
+    principal   text        NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, principal)
+);
+CREATE INDEX IF NOT EXISTS tenant_readers_principal ON tenant_readers (lower(principal));

@@ -107,6 +107,8 @@ pub struct RunFilter {
     pub job_id: Option<Uuid>,
     /// Only runs with this status.
     pub status: Option<RunStatus>,
+    /// Only runs of this tenant's jobs.
+    pub tenant_id: Option<String>,
     /// Which page, from 0.
     pub page: u32,
     /// Runs a page.
@@ -137,12 +139,14 @@ async fn attach_schedules(pool: &PgPool, jobs: &mut [JobView]) -> Result<(), Sch
     Ok(())
 }
 
-/// Every job with its schedules and last run, oldest first.
-pub async fn list_jobs(pool: &PgPool) -> Result<Vec<JobView>, SchedError> {
-    let mut jobs: Vec<JobView> =
-        sqlx::query_as(&format!("{JOB_SELECT} ORDER BY j.created_at, j.job_id"))
-            .fetch_all(pool)
-            .await?;
+/// Every job (of `tenant`, when given) with its schedules and last run, oldest first.
+pub async fn list_jobs(pool: &PgPool, tenant: Option<&str>) -> Result<Vec<JobView>, SchedError> {
+    let mut jobs: Vec<JobView> = sqlx::query_as(&format!(
+        "{JOB_SELECT} WHERE $1::text IS NULL OR j.tenant_id = $1 ORDER BY j.created_at, j.job_id"
+    ))
+    .bind(tenant)
+    .fetch_all(pool)
+    .await?;
     attach_schedules(pool, &mut jobs).await?;
     Ok(jobs)
 }
@@ -280,6 +284,19 @@ pub async fn delete_schedule(pool: &PgPool, schedule_id: Uuid) -> Result<Option<
     )
 }
 
+/// The tenant of the job a schedule belongs to, if the schedule exists.
+pub async fn schedule_tenant(
+    pool: &PgPool,
+    schedule_id: Uuid,
+) -> Result<Option<String>, SchedError> {
+    Ok(sqlx::query_scalar(
+        "SELECT j.tenant_id FROM job_schedules s JOIN jobs j ON j.job_id = s.job_id WHERE s.schedule_id = $1",
+    )
+    .bind(schedule_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// What the worker's control API reports: every job with its schedules (and their next
 /// times) and its running run, if any, oldest job first.
 pub async fn job_status(pool: &PgPool) -> Result<Vec<serde_json::Value>, SchedError> {
@@ -302,25 +319,30 @@ pub async fn list_runs(
     filter: &RunFilter,
 ) -> Result<(Vec<RunView>, i64), SchedError> {
     let per_page = i64::from(filter.per_page.clamp(1, 10_000));
-    let cond = "($1::uuid IS NULL OR r.job_id = $1) AND ($2::text IS NULL OR r.status = $2)";
+    let cond = "($1::uuid IS NULL OR r.job_id = $1) AND ($2::text IS NULL OR r.status = $2) \
+                AND ($3::text IS NULL OR j.tenant_id = $3)";
     let rows = sqlx::query_as(&format!(
         "SELECT r.run_id, r.job_id, j.name AS job_name, j.job_type, r.started_at, r.finished_at, \
                 extract(epoch FROM (coalesce(r.finished_at, clock_timestamp()) - r.started_at))::float8 AS duration_secs, \
                 r.status, r.error, r.progress, r.worker_id, r.trigger \
          FROM job_runs r LEFT JOIN jobs j ON j.job_id = r.job_id WHERE {cond} \
-         ORDER BY r.started_at DESC, r.run_id LIMIT $3 OFFSET $4"
+         ORDER BY r.started_at DESC, r.run_id LIMIT $4 OFFSET $5"
     ))
     .bind(filter.job_id)
     .bind(filter.status.map(RunStatus::as_str))
+    .bind(&filter.tenant_id)
     .bind(per_page)
     .bind(i64::from(filter.page) * per_page)
     .fetch_all(pool)
     .await?;
-    let total = sqlx::query_scalar(&format!("SELECT count(*) FROM job_runs r WHERE {cond}"))
-        .bind(filter.job_id)
-        .bind(filter.status.map(RunStatus::as_str))
-        .fetch_one(pool)
-        .await?;
+    let total = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM job_runs r LEFT JOIN jobs j ON j.job_id = r.job_id WHERE {cond}"
+    ))
+    .bind(filter.job_id)
+    .bind(filter.status.map(RunStatus::as_str))
+    .bind(&filter.tenant_id)
+    .fetch_one(pool)
+    .await?;
     Ok((rows, total))
 }
 

@@ -50,12 +50,19 @@ pub struct AuditRecord {
 }
 
 impl Store {
-    /// The latest `limit` events, newest first.
-    pub async fn recent_audit_events(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+    /// The latest `limit` events of `tenant` and of the deployment itself (no tenant), newest
+    /// first.
+    pub async fn recent_audit_events(
+        &self,
+        tenant: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT occurred_at, actor_upn, actor_name, action, entity_type, entity_id, details, tenant_id \
-             FROM audit_events ORDER BY occurred_at DESC, event_id LIMIT $1",
+             FROM audit_events WHERE tenant_id = $1 OR tenant_id IS NULL \
+             ORDER BY occurred_at DESC, event_id LIMIT $2",
         )
+        .bind(tenant)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)

@@ -134,6 +134,82 @@ impl Store {
     }
 }
 
+/// Whom the tenants a user may see are asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer<'a> {
+    /// The user's Entra object id.
+    pub oid: &'a str,
+    /// The user's sign-in name.
+    pub upn: Option<&'a str>,
+    /// Admins see every tenant.
+    pub admin: bool,
+}
+
+impl Store {
+    /// The tenants `viewer` may see: every tenant for an admin and for a reader no tenant is
+    /// granted to; only the granted ones for a reader limited with [`Store::grant_reader`].
+    /// Also says whether the viewer is so limited.
+    pub async fn visible_tenants(
+        &self,
+        viewer: Viewer<'_>,
+    ) -> Result<(Vec<TenantRecord>, bool), StoreError> {
+        let principals = [
+            viewer.oid.to_lowercase(),
+            viewer.upn.unwrap_or_default().to_lowercase(),
+        ];
+        let limited = !viewer.admin
+            && sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM tenant_readers WHERE lower(principal) = ANY($1))",
+            )
+            .bind(&principals[..])
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM tenants t WHERE NOT $1 OR EXISTS \
+               (SELECT 1 FROM tenant_readers r WHERE r.tenant_id = t.tenant_id AND lower(r.principal) = ANY($2)) \
+             ORDER BY name NULLS LAST, tenant_id"
+        ))
+        .bind(limited)
+        .bind(&principals[..])
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((rows, limited))
+    }
+
+    /// Limits the reader `principal` (object id or sign-in name) to the tenants granted to it,
+    /// this one among them; `false` when no such tenant exists.
+    pub async fn grant_reader(&self, tenant_id: &str, principal: &str) -> Result<bool, StoreError> {
+        if self.tenant(tenant_id).await?.is_none() {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO tenant_readers (tenant_id, principal) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(principal.trim())
+        .execute(&self.pool)
+        .await?;
+        Ok(true)
+    }
+
+    /// Takes a tenant from what a limited reader may see; `false` when it was not granted.
+    pub async fn revoke_reader(
+        &self,
+        tenant_id: &str,
+        principal: &str,
+    ) -> Result<bool, StoreError> {
+        let removed = sqlx::query(
+            "DELETE FROM tenant_readers WHERE tenant_id = $1 AND lower(principal) = lower($2)",
+        )
+        .bind(tenant_id)
+        .bind(principal.trim())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(removed > 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::band_budget;

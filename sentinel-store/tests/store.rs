@@ -588,9 +588,28 @@ async fn audit_events_are_recorded(pool: PgPool) {
         })
         .await
         .expect("audit");
-    let recent = store.recent_audit_events(1).await.expect("recent");
+    let recent = store.recent_audit_events("t1", 1).await.expect("recent");
     assert_eq!(recent.len(), 1, "the limit holds");
     assert_eq!(recent[0].action, "job.pause", "newest first");
+    // A tenant's events are its own; the deployment's (no tenant) are everyone's.
+    for tenant in ["t1", "t2"] {
+        store
+            .audit(&AuditEvent {
+                action: format!("job.create.{tenant}"),
+                tenant_id: Some(tenant.into()),
+                ..Default::default()
+            })
+            .await
+            .expect("audit");
+    }
+    let seen: Vec<String> = store
+        .recent_audit_events("t2", 10)
+        .await
+        .expect("recent")
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(seen, ["job.create.t2", "job.pause", "job.run_now"]);
 }
 
 /// A folder's tombstone may come without its descendants' ("only delete a folder locally if it

@@ -71,6 +71,10 @@ pub struct CurrentUser {
     pub roles: Vec<String>,
     /// The session's CSRF token (synchronizer token pattern).
     pub csrf: String,
+    /// The tenant this request shows ([`crate::tenancy::select_tenant`] sets it; never kept in
+    /// the session with the user).
+    #[serde(skip)]
+    pub viewing: Option<crate::tenancy::TenantView>,
 }
 
 impl CurrentUser {
@@ -93,7 +97,17 @@ impl CurrentUser {
             name,
             roles,
             csrf: new_token(),
+            viewing: None,
         }
+    }
+
+    /// The tenant this request shows: set on every signed-in route (see
+    /// [`crate::tenancy::select_tenant`]).
+    pub fn tenant(&self) -> Result<&str, WebError> {
+        self.viewing
+            .as_ref()
+            .map(|v| v.id.as_str())
+            .ok_or(WebError::SignInFirst)
     }
 
     pub fn is_admin(&self) -> bool {
@@ -116,7 +130,7 @@ impl CurrentUser {
             entity_type: Some(entity_type.to_string()),
             entity_id: Some(entity_id.to_string()),
             details,
-            tenant_id: None,
+            tenant_id: self.viewing.as_ref().map(|v| v.id.clone()),
         }
     }
 }

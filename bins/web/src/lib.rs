@@ -8,10 +8,12 @@ pub mod config;
 pub mod error;
 pub mod format;
 pub mod live_budget;
+pub mod live_clients;
 pub mod pages;
 pub mod render;
 pub mod security;
 pub mod signin_cookie;
+pub mod tenancy;
 pub mod worker_client;
 
 use std::sync::Arc;
@@ -21,8 +23,8 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
 use secrecy::ExposeSecret;
+use sentinel_graph::GraphConfig;
 use sentinel_graph::identity::SignIn;
-use sentinel_graph::{GraphClient, GraphConfig};
 use sentinel_store::Store;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -37,7 +39,8 @@ pub struct AppState {
     pub store: Store,
     /// The scheduler's tables (jobs, schedules, runs), reached through `sentinel_sched::manage`.
     pub jobs: sentinel_sched::PgPool,
-    /// The tenant whose data is shown (`ENTRA_TENANT_ID`).
+    /// The deployment's own tenant (`ENTRA_TENANT_ID`): its users sign in, and it is shown
+    /// until a user chooses another (see [`tenancy`]).
     pub tenant: String,
     pub views: Arc<render::Views>,
     pub signin: Arc<SignIn>,
@@ -49,8 +52,9 @@ pub struct AppState {
     pub csp: axum::http::HeaderValue,
     /// Carries a started sign-in in the browser (see [`signin_cookie`]).
     pub signin_cookie: Arc<signin_cookie::SignInCookie>,
-    /// App-only Graph client for the live panels; nothing it returns is stored.
-    pub graph: Arc<GraphClient>,
+    /// App-only Graph clients for the live panels, one per tenant; nothing they return is
+    /// stored.
+    pub graph: Arc<live_clients::LiveClients>,
     /// The live panels' share of the app's Graph budget.
     pub live_budget: Arc<live_budget::LiveBudget>,
     pub worker: Arc<dyn Worker>,
@@ -73,7 +77,9 @@ impl AppState {
                 &config.graph.client_secret,
                 config.secure_cookies(),
             )),
-            graph: Arc::new(GraphClient::new(live_graph_config(&config.graph))?),
+            graph: Arc::new(live_clients::LiveClients::new(live_graph_config(
+                &config.graph,
+            ))?),
             live_budget: Arc::new(live_budget::LiveBudget::new(
                 config.graph.live_ru_per_minute(),
             )),
@@ -102,6 +108,11 @@ pub async fn build(config: &WebConfig) -> Result<Router> {
     .await
     .context("connecting to DATABASE_URL")?;
     store.migrate().await.context("applying the schema")?;
+    // The deployment's own tenant is one of its tenants, whichever process starts first.
+    store
+        .register_tenant(&config.graph.tenant_id, None)
+        .await
+        .context("registering ENTRA_TENANT_ID")?;
     let sessions = session_store(&store).await?;
     tokio::spawn(delete_expired_sessions(sessions.clone()));
     let worker = WorkerClient::new(&config.graph, config.worker_api_url.clone())?;
@@ -159,6 +170,10 @@ pub fn router(state: AppState) -> Router {
     let signed_in = pages::routes()
         .route("/auth/logout", post(auth::logout))
         .route_layer(middleware::from_fn(auth::guard_changes))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            tenancy::select_tenant,
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_user,

@@ -94,6 +94,9 @@ impl Views {
             ctx.insert("user", u);
             ctx.insert("csrf_token", &u.csrf);
             ctx.insert("is_admin", &u.is_admin());
+            if let Some(tenant) = &u.viewing {
+                ctx.insert("tenant", tenant);
+            }
         }
         let html = self.tera.render(name, &ctx)?;
         Ok((status, Html(html)).into_response())

@@ -274,7 +274,11 @@ async fn forms_and_the_api_change_the_same_schedules_and_each_change_is_audited(
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         assert_eq!(r.json()["error"], format!("no schedule {schedule}"));
 
-        let audit = app.store.recent_audit_events(10).await.expect("audit");
+        let audit = app
+            .store
+            .recent_audit_events(&app.tenant(), 10)
+            .await
+            .expect("audit");
         let actions: Vec<&str> = audit.iter().rev().map(|a| a.action.as_str()).collect();
         assert_eq!(
             actions,
@@ -327,7 +331,7 @@ async fn changes_need_the_admin_role_and_the_csrf_token() {
         );
         assert!(
             app.store
-                .recent_audit_events(5)
+                .recent_audit_events(&app.tenant(), 5)
                 .await
                 .expect("audit")
                 .is_empty()
@@ -340,7 +344,30 @@ async fn changes_need_the_admin_role_and_the_csrf_token() {
 async fn the_workers_refusals_are_passed_on_and_its_failures_are_not_detailed() {
     with_app(async |app| {
         let admin = app.sign_in(ROLE_ADMIN).await;
-        let job = uuid::Uuid::new_v4();
+        // Only a job of the tenant shown reaches the worker: a job id of no tenant is not found.
+        let stranger = uuid::Uuid::new_v4();
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/api/admin/jobs/{stranger}/pause"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let created = app
+            .call(
+                Method::POST,
+                "/api/jobs",
+                &admin,
+                Some(json!({"job_type": "refresh_mv"})),
+            )
+            .await;
+        let job: uuid::Uuid = created.json()["job_id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("uuid");
         let r = app
             .call(
                 Method::POST,
@@ -1421,7 +1448,7 @@ async fn policies_and_violations_in_every_format_and_changed_by_admins_only() {
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         let actions: Vec<String> = app
             .store
-            .recent_audit_events(20)
+            .recent_audit_events(&app.tenant(), 20)
             .await
             .expect("audit")
             .into_iter()
@@ -1435,7 +1462,7 @@ async fn policies_and_violations_in_every_format_and_changed_by_admins_only() {
         }
         assert!(
             !app.store
-                .recent_audit_events(20)
+                .recent_audit_events(&app.tenant(), 20)
                 .await
                 .expect("audit")
                 .iter()

@@ -34,6 +34,11 @@ pub enum TenantsCommand {
     Disable { tenant: String },
     /// Set a tenant's budget band (1 to 5), or `none` for the deployment's own settings.
     Band { tenant: String, band: String },
+    /// Limit a reader (Entra object id or sign-in name) to the tenants granted to them, this
+    /// one among them. Readers granted none see every tenant; admins always do.
+    Grant { tenant: String, user: String },
+    /// Take a granted tenant from a reader (with none left, they see every tenant again).
+    Revoke { tenant: String, user: String },
 }
 
 async fn audit(
@@ -148,6 +153,35 @@ pub async fn run(database_url: &SecretString, command: TenantsCommand) -> Result
                 "tenant {tenant}: band {}",
                 band.map_or("none".into(), |b| b.to_string())
             );
+        }
+        TenantsCommand::Grant { tenant, user } => {
+            if user.trim().is_empty() {
+                bail!("name the reader by their Entra object id or sign-in name");
+            }
+            if !store.grant_reader(&tenant, &user).await? {
+                return Err(unknown(&tenant));
+            }
+            audit(
+                &store,
+                "tenant.grant_reader",
+                &tenant,
+                json!({"user": user}),
+            )
+            .await?;
+            println!("{user} now sees tenant {tenant} (and only the tenants granted to them)");
+        }
+        TenantsCommand::Revoke { tenant, user } => {
+            if !store.revoke_reader(&tenant, &user).await? {
+                bail!("tenant '{tenant}' was not granted to '{user}'");
+            }
+            audit(
+                &store,
+                "tenant.revoke_reader",
+                &tenant,
+                json!({"user": user}),
+            )
+            .await?;
+            println!("{user} no longer sees tenant {tenant}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -24,12 +24,20 @@ pub async fn admin(
     AdminUser(user): AdminUser,
     format: Format,
 ) -> Result<Response, WebError> {
+    let tenant = user.tenant()?;
     let (health, status, audit) = tokio::join!(
         state.worker.health(),
         state.worker.status(),
-        state.store.recent_audit_events(AUDIT_SHOWN)
+        state.store.recent_audit_events(tenant, AUDIT_SHOWN)
     );
     let audit = audit?;
+    // The worker reports every tenant's jobs: this page shows the tenant looked at.
+    let status = status.map(|mut s| {
+        if let Some(jobs) = s["jobs"].as_array_mut() {
+            jobs.retain(|j| j["tenant_id"] == tenant);
+        }
+        s
+    });
     // The worker being down is what this page is for: it says so, and the log has the cause.
     let said = |e: crate::worker_client::WorkerError| {
         let e = WebError::Worker(e);
@@ -90,6 +98,7 @@ pub async fn operate(
     let op = op_name(&op).ok_or_else(|| {
         WebError::NotFound(format!("no operation '{op}': use run-now, pause or resume"))
     })?;
+    super::jobs::tenant_job(&state, &user, job_id).await?;
     let answer = state.worker.operate(op, job_id, &user).await?;
     Ok(match format {
         Format::Html => Redirect::to("/admin").into_response(),

@@ -15,6 +15,7 @@ use crate::auth::CurrentUser;
 use crate::error::WebError;
 use crate::format::Format;
 use crate::render::csv_response;
+use crate::tenancy::CurrentTenant;
 
 const SITE_COLUMNS: &[&str] = &[
     "site_id",
@@ -64,6 +65,7 @@ const POSTURE_ROWS: &[(&str, &str)] = &[
 pub async fn analytics(
     State(state): State<AppState>,
     user: CurrentUser,
+    tenant: CurrentTenant,
     format: Format,
     uri: Uri,
     Query(q): Query<ListQuery>,
@@ -73,12 +75,12 @@ pub async fn analytics(
     let order: SiteOrder = sort.order()?;
     let sites = state
         .store
-        .sites_by_exposure(&state.tenant, &req, order)
+        .sites_by_exposure(tenant.id(), &req, order)
         .await?;
     if format == Format::Csv {
         return csv_response("sites_by_exposure", SITE_COLUMNS, &to_values(&sites.rows));
     }
-    let posture = state.store.posture(&state.tenant).await?;
+    let posture = state.store.posture(tenant.id()).await?;
     if format == Format::Json {
         return Ok(Json(json!({"posture": posture, "sites": sites})).into_response());
     }

@@ -15,6 +15,7 @@ use crate::auth::CurrentUser;
 use crate::error::WebError;
 use crate::format::Format;
 use crate::render::csv_response;
+use crate::tenancy::CurrentTenant;
 
 const AUDIENCE_COLUMNS: &[&str] = &[
     "readers",
@@ -38,12 +39,13 @@ const AUDIENCE_COLUMNS: &[&str] = &[
 pub async fn largest(
     State(state): State<AppState>,
     user: CurrentUser,
+    tenant: CurrentTenant,
     format: Format,
     uri: Uri,
     Query(list): Query<ListQuery>,
 ) -> Result<Response, WebError> {
     let req = list.request(format);
-    let rows = state.store.largest_audiences(&state.tenant, &req).await?;
+    let rows = state.store.largest_audiences(tenant.id(), &req).await?;
     match format {
         Format::Csv => csv_response(
             "largest_audiences",

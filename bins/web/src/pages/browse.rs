@@ -18,6 +18,7 @@ use crate::auth::CurrentUser;
 use crate::error::WebError;
 use crate::format::Format;
 use crate::render::csv_response;
+use crate::tenancy::CurrentTenant;
 
 const DRIVE_COLUMNS: &[&str] = &[
     "drive_id",
@@ -76,14 +77,15 @@ pub async fn site(
     Query(sort): Query<super::SortParam>,
 ) -> Result<Response, WebError> {
     let order: LibraryOrder = sort.order()?;
+    let tenant = user.tenant()?;
     let site = state
         .store
-        .site(&state.tenant, &site_id)
+        .site(tenant, &site_id)
         .await?
         .ok_or_else(|| not_cached("such site"))?;
     let drives = state
         .store
-        .site_drives(&state.tenant, &site_id, q.include_deleted(), order)
+        .site_drives(tenant, &site_id, q.include_deleted(), order)
         .await?;
     match format {
         Format::Csv => return csv_response("drives", DRIVE_COLUMNS, &to_values(&drives)),
@@ -127,13 +129,14 @@ pub struct DriveQuery {
 pub async fn drive(
     State(state): State<AppState>,
     user: CurrentUser,
+    tenant: CurrentTenant,
     format: Format,
     uri: Uri,
     Path(drive_id): Path<String>,
     Query(q): Query<DriveQuery>,
 ) -> Result<Response, WebError> {
     let store = &state.store;
-    let tenant = &state.tenant;
+    let tenant = tenant.id();
     let req = q.list.request(format);
     let shared_table = q.table.as_deref() == Some("shared");
     let shared_req = if shared_table {
@@ -219,13 +222,15 @@ const AUDIENCE_SHOWN: i64 = 25;
 pub async fn item(
     State(state): State<AppState>,
     user: CurrentUser,
+    tenant: CurrentTenant,
     format: Format,
     uri: Uri,
     Path((drive_id, item_id)): Path<(String, String)>,
     Query(q): Query<ItemQuery>,
 ) -> Result<Response, WebError> {
     let store = &state.store;
-    let tenant = &state.tenant;
+    let tenant_view = tenant;
+    let tenant = tenant_view.id();
     let item = store
         .item(tenant, &drive_id, Some(&item_id))
         .await?
@@ -272,7 +277,7 @@ pub async fn item(
     let ancestors = store.item_ancestors(tenant, &drive_id, &item_id).await?;
     let (mut live, mut live_error) = (None, None);
     if q.live.is_some() {
-        match live::item_truth(&state, &user, &drive_id, &item_id).await {
+        match live::item_truth(&state, &user, &tenant_view, &drive_id, &item_id).await {
             Ok(v) => live = Some(v),
             Err(e) => {
                 tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "live panel");

@@ -17,6 +17,7 @@ use crate::auth::CurrentUser;
 use crate::error::WebError;
 use crate::format::Format;
 use crate::render::csv_response;
+use crate::tenancy::CurrentTenant;
 
 const CHANGE_COLUMNS: &[&str] = &[
     "change",
@@ -106,6 +107,7 @@ impl ChangesParams {
 pub async fn changes(
     State(state): State<AppState>,
     user: CurrentUser,
+    tenant: CurrentTenant,
     format: Format,
     uri: Uri,
     Query(params): Query<ChangesParams>,
@@ -120,12 +122,12 @@ pub async fn changes(
     };
     let events = state
         .store
-        .exposure_changes(&state.tenant, &query, &req)
+        .exposure_changes(tenant.id(), &query, &req)
         .await?;
     if csv {
         return csv_response("exposure_changes", CHANGE_COLUMNS, &to_values(&events.rows));
     }
-    let first_scan_at = state.store.first_permission_seen_at(&state.tenant).await?;
+    let first_scan_at = state.store.first_permission_seen_at(tenant.id()).await?;
     if format == Format::Json {
         return Ok(Json(json!({
             "since": query.since,

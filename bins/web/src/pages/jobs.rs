@@ -87,7 +87,7 @@ pub(super) fn changed(format: Format, to: &str, answer: impl IntoResponse) -> Re
 }
 
 /// Checks what the worker will need to run the job; the message says what to fix.
-fn spec(state: &AppState, input: JobInput) -> Result<JobSpec, String> {
+fn spec(tenant: &str, input: JobInput) -> Result<JobSpec, String> {
     let kind = KindSpec::find(&job_kinds(), &input.job_type)?;
     let config = match input.config {
         None => json!({}),
@@ -107,10 +107,23 @@ fn spec(state: &AppState, input: JobInput) -> Result<JobSpec, String> {
     Ok(JobSpec {
         name,
         job_type: input.job_type,
-        tenant_id: state.tenant.clone(),
+        tenant_id: tenant.to_string(),
         config,
         enabled: input.enabled,
     })
+}
+
+/// The job `id` of the tenant `user` is looking at; another tenant's job is not found.
+pub(super) async fn tenant_job(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Uuid,
+) -> Result<JobView, WebError> {
+    let tenant = user.tenant()?;
+    manage::get_job(&state.jobs, id)
+        .await?
+        .filter(|j| j.tenant_id == tenant)
+        .ok_or_else(|| WebError::not_found(format_args!("job {id}")))
 }
 
 pub(super) fn parse_cron(expr: &str) -> Result<CronExpr, String> {
@@ -177,7 +190,7 @@ async fn render_list(
     format: Format,
     form_error: Option<(String, Value)>,
 ) -> Result<Response, WebError> {
-    let jobs = jobs_json(&manage::list_jobs(&state.jobs).await?);
+    let jobs = jobs_json(&manage::list_jobs(&state.jobs, Some(user.tenant()?)).await?);
     match format {
         Format::Csv => {
             let cols = [
@@ -263,9 +276,7 @@ pub(super) async fn render_job(
     preview: Option<&str>,
     form_error: Option<&str>,
 ) -> Result<Response, WebError> {
-    let job = manage::get_job(&state.jobs, job_id)
-        .await?
-        .ok_or_else(|| WebError::not_found(format_args!("job {job_id}")))?;
+    let job = tenant_job(state, user, job_id).await?;
     let job_json = jobs_json(std::slice::from_ref(&job)).remove(0);
     if format != Format::Html {
         return Ok(Json(job_json).into_response());
@@ -316,7 +327,7 @@ pub async fn create(
     Input(input): Input<JobInput>,
 ) -> Result<Response, WebError> {
     let values = input.form_values();
-    let spec = match spec(&state, input) {
+    let spec = match spec(user.tenant()?, input) {
         Ok(s) => s,
         Err(msg) if format == Format::Html => {
             return render_list(&state, &user, format, Some((msg, values))).await;
@@ -344,7 +355,8 @@ pub async fn update(
     Path(id): Path<Uuid>,
     Input(input): Input<JobInput>,
 ) -> Result<Response, WebError> {
-    let spec = match spec(&state, input) {
+    tenant_job(&state, &user, id).await?;
+    let spec = match spec(user.tenant()?, input) {
         Ok(s) => s,
         Err(msg) if format == Format::Html => {
             return render_job(&state, &user, format, id, None, Some(&msg)).await;
@@ -375,6 +387,7 @@ pub async fn set_enabled(
     axum::Form(form): axum::Form<EnabledForm>,
 ) -> Result<Redirect, WebError> {
     let enabled = matches!(form.enabled.as_str(), "true" | "1" | "on");
+    tenant_job(&state, &user, id).await?;
     if !manage::set_job_enabled(&state.jobs, id, enabled).await? {
         return Err(WebError::not_found(format_args!("job {id}")));
     }
@@ -390,6 +403,7 @@ pub async fn delete(
     format: Format,
     Path(id): Path<Uuid>,
 ) -> Result<Response, WebError> {
+    tenant_job(&state, &user, id).await?;
     if !manage::delete_job(&state.jobs, id).await? {
         return Err(WebError::not_found(format_args!("job {id}")));
     }

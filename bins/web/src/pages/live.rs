@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::WebError;
+use crate::tenancy::CurrentTenant;
 
 fn names(set: &Option<IdentitySet>) -> Vec<String> {
     let Some(s) = set else { return Vec::new() };
@@ -62,12 +63,17 @@ fn cost(paths: &[String]) -> u32 {
 pub async fn item_truth(
     state: &AppState,
     user: &CurrentUser,
+    tenant: &CurrentTenant,
     drive_id: &str,
     item_id: &str,
 ) -> Result<Value, WebError> {
     let ru = cost(&[format!("/drives/{drive_id}/items/{item_id}/permissions")]);
     state.live_budget.take(&user.oid, ru)?;
-    let perms = state.graph.item_permissions(drive_id, item_id).await?;
+    let perms = state
+        .graph
+        .for_tenant(tenant.id())?
+        .item_permissions(drive_id, item_id)
+        .await?;
     Ok(json!({
         "drive_id": drive_id,
         "item_id": item_id,
@@ -92,14 +98,14 @@ pub struct ItemParams {
 impl ItemParams {
     /// The ids, if they are well formed and name an item the scans have seen: Graph is asked
     /// only about the tenant's own, in-scope objects.
-    async fn ids(&self, state: &AppState) -> Result<(&str, &str), WebError> {
+    async fn ids(&self, state: &AppState, tenant: &str) -> Result<(&str, &str), WebError> {
         let drive = required(self.drive_id.as_deref(), "driveId")?;
         let item = required(self.item_id.as_deref(), "itemId")?;
         sentinel_graph::validate_id("drive", drive)?;
         sentinel_graph::validate_id("item", item)?;
         state
             .store
-            .item(&state.tenant, drive, Some(item))
+            .item(tenant, drive, Some(item))
             .await?
             .ok_or_else(|| {
                 WebError::not_found(
@@ -114,10 +120,11 @@ impl ItemParams {
 pub async fn drive_item_permissions(
     State(state): State<AppState>,
     user: CurrentUser,
+    tenant: CurrentTenant,
     Query(q): Query<ItemParams>,
 ) -> Result<Json<Value>, WebError> {
-    let (drive, item) = q.ids(&state).await?;
-    Ok(Json(item_truth(&state, &user, drive, item).await?))
+    let (drive, item) = q.ids(&state, tenant.id()).await?;
+    Ok(Json(item_truth(&state, &user, &tenant, drive, item).await?))
 }
 
 /// `GET /api/graph/drive-item-sharing?driveId=&itemId=`: the item's `shared` facet and its
@@ -125,16 +132,18 @@ pub async fn drive_item_permissions(
 pub async fn drive_item_sharing(
     State(state): State<AppState>,
     user: CurrentUser,
+    tenant: CurrentTenant,
     Query(q): Query<ItemParams>,
 ) -> Result<Json<Value>, WebError> {
-    let (drive, item_id) = q.ids(&state).await?;
+    let (drive, item_id) = q.ids(&state, tenant.id()).await?;
     let ru = cost(&[
         format!("/drives/{drive}/items/{item_id}"),
         format!("/drives/{drive}/items/{item_id}/permissions"),
     ]);
     state.live_budget.take(&user.oid, ru)?;
-    let item = state.graph.item(drive, item_id).await?;
-    let perms = state.graph.item_permissions(drive, item_id).await?;
+    let graph = state.graph.for_tenant(tenant.id())?;
+    let item = graph.item(drive, item_id).await?;
+    let perms = graph.item_permissions(drive, item_id).await?;
     let links: Vec<Value> = perms
         .iter()
         .filter(|p| p.link.is_some())
@@ -160,13 +169,14 @@ pub struct SiteParams {
 pub async fn site_access(
     State(state): State<AppState>,
     user: CurrentUser,
+    tenant: CurrentTenant,
     Query(q): Query<SiteParams>,
 ) -> Result<Json<Value>, WebError> {
     let site_id = required(q.site_id.as_deref(), "siteId")?;
     sentinel_graph::validate_id("site", site_id)?;
     state
         .store
-        .site(&state.tenant, site_id)
+        .site(tenant.id(), site_id)
         .await?
         .ok_or_else(|| {
             WebError::not_found(
@@ -179,9 +189,10 @@ pub async fn site_access(
         format!("/sites/{site_id}/permissions"),
     ]);
     state.live_budget.take(&user.oid, ru)?;
-    let site = state.graph.site(site_id).await?;
-    let drives = state.graph.site_drives(site_id).await?;
-    let perms = state.graph.site_permissions(site_id).await?;
+    let graph = state.graph.for_tenant(tenant.id())?;
+    let site = graph.site(site_id).await?;
+    let drives = graph.site_drives(site_id).await?;
+    let perms = graph.site_permissions(site_id).await?;
     Ok(Json(json!({
         "site_id": site.id,
         "display_name": site.display_name,

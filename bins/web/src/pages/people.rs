@@ -16,6 +16,7 @@ use crate::auth::CurrentUser;
 use crate::error::WebError;
 use crate::format::{Format, is_on};
 use crate::render::csv_response;
+use crate::tenancy::CurrentTenant;
 
 const PEOPLE_COLUMNS: &[&str] = &[
     "person_id",
@@ -72,6 +73,7 @@ impl PeopleParams {
 pub async fn people(
     State(state): State<AppState>,
     user: CurrentUser,
+    tenant: CurrentTenant,
     format: Format,
     uri: Uri,
     Query(params): Query<PeopleParams>,
@@ -79,10 +81,7 @@ pub async fn people(
 ) -> Result<Response, WebError> {
     let query = params.query()?;
     let req = list.request(format);
-    let people = state
-        .store
-        .people_reach(&state.tenant, &query, &req)
-        .await?;
+    let people = state.store.people_reach(tenant.id(), &query, &req).await?;
     match format {
         Format::Csv => csv_response("people", PEOPLE_COLUMNS, &to_values(&people.rows)),
         Format::Json => Ok(Json(json!({"people": people})).into_response()),
@@ -103,6 +102,7 @@ pub async fn people(
 pub async fn person(
     State(state): State<AppState>,
     user: CurrentUser,
+    tenant: CurrentTenant,
     format: Format,
     uri: Uri,
     Path(person_id): Path<String>,
@@ -111,7 +111,7 @@ pub async fn person(
     let req = list.request(format);
     let detail = state
         .store
-        .person_reach(&state.tenant, &person_id, &req)
+        .person_reach(tenant.id(), &person_id, &req)
         .await?
         .ok_or_else(|| {
             WebError::NotFound(format!(

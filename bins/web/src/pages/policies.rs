@@ -21,6 +21,7 @@ use crate::auth::{AdminUser, CurrentUser};
 use crate::error::WebError;
 use crate::format::{FormInput, Format, Input, is_on};
 use crate::render::csv_response;
+use crate::tenancy::CurrentTenant;
 
 const VIOLATION_COLUMNS: &[&str] = &[
     "rule",
@@ -45,12 +46,13 @@ const VIOLATION_COLUMNS: &[&str] = &[
 pub async fn policies(
     State(state): State<AppState>,
     user: CurrentUser,
+    tenant: CurrentTenant,
     format: Format,
 ) -> Result<Response, WebError> {
-    let policies = state.store.policies(&state.tenant).await?;
+    let policies = state.store.policies(tenant.id()).await?;
     // A webhook's URL is its secret (whoever has it can post): admins only.
     let webhooks = if user.is_admin() {
-        Some(state.store.webhooks(&state.tenant).await?)
+        Some(state.store.webhooks(tenant.id()).await?)
     } else {
         None
     };
@@ -113,6 +115,7 @@ impl FormInput for PolicyInput {
 pub async fn update(
     State(state): State<AppState>,
     user: AdminUser,
+    tenant: CurrentTenant,
     format: Format,
     Path(rule): Path<String>,
     Input(input): Input<PolicyInput>,
@@ -132,14 +135,14 @@ pub async fn update(
     state
         .store
         .set_policy(
-            &state.tenant,
+            tenant.id(),
             rule,
             input.enabled,
             input.threshold,
             by.as_deref(),
         )
         .await?;
-    let refreshed = state.store.refresh_violations(&state.tenant).await?;
+    let refreshed = state.store.refresh_violations(tenant.id()).await?;
     let details = json!({"enabled": input.enabled, "threshold": input.threshold,
                          "violations": refreshed});
     audit(&state, &user.0, "policy.update", "policy", rule, details).await;
@@ -205,6 +208,7 @@ fn check_url(url: &str) -> Result<String, WebError> {
 pub async fn add_webhook(
     State(state): State<AppState>,
     user: AdminUser,
+    tenant: CurrentTenant,
     format: Format,
     Input(input): Input<WebhookInput>,
 ) -> Result<Response, WebError> {
@@ -213,7 +217,7 @@ pub async fn add_webhook(
     let by = user.0.shown_as();
     let id = state
         .store
-        .add_webhook(&state.tenant, &url, webhook_format, by.as_deref())
+        .add_webhook(tenant.id(), &url, webhook_format, by.as_deref())
         .await?;
     // The audit trail names the host only: the URL is the webhook's secret.
     let host = url::Url::parse(&url)
@@ -239,10 +243,11 @@ pub async fn add_webhook(
 pub async fn delete_webhook(
     State(state): State<AppState>,
     user: AdminUser,
+    tenant: CurrentTenant,
     format: Format,
     Path(id): Path<Uuid>,
 ) -> Result<Response, WebError> {
-    if !state.store.delete_webhook(&state.tenant, id).await? {
+    if !state.store.delete_webhook(tenant.id(), id).await? {
         return Err(WebError::not_found(format_args!("webhook {id}")));
     }
     audit(&state, &user.0, "webhook.delete", "webhook", id, json!({})).await;
@@ -268,6 +273,7 @@ fn given(s: &Option<String>) -> Option<String> {
 pub async fn violations(
     State(state): State<AppState>,
     user: CurrentUser,
+    tenant: CurrentTenant,
     format: Format,
     uri: Uri,
     Query(params): Query<ViolationParams>,
@@ -287,7 +293,7 @@ pub async fn violations(
         ..PageRequest::default()
     };
     let store = &state.store;
-    let rows = store.violations(&state.tenant, &query, &req).await?;
+    let rows = store.violations(tenant.id(), &query, &req).await?;
     if csv {
         let mut values = to_values(&rows.rows);
         for v in &mut values {
@@ -298,8 +304,8 @@ pub async fn violations(
         }
         return csv_response("violations", VIOLATION_COLUMNS, &values);
     }
-    let by_site = store.violations_by_site(&state.tenant).await?;
-    let by_owner = store.violations_by_owner(&state.tenant).await?;
+    let by_site = store.violations_by_site(tenant.id()).await?;
+    let by_owner = store.violations_by_owner(tenant.id()).await?;
     if format == Format::Json {
         return Ok(Json(json!({
             "rule": query.rule, "site": query.site_id, "owner": query.owner_id,

@@ -61,6 +61,7 @@ pub async fn runs(
     let filter = RunFilter {
         job_id,
         status,
+        tenant_id: Some(user.tenant()?.to_string()),
         page: if csv { 0 } else { q.page.unwrap_or(0) },
         per_page: if csv { 10_000 } else { 50 },
     };
@@ -73,7 +74,7 @@ pub async fn runs(
             Json(json!({"runs": runs, "total": total, "page": filter.page})).into_response(),
         );
     }
-    let jobs = manage::list_jobs(&state.jobs).await?;
+    let jobs = manage::list_jobs(&state.jobs, Some(user.tenant()?)).await?;
     let page = RunsPage {
         nav: "runs",
         any_running: runs.iter().any(|r| r.status == RunStatus::Running),

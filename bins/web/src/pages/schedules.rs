@@ -10,9 +10,9 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::jobs::{audit, changed, parse_cron, render_job, upcoming};
+use super::jobs::{audit, changed, parse_cron, render_job, tenant_job, upcoming};
 use crate::AppState;
-use crate::auth::AdminUser;
+use crate::auth::{AdminUser, CurrentUser};
 use crate::error::WebError;
 use crate::format::{FormInput, Format, Input, is_on};
 
@@ -80,6 +80,14 @@ async fn refuse(
     }
 }
 
+/// Schedule `id` exists and is of a job of the tenant `user` is looking at.
+async fn tenant_schedule(state: &AppState, user: &CurrentUser, id: Uuid) -> Result<(), WebError> {
+    match manage::schedule_tenant(&state.jobs, id).await? {
+        Some(t) if t == user.tenant()? => Ok(()),
+        _ => Err(WebError::not_found(format_args!("schedule {id}"))),
+    }
+}
+
 /// `POST /jobs/{id}/schedules` (form) and `POST /api/jobs/{id}/schedules` (JSON).
 pub async fn add(
     State(state): State<AppState>,
@@ -92,6 +100,7 @@ pub async fn add(
         Ok(c) => c,
         Err(msg) => return refuse(&state, &user, format, Some(job_id), &input, msg).await,
     };
+    tenant_job(&state, &user.0, job_id).await?;
     let id = manage::add_schedule(&state.jobs, job_id, &cron, input.enabled)
         .await?
         .ok_or_else(|| WebError::not_found(format_args!("job {job_id}")))?;
@@ -120,6 +129,7 @@ pub async fn update(
         Ok(c) => c,
         Err(msg) => return refuse(&state, &user, format, input.form_job_id, &input, msg).await,
     };
+    tenant_schedule(&state, &user.0, id).await?;
     let job_id = manage::update_schedule(&state.jobs, id, &cron, input.enabled)
         .await?
         .ok_or_else(|| WebError::not_found(format_args!("schedule {id}")))?;
@@ -139,6 +149,7 @@ pub async fn delete(
     format: Format,
     Path(id): Path<Uuid>,
 ) -> Result<Response, WebError> {
+    tenant_schedule(&state, &user.0, id).await?;
     let job_id = manage::delete_schedule(&state.jobs, id)
         .await?
         .ok_or_else(|| WebError::not_found(format_args!("schedule {id}")))?;

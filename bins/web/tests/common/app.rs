@@ -128,6 +128,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
+    /// The deployment's own tenant (the simulator's), which the web shows by default.
+    pub fn tenant(&self) -> String {
+        self.sim.state.read_tenant().tenant_id.clone()
+    }
+
     /// The same application over another store (e.g. one whose database is down); sessions
     /// stay in this test's database.
     pub fn with_store(&self, store: Store) -> Router {
