@@ -246,6 +246,31 @@ async fn audit(store: &Store, action: &str, tenant: &str, details: serde_json::V
     }
 }
 
+/// How often a scan waiting for another scan of its tenant asks again.
+const SCAN_LOCK_POLL: Duration = Duration::from_secs(2);
+
+/// The tenant's scan lock, waiting while another process scans it (a shutdown stops the wait).
+async fn wait_for_scan_lock(
+    store: &Store,
+    tenant: &str,
+    stop: &AtomicBool,
+) -> Result<sentinel_store::TenantScanLock, PipelineError> {
+    let mut said = false;
+    loop {
+        if let Some(lock) = store.try_lock_tenant_scans(tenant).await? {
+            return Ok(lock);
+        }
+        if !said {
+            tracing::info!(%tenant, "another scan of the tenant is running: waiting for it to end");
+            said = true;
+        }
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(PipelineError::Cancelled);
+        }
+        tokio::time::sleep(SCAN_LOCK_POLL).await;
+    }
+}
+
 /// Runs `graph_ingest`: each configured resource in order, then fails if anything was left
 /// unread. `stop` asks the run to end at the next safe point.
 pub async fn run_graph_ingest(
@@ -257,6 +282,8 @@ pub async fn run_graph_ingest(
     stop: Arc<AtomicBool>,
 ) -> Result<IngestReport, PipelineError> {
     config.validate()?;
+    // One scan of a tenant at a time, whichever process runs it: held until this returns.
+    let _scanning = wait_for_scan_lock(store, tenant, &stop).await?;
     let ctx = Ctx {
         client: client.clone(),
         store: store.clone(),

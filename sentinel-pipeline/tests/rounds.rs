@@ -152,3 +152,97 @@ async fn a_round_restarted_from_scratch_removes_what_it_no_longer_lists() {
     assert_ne!(t.users_link().await, Some(link), "a new deltaLink");
     t.db.drop_db().await;
 }
+
+/// Scans of one tenant run one at a time across processes (the tenant's scan lock in Postgres):
+/// a scan started while another holds the lock sends Graph nothing until the lock is free, then
+/// runs in full; a shutdown ends the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_waits_for_another_scan_of_its_tenant() {
+    let t = tenant(Profile::Tiny, 57).await;
+    let held = t
+        .store
+        .try_lock_tenant_scans(&t.tenant)
+        .await
+        .expect("lock")
+        .expect("free");
+    assert!(
+        t.store
+            .try_lock_tenant_scans(&t.tenant)
+            .await
+            .expect("lock")
+            .is_none(),
+        "held by the other scan"
+    );
+    assert!(
+        t.store
+            .try_lock_tenant_scans("another-tenant")
+            .await
+            .expect("lock")
+            .is_some(),
+        "another tenant's scans are not held up"
+    );
+    let graph_requests = || async {
+        sentinel_testkit::sim_requests(&t.sim)
+            .await
+            .iter()
+            .filter(|r| r["route"].as_str().is_some_and(|p| p.starts_with("/v1.0")))
+            .count()
+    };
+    let before = graph_requests().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let waiting = {
+        let (client, store, tenant, stop) = (
+            t.client.clone(),
+            t.store.clone(),
+            t.tenant.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            let config = GraphIngestConfig {
+                resources: vec![Resource::Users],
+                ..GraphIngestConfig::default()
+            };
+            run_graph_ingest(
+                &client,
+                &store,
+                &tenant,
+                &config,
+                Arc::new(Progress::default()),
+                stop,
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(!waiting.is_finished(), "it waits while the lock is held");
+    assert_eq!(
+        graph_requests().await,
+        before,
+        "and asks Graph nothing meanwhile"
+    );
+    drop(held);
+    waiting
+        .await
+        .expect("join")
+        .expect("the scan, once the lock is free");
+    assert_eq!(t.stored_users().await, t.truth().await);
+
+    // A shutdown ends a wait.
+    let _held = t
+        .store
+        .try_lock_tenant_scans(&t.tenant)
+        .await
+        .expect("lock");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = run_graph_ingest(
+        &t.client,
+        &t.store,
+        &t.tenant,
+        &GraphIngestConfig::default(),
+        Arc::new(Progress::default()),
+        stop,
+    )
+    .await;
+    assert!(matches!(r, Err(PipelineError::Cancelled)), "{r:?}");
+    t.db.drop_db().await;
+}

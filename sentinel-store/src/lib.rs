@@ -33,7 +33,7 @@ pub use error::StoreError;
 pub use policies::*;
 pub use reports::*;
 pub use rows::*;
-pub use tenants::{TenantRecord, Viewer, band_budget};
+pub use tenants::{TenantRecord, TenantScanLock, Viewer, band_budget};
 pub use views::MvRefresh;
 
 use chrono::{DateTime, Utc};

@@ -205,6 +205,16 @@ pub async fn sim_control(
     r.json().await.unwrap_or(serde_json::Value::Null)
 }
 
+/// The simulator's log of Graph requests (the newest 10,000): `at_ms`, `route`, `status`.
+pub async fn sim_requests(sim: &impl SimTenant) -> Vec<serde_json::Value> {
+    reqwest::get(format!("{}/_sim/requests", sim.control_url()))
+        .await
+        .expect("requests")
+        .json()
+        .await
+        .expect("JSON")
+}
+
 /// The simulator's ground truth: every object of `kind` (`users`, `items`, ...), one a line.
 pub async fn sim_dump(sim: &impl SimTenant, kind: &str) -> Vec<serde_json::Value> {
     let text = reqwest::get(format!("{}/_sim/dump/{kind}", sim.control_url()))
