@@ -254,7 +254,7 @@ async fn wait_for_scan_lock(
     store: &Store,
     tenant: &str,
     stop: &AtomicBool,
-) -> Result<sentinel_store::TenantScanLock, PipelineError> {
+) -> Result<sentinel_store::SessionLock, PipelineError> {
     let mut said = false;
     loop {
         if let Some(lock) = store.try_lock_tenant_scans(tenant).await? {
@@ -367,6 +367,8 @@ async fn run_resources(ctx: &Ctx) -> Result<(), PipelineError> {
 /// Runs `refresh_mv`: refreshes the materialized views whose sources changed, then the stored
 /// audiences when anything changed, then the policy violations (queueing alerts for new ones).
 pub async fn run_refresh_mv(store: &Store) -> Result<MvRefresh, PipelineError> {
+    // One at a time across processes: scans of two tenants may end together.
+    let _refreshing = store.lock_refreshes().await?;
     let mut r = store.refresh_impacted_views().await?;
     // Audiences expand groups through mv_group_transitive_users: after the views. Only the
     // libraries the scan changed are recomputed, unless the directory changed.

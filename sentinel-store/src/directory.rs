@@ -7,7 +7,9 @@ use crate::rows::{GroupRow, MemberChange, Relation, UserRow, in_passes, last_win
 use crate::unnest::Unnest;
 use crate::{Store, StoreError};
 
-/// Records that `tables` changed, in the caller's transaction.
+/// Records that `tables` changed, in the caller's transaction. Rows are locked in name order:
+/// writers of two tenants at once (each transaction touching several tables) would otherwise
+/// deadlock on these shared rows.
 pub(crate) async fn touch(
     tx: &mut Transaction<'_, Postgres>,
     tables: &[&str],
@@ -15,7 +17,7 @@ pub(crate) async fn touch(
     let names: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
     sqlx::query(
         "INSERT INTO table_update_log (table_name, last_updated_at) SELECT t, now() FROM UNNEST($1::text[]) AS t \
-         ON CONFLICT (table_name) DO UPDATE SET last_updated_at = EXCLUDED.last_updated_at",
+         ORDER BY t ON CONFLICT (table_name) DO UPDATE SET last_updated_at = EXCLUDED.last_updated_at",
     )
     .bind(names)
     .execute(&mut **tx)

@@ -210,35 +210,6 @@ impl Store {
     }
 }
 
-/// Held while one process scans a tenant: scans of one tenant run one at a time across every
-/// worker and `sync`, so together they never pace above the tenant's budget (each scan paces
-/// itself at the budget). A session-level advisory lock on a connection of its own, released
-/// when this is dropped (the connection closes with it, also when the process dies).
-#[derive(Debug)]
-pub struct TenantScanLock {
-    _conn: sqlx::PgConnection,
-}
-
-/// The advisory-lock namespace of tenant scans (the scheduler's job locks use another).
-const SCAN_LOCK_NAMESPACE: i32 = 0x5e47_0017;
-
-impl Store {
-    /// The tenant's scan lock, or `None` while another process holds it.
-    pub async fn try_lock_tenant_scans(
-        &self,
-        tenant_id: &str,
-    ) -> Result<Option<TenantScanLock>, StoreError> {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect_with(&self.pool.connect_options()).await?;
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
-            .bind(SCAN_LOCK_NAMESPACE)
-            .bind(tenant_id)
-            .fetch_one(&mut conn)
-            .await?;
-        Ok(got.then_some(TenantScanLock { _conn: conn }))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::band_budget;

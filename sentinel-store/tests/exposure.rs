@@ -279,3 +279,61 @@ fn kinds_and_changes_read_their_words_and_name_the_choices_otherwise() {
     );
     assert!("gone".parse::<ExposureChange>().is_err());
 }
+
+/// A permission with no link and no grantee stored (a scan of the tenant is under way: the
+/// fleet bench met it when another tenant's scan ended and refreshed every tenant) reaches no
+/// one: the audiences are stored, not refused for a NULL "anyone can read".
+#[sqlx::test(migrations = false)]
+async fn a_permission_without_link_or_grantee_opens_to_no_one(pool: PgPool) {
+    let store = ready(pool).await;
+    let library = DriveRow {
+        id: D.into(),
+        site_id: None,
+        owner_user_id: None,
+        name: Some("Documents".into()),
+        drive_type: Some("documentLibrary".into()),
+        web_url: None,
+        quota_total: None,
+        quota_used: None,
+        created_at: None,
+        raw_json: json!({"id": D}),
+    };
+    store
+        .upsert_drives(T, &[library])
+        .await
+        .expect("the library");
+    store
+        .apply_drive_items(
+            T,
+            D,
+            &[
+                item("root", None, "root-name", true),
+                item("f", Some("root"), "f-name", false),
+            ],
+            &[],
+            None,
+        )
+        .await
+        .expect("items");
+    store
+        .derive_drive_tree(T, D, false, None)
+        .await
+        .expect("derive");
+    let bare = PermissionRow {
+        grants: vec![],
+        ..guest_grant("bare")
+    };
+    store
+        .replace_item_permissions(T, &[on("f", vec![bare])])
+        .await
+        .expect("permissions");
+    store.refresh_audiences(T).await.expect("audiences stored");
+    let (readers, anyone): (i64, bool) = sqlx::query_as(
+        "SELECT readers, anyone_can_read FROM holder_audiences WHERE tenant_id = $1 AND holder_id = 'f'",
+    )
+    .bind(T)
+    .fetch_one(store.pool())
+    .await
+    .expect("f's audience");
+    assert_eq!((readers, anyone), (0, false));
+}

@@ -213,8 +213,10 @@ WITH perms AS (
            bool_or(anyone AND rd) AS anyone_can_read, bool_or(anyone AND w) AS anyone_can_write,
            bool_or(site_group) AS lower_bound
     FROM (
-        SELECT drive_id, holder, rd, w, false AS everyone, link_scope = 'organization' AS members,
-               link_scope = 'anonymous' AS anyone, false AS site_group
+        -- A permission without a link (a grant whose grantee is not stored yet, say) is neither.
+        SELECT drive_id, holder, rd, w, false AS everyone,
+               coalesce(link_scope = 'organization', false) AS members,
+               coalesce(link_scope = 'anonymous', false) AS anyone, false AS site_group
         FROM perms
         UNION ALL
         SELECT drive_id, holder, rd, w, is_everyone, is_everyone_except_external, false,
