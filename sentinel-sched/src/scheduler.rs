@@ -63,6 +63,9 @@ pub struct Scheduler {
     heartbeat: Duration,
     stopping: AtomicBool,
     running: Arc<Mutex<HashMap<Uuid, Running>>>,
+    /// Runs this worker holds at once; what is due beyond them waits for a free slot here or
+    /// is claimed by another worker.
+    max_runs: usize,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -86,7 +89,16 @@ impl Scheduler {
             heartbeat: Duration::from_secs(5),
             stopping: AtomicBool::new(false),
             running: Arc::new(Mutex::new(HashMap::new())),
+            max_runs: 32,
         }
+    }
+
+    /// At most `n` runs at once on this worker (at least 1). Each run holds a connection of
+    /// its own (its lock), so this also bounds the worker's connections; with several workers,
+    /// it spreads the due jobs over them rather than the first to poll taking them all.
+    pub fn with_max_runs(mut self, n: usize) -> Scheduler {
+        self.max_runs = n.max(1);
+        self
     }
 
     /// Runs the jobs of kind `K` with `kind` (each run's configuration checked first).
@@ -137,6 +149,10 @@ impl Scheduler {
         .await?;
         let mut claimed: Vec<(Job, RunContext, PgConnection)> = Vec::new();
         for (schedule_id, job_id, cron_expr) in requested.into_iter().chain(due) {
+            if self.running.lock().await.len() + claimed.len() >= self.max_runs {
+                // No free slot: the rest stay due, for the next poll or another worker.
+                break;
+            }
             if claimed.iter().any(|(j, _, _)| j.job_id == job_id)
                 || self.running.lock().await.contains_key(&job_id)
             {

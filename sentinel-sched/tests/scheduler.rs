@@ -346,3 +346,27 @@ async fn a_kind_runs_with_its_checked_config_and_a_failure_keeps_its_cause(pool:
             .expect("progress");
     assert_eq!(progress, json!({"counted": 3}));
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_worker_holds_no_more_runs_than_its_slots_and_the_rest_stay_due(pool: PgPool) {
+    setup(&pool, "* * * * *").await;
+    setup(&pool, "* * * * *").await;
+    let clock = Arc::new(ManualClock::new(t0()));
+    let r = runner(0, true);
+    let one = scheduler(&pool, clock.clone(), r.clone(), "w1").with_max_runs(1);
+    assert!(
+        one.tick().await.expect("tick").started.is_empty(),
+        "not due before the first minute"
+    );
+    clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(one.tick().await.expect("tick").started.len(), 1, "one slot");
+    assert!(
+        one.tick().await.expect("tick").started.is_empty(),
+        "its slot is taken"
+    );
+    // The other due job waits for a free slot, here or on another worker.
+    let other = scheduler(&pool, clock.clone(), r.clone(), "w2").with_max_runs(1);
+    assert_eq!(other.tick().await.expect("tick").started.len(), 1);
+    one.shutdown().await;
+    other.shutdown().await;
+}

@@ -19,6 +19,11 @@ pub struct WorkerConfig {
     pub poll_seconds: u64,
     /// This worker's name in `job_runs` (`WORKER_ID`, default: host and process id).
     pub worker_id: String,
+    /// Runs this worker holds at once (`WORKER_MAX_RUNS`, 1 to 64, default 4): more due jobs
+    /// wait or go to another worker. Each run holds up to two connections of its own (its job
+    /// lock and its tenant's scan lock) beside the pool's 16: size PostgreSQL's
+    /// `max_connections` for workers x (16 + 2 x WORKER_MAX_RUNS + 1) and the web's.
+    pub max_runs: usize,
     /// On a database without jobs, create a tenant scan (hourly) and run it at once
     /// (`WORKER_FIRST_SCAN`: `true` or `false`, default `false`).
     pub first_scan: bool,
@@ -50,6 +55,13 @@ impl WorkerConfig {
                 ),
             },
         };
+        let max_runs = match var("WORKER_MAX_RUNS") {
+            None => 4,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (1..=64).contains(&n) => n,
+                _ => bail!("WORKER_MAX_RUNS must be a whole number between 1 and 64, got '{v}'"),
+            },
+        };
         let first_scan = match var("WORKER_FIRST_SCAN").as_deref() {
             None | Some("false") | Some("0") => false,
             Some("true") | Some("1") => true,
@@ -78,6 +90,7 @@ impl WorkerConfig {
             api_addr,
             poll_seconds,
             first_scan,
+            max_runs,
             alerts,
             worker_id: var("WORKER_ID").unwrap_or_else(|| format!("{host}-{}", std::process::id())),
         })

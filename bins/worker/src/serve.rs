@@ -73,6 +73,7 @@ pub async fn run(config: &WorkerConfig) -> Result<ExitCode> {
             Arc::new(DbClock(pool.clone())),
             &config.worker_id,
         )
+        .with_max_runs(config.max_runs)
         .with_kind(GraphIngest {
             graph: config.graph.clone(),
             store: store.clone(),
