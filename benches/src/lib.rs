@@ -68,6 +68,19 @@ pub struct Scan {
     pub throttled: u64,
 }
 
+/// RU charged to the SharePoint budget, of the simulator's `/_sim/stats` (the directory's
+/// delta rounds have a budget of their own).
+pub fn sharepoint_ru(stats: &Value) -> u64 {
+    let directory: u64 = ["/v1.0/users/delta", "/v1.0/groups/delta"]
+        .iter()
+        .map(|r| stats["ru_by_endpoint"][*r].as_u64().unwrap_or(0))
+        .sum();
+    stats["ru_spent"]
+        .as_u64()
+        .unwrap_or(0)
+        .saturating_sub(directory)
+}
+
 async fn stats(sim: &str) -> Result<Value> {
     Ok(reqwest::get(format!("{sim}/_sim/stats"))
         .await?

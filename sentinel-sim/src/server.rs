@@ -206,20 +206,25 @@ async fn handle_graph(
             Bucket::SharepointDay => state.daily_budget(),
         };
         let now = state.sim_elapsed();
-        let charge = {
+        let (charge, in_minute) = {
             let mut throttle = state.throttle.lock().unwrap_or_else(|e| e.into_inner());
             let minute = throttle.charge(&app, bucket, cost, budget, now);
             if bucket == Bucket::Sharepoint {
                 // The day's budget holds too: the stricter answer wins.
                 let day =
                     throttle.charge(&app, Bucket::SharepointDay, cost, state.daily_budget(), now);
-                crate::throttle::stricter(minute, day)
+                let in_minute = throttle.window_sum(&app, Bucket::Sharepoint);
+                (crate::throttle::stricter(minute, day), Some(in_minute))
             } else {
-                minute
+                (minute, None)
             }
         };
         {
             let mut stats = state.lock_stats();
+            if let Some(in_minute) = in_minute {
+                stats.sharepoint_peak_minute_ru = stats.sharepoint_peak_minute_ru.max(in_minute);
+                stats.sharepoint_ru_per_minute = budget;
+            }
             stats.ru_spent += cost as u64;
             *stats.ru_by_endpoint.entry(route.to_string()).or_default() += cost as u64;
         }

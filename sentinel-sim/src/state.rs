@@ -108,6 +108,11 @@ pub struct Stats {
     pub tokens_issued: u64,
     /// Browsers sent to the sign-out endpoint.
     pub sign_outs: u64,
+    /// The most SharePoint RU any app was charged within one sliding minute (simulated), and
+    /// the budget it was held to: a tenant was never over its budget in any minute when the
+    /// first is at most the second.
+    pub sharepoint_peak_minute_ru: u64,
+    pub sharepoint_ru_per_minute: u32,
 }
 
 /// One Graph request as the simulator saw it (the last 10,000 are kept).

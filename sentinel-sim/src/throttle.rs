@@ -57,6 +57,13 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// RU charged to `app`'s `bucket` within its window ending now (as of the last charge).
+    pub fn window_sum(&self, app: &str, bucket: Bucket) -> u64 {
+        self.windows
+            .get(&(app.to_string(), bucket))
+            .map_or(0, |w| w.sum)
+    }
+
     /// Charges `cost` RU at simulated time `now`; throttled requests still count, as on Graph.
     pub fn charge(
         &mut self,

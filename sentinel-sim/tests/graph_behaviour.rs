@@ -347,6 +347,14 @@ async fn budget_exhaustion_answers_429_with_retry_after_and_rate_limit_headers()
     assert!(retry > 0.0 && retry <= 60.0, "{retry}");
     let reset: u64 = header("ratelimit-reset").parse().expect("whole seconds");
     assert!(reset as f64 >= retry, "{reset} < {retry}");
+    // The accounting says so: the most RU in one sliding minute, over the budget it was held to
+    // (what the fleet bench checks, per tenant, to be never over).
+    let stats: Value = s.get("/_sim/stats").await;
+    assert_eq!(stats["sharepoint_ru_per_minute"], 20);
+    assert!(
+        stats["sharepoint_peak_minute_ru"].as_u64().expect("peak") > 20,
+        "{stats}"
+    );
     // The directory has a budget of its own.
     assert_eq!(s.get_raw("/v1.0/users/delta", &[]).await.status(), 200);
     // Throttled requests still count, and an app that ignores Retry-After gets blocked with 503s.

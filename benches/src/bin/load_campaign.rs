@@ -61,12 +61,8 @@ async fn counters(sim: &RunningSim) -> Result<(u64, u64)> {
         .await?
         .json()
         .await?;
-    let directory: u64 = ["/v1.0/users/delta", "/v1.0/groups/delta"]
-        .iter()
-        .map(|r| s["ru_by_endpoint"][*r].as_u64().unwrap_or(0))
-        .sum();
     Ok((
-        s["ru_spent"].as_u64().unwrap_or(0) - directory,
+        sentinel_benches::sharepoint_ru(&s),
         s["throttled"].as_u64().unwrap_or(0),
     ))
 }
