@@ -270,6 +270,20 @@ pub(crate) async fn sync_drive_items(ctx: &Ctx) -> Result<(), PipelineError> {
         .into_iter()
         .filter(|d| !d.skipped && selected(ctx, d))
         .collect();
+    // The other mode's links go before this mode writes a single row: its rounds would continue
+    // from items whose roots and paths this mode derived otherwise. Forgetting them only once a
+    // round completed left them valid when a run was killed after deriving a drive's tree but
+    // before saving its link (a permission then read under the wrong root, for good).
+    let partitions: Vec<String> = drives
+        .iter()
+        .map(|d| sentinel_store::drive_partition(&ctx.tenant, &d.id))
+        .collect();
+    ctx.store
+        .forget_delta_links(
+            items_resource(ctx.config.permission_mode.other()),
+            &partitions,
+        )
+        .await?;
     let mut rounds = futures::stream::iter(drives.into_iter().map(|d| {
         let ctx = ctx.clone();
         async move { (sync_one_drive(&ctx, &d.id).await, d.id) }
@@ -408,13 +422,10 @@ impl Sink for DriveItemsSink {
                     self.changed.as_deref(),
                 )
                 .await?;
-            // The other mode's link, if any, is now older than what the items say: a round in
-            // that mode must start from scratch (its roots and paths were derived otherwise).
             let partition = sentinel_store::drive_partition(&ctx.tenant, &self.drive);
             ctx.store
-                .save_delta_link_superseding(
+                .save_delta_link(
                     items_resource(ctx.config.permission_mode),
-                    items_resource(ctx.config.permission_mode.other()),
                     &partition,
                     &link,
                 )

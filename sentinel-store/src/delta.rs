@@ -57,43 +57,20 @@ impl Store {
         Ok(())
     }
 
-    /// Saves a round's deltaLink and forgets `superseded`'s link of the same partition, in one
-    /// transaction: of two kinds of round over the same data (a drive read in either permission
-    /// mode), only the latest may continue incrementally; the other starts from scratch.
-    pub async fn save_delta_link_superseding(
+    /// Forgets the links of `resource` in `partitions` (their next rounds start from scratch).
+    pub async fn forget_delta_links(
         &self,
         resource: &str,
-        superseded: &str,
-        partition: &str,
-        link: &str,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        save_link(&mut tx, resource, partition, link).await?;
-        sqlx::query(
-            "DELETE FROM msgraph_delta_state WHERE resource_type = $1 AND partition_key = $2",
-        )
-        .bind(superseded)
-        .bind(partition)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Forgets a stored link (the next round starts from scratch).
-    pub async fn forget_delta_link(
-        &self,
-        resource: &str,
-        partition: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "DELETE FROM msgraph_delta_state WHERE resource_type = $1 AND partition_key = $2",
+        partitions: &[String],
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM msgraph_delta_state WHERE resource_type = $1 AND partition_key = ANY($2)",
         )
         .bind(resource)
-        .bind(partition)
+        .bind(partitions)
         .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected())
     }
 
     /// When a checkpoint (a pass that has no deltaLink, such as a full drive listing) was

@@ -90,6 +90,44 @@ async fn killed_syncs_resume_to_ground_truth() {
     db.drop_db().await;
 }
 
+/// A run stopped after deriving a drive's paths and permission roots but before saving its
+/// deltaLink (here: the link's write refused) must not leave the other mode continuing from its
+/// own old link over roots derived otherwise: the exhaustive run that follows the stopped
+/// hierarchical one reads every drive from scratch, and sharing changed meanwhile is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mode_switch_after_a_run_stopped_before_its_links_is_exact() {
+    let sim = spawn_sim(Profile::Small, 109).await;
+    let db = create_db().await;
+    assert_synced(&sync(&sim, &db, &["--permissions", "exhaustive"]).await).await;
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_hierarchical_link() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.resource_type = 'drive_items:hierarchical' THEN \
+           RAISE EXCEPTION 'the run stops before its link'; END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER refuse_hierarchical_link BEFORE INSERT OR UPDATE ON msgraph_delta_state \
+           FOR EACH ROW EXECUTE FUNCTION refuse_hierarchical_link();",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("trigger");
+    let out = sync(&sim, &db, &["--permissions", "hierarchical"]).await;
+    assert!(!out.status.success(), "the hierarchical run cannot finish");
+    sqlx::raw_sql("DROP TRIGGER refuse_hierarchical_link ON msgraph_delta_state")
+        .execute(&db.pool)
+        .await
+        .expect("drop trigger");
+    // Sharing-only changes: exhaustive delta does not report them, the sweep reads them.
+    control(
+        &sim,
+        "/_sim/mutate",
+        json!({"count": 60, "kinds": ["share", "break_inheritance"]}),
+    )
+    .await;
+    a_day_passes(&db).await;
+    assert_synced(&sync(&sim, &db, &["--permissions", "exhaustive"]).await).await;
+    assert_matches_truth(&sim, &db).await;
+    db.drop_db().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_injected_faults_a_sync_is_exact_or_fails_honestly() {
     // The fault campaign at everyday size: `FAULT_PROFILE=medium` makes it the medium run.
