@@ -17,7 +17,7 @@ use crate::json::{iso, permission_json};
 use crate::state::SimState;
 use crate::tenant::*;
 
-fn bad_request(msg: &str) -> Response {
+pub(crate) fn bad_request(msg: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"error": msg}))).into_response()
 }
 

@@ -348,6 +348,9 @@ pub async fn drive_delta(
             (vec![v], None)
         })
     };
+    if done {
+        crate::activity::round_done(&state, d, cur.snap);
+    }
     finish(&state, cur, values, done, token, link)
 }
 

@@ -22,6 +22,7 @@
 // Handlers return early with a ready `Response` as their error: that is the point of it.
 #![allow(clippy::result_large_err)]
 
+mod activity;
 mod aliases;
 pub mod audience;
 pub mod control;

@@ -100,17 +100,76 @@ fn random_item(
     let drives = live_drives(t);
     for _ in 0..32 {
         let d = *drives.choose(rng)?;
-        let items = &t.drives[d].items;
-        if items.len() < 2 {
-            continue;
-        }
-        let i = rng.random_range(1..items.len());
-        let it = &items[i];
-        if !it.deleted && want_folder.is_none_or(|f| f == it.folder) {
-            return Some((d, i as u32));
+        if let Some(i) = random_item_in(t, rng, d, want_folder, 1) {
+            return Some((d, i));
         }
     }
     None
+}
+
+/// A random live non-root item of drive `d`, in at most `tries` draws.
+fn random_item_in(
+    t: &Tenant,
+    rng: &mut ChaCha8Rng,
+    d: usize,
+    want_folder: Option<bool>,
+    tries: usize,
+) -> Option<u32> {
+    let items = &t.drives[d].items;
+    if items.len() < 2 {
+        return None;
+    }
+    (0..tries).find_map(|_| {
+        let i = rng.random_range(1..items.len());
+        let it = &items[i];
+        (!it.deleted && want_folder.is_none_or(|f| f == it.folder)).then_some(i as u32)
+    })
+}
+
+/// Kinds of change [`change_in_drive`] makes, with their weights in [`KINDS`]: what people do
+/// to files day to day.
+pub const CONTENT_KINDS: &[&str] = &["create_file", "modify", "rename", "share"];
+
+/// One change of a [`CONTENT_KINDS`] kind inside drive `d` (the activity model picks the
+/// drive); `None` when the drive is gone or has nothing to change.
+pub fn change_in_drive(
+    t: &mut Tenant,
+    rng: &mut ChaCha8Rng,
+    d: usize,
+    now: i64,
+) -> Option<&'static str> {
+    if !t.drive_live(d) {
+        return None;
+    }
+    let weights: Vec<(&'static str, u32)> = KINDS
+        .iter()
+        .filter(|(k, _)| CONTENT_KINDS.contains(k))
+        .copied()
+        .collect();
+    let kind = weights.choose_weighted(rng, |k| k.1).ok()?.0;
+    if kind == "create_file" {
+        t.next_seq();
+        add_random_item(t, rng, d, Some(now));
+        return Some(kind);
+    }
+    let i = random_item_in(t, rng, d, Some(false), 8)?;
+    match kind {
+        "share" => share(t, rng, d, i),
+        "rename" => touch_item(t, rng, d, i, now, rename),
+        _ => touch_item(t, rng, d, i, now, modify),
+    }
+    Some(kind)
+}
+
+/// A file's new content (a folder's size is its files').
+fn modify(it: &mut Item, rng: &mut ChaCha8Rng) {
+    if !it.folder {
+        it.size = it.size / 2 + rng.random_range(1..50_000);
+    }
+}
+
+fn rename(it: &mut Item, rng: &mut ChaCha8Rng) {
+    it.name = format!("Renamed {} {}", rng.random_range(0..1000), it.name).into();
 }
 
 fn apply_one(t: &mut Tenant, rng: &mut ChaCha8Rng, kind: &str, now: i64) -> bool {
@@ -129,16 +188,8 @@ fn apply_one(t: &mut Tenant, rng: &mut ChaCha8Rng, kind: &str, now: i64) -> bool
             }
             true
         }
-        "modify" => touch(t, rng, now, |it, rng| {
-            if !it.folder {
-                it.size = it.size / 2 + rng.random_range(1..50_000);
-            }
-            true
-        }),
-        "rename" => touch(t, rng, now, |it, rng| {
-            it.name = format!("Renamed {} {}", rng.random_range(0..1000), it.name).into();
-            true
-        }),
+        "modify" => touch(t, rng, now, modify),
+        "rename" => touch(t, rng, now, rename),
         "move" => {
             let Some((d, i)) = random_item(t, rng, None) else {
                 return false;
@@ -334,22 +385,32 @@ fn touch(
     t: &mut Tenant,
     rng: &mut ChaCha8Rng,
     now: i64,
-    f: impl FnOnce(&mut Item, &mut ChaCha8Rng) -> bool,
+    f: fn(&mut Item, &mut ChaCha8Rng),
 ) -> bool {
     let Some((d, i)) = random_item(t, rng, None) else {
         return false;
     };
+    touch_item(t, rng, d, i, now, f);
+    true
+}
+
+/// Changes item `i` of drive `d` with `f`, as a user edits it: a new version by a random editor.
+fn touch_item(
+    t: &mut Tenant,
+    rng: &mut ChaCha8Rng,
+    d: usize,
+    i: u32,
+    now: i64,
+    f: impl FnOnce(&mut Item, &mut ChaCha8Rng),
+) {
     let seq = t.next_seq();
     let users = t.users.len() as u32;
     let editor = rng.random_range(0..users);
     let it = &mut t.drives[d].items[i as usize];
-    if !f(it, rng) {
-        return false;
-    }
+    f(it, rng);
     it.version = seq;
     it.modified = now;
     it.modified_by = editor;
-    true
 }
 
 /// Deletes an item and every live descendant (each becomes a tombstone).

@@ -107,6 +107,10 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/_sim/manifest", get(control::get_manifest))
         .route("/_sim/dump/{kind}", get(control::dump))
         .route("/_sim/mutate", post(control::mutate))
+        .route(
+            "/_sim/activity",
+            get(crate::activity::report).post(crate::activity::set),
+        )
         .route("/_sim/expire-tokens", post(control::expire_tokens))
         .route("/_sim/lock-site", post(control::lock_site))
         .route(
@@ -163,6 +167,7 @@ async fn graph_middleware(
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| req.uri().path().to_string());
     let inner = req.headers().contains_key(INNER_HEADER);
+    crate::activity::catch_up(&state);
     let resp = handle_graph(&state, &route, inner, req, next).await;
     {
         let mut log = state.request_log.lock().unwrap_or_else(|e| e.into_inner());

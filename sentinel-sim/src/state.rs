@@ -168,6 +168,8 @@ pub struct SimState {
     pub(crate) refresh_tokens: Mutex<HashMap<String, RefreshGrant>>,
     /// App roles set through `/_sim/auth` in place of a demo user's own.
     pub(crate) role_overrides: Mutex<HashMap<usize, Vec<String>>>,
+    /// The activity model and its account of changes (`/_sim/activity`).
+    pub(crate) activity: Mutex<crate::activity::Activity>,
     started: Instant,
     started_unix: f64,
     /// The full router, for dispatching `$batch` inner requests.
@@ -197,6 +199,7 @@ impl SimState {
             revoked_before: AtomicU64::new(0),
             refresh_tokens: Mutex::new(HashMap::new()),
             role_overrides: Mutex::new(HashMap::new()),
+            activity: Mutex::new(crate::activity::Activity::default()),
             started: Instant::now(),
             started_unix: now,
             router: OnceLock::new(),
@@ -215,7 +218,12 @@ impl SimState {
 
     /// Simulated wall clock, Unix seconds.
     pub fn sim_now_unix(&self) -> i64 {
-        (self.started_unix + self.sim_elapsed()) as i64
+        self.sim_unix_at(self.sim_elapsed())
+    }
+
+    /// The simulated wall clock (Unix seconds) `sim_secs` simulated seconds after start-up.
+    pub fn sim_unix_at(&self, sim_secs: f64) -> i64 {
+        (self.started_unix + sim_secs) as i64
     }
 
     /// Real time to wait for `sim_secs` simulated seconds, as Graph writes `Retry-After`: seconds
@@ -263,6 +271,11 @@ impl SimState {
     /// The fault settings in force.
     pub fn lock_faults(&self) -> std::sync::MutexGuard<'_, Faults> {
         self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The activity model's state (taken before the tenant's lock, never after).
+    pub(crate) fn lock_activity(&self) -> std::sync::MutexGuard<'_, crate::activity::Activity> {
+        self.activity.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The simulator's random source (seeded: runs repeat).

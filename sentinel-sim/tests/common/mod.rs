@@ -13,7 +13,11 @@ pub struct Sim {
 }
 
 pub async fn start(seed: u64, tweak: impl FnOnce(&mut SimConfig)) -> Sim {
-    let sim = sentinel_testkit::spawn_sim_with(Profile::Tiny, seed, |c| {
+    start_profile(Profile::Tiny, seed, tweak).await
+}
+
+pub async fn start_profile(profile: Profile, seed: u64, tweak: impl FnOnce(&mut SimConfig)) -> Sim {
+    let sim = sentinel_testkit::spawn_sim_with(profile, seed, |c| {
         c.ru_per_minute = 1_000_000;
         tweak(c);
     })
