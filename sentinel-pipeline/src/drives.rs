@@ -263,12 +263,21 @@ fn selected(ctx: &Ctx, d: &DriveRef) -> bool {
 /// One delta round per selected drive, `drive_concurrency` at a time.
 pub(crate) async fn sync_drive_items(ctx: &Ctx) -> Result<(), PipelineError> {
     ctx.progress.set_phase(Phase::Reading(Resource::Items));
+    let now = ctx.store.now().await?;
+    let max_staleness = ctx
+        .config
+        .max_staleness_minutes
+        .map(|m| chrono::Duration::minutes(m.into()));
+    let due = |d: &DriveRef| {
+        max_staleness
+            .is_none_or(|max| crate::cadence::drive_due(now, d.checked_at, d.changed_at, max))
+    };
     let drives: Vec<DriveRef> = ctx
         .store
         .live_drives(&ctx.tenant)
         .await?
         .into_iter()
-        .filter(|d| !d.skipped && selected(ctx, d))
+        .filter(|d| !d.skipped && selected(ctx, d) && due(d))
         .collect();
     // The other mode's links go before this mode writes a single row: its rounds would continue
     // from items whose roots and paths this mode derived otherwise. Forgetting them only once a
@@ -344,6 +353,9 @@ struct DriveItemsSink {
     /// Items an incremental round deleted: what is still live under them at the round's end
     /// goes too (a folder's tombstone may come without its descendants').
     deleted: Vec<String>,
+    /// An incremental round brought a change: an item other than the root (which a round may
+    /// return with no change under it), or a deletion.
+    saw_change: bool,
 }
 
 /// Past this many changed items in a round, the whole drive's tree is derived again.
@@ -386,6 +398,7 @@ impl Sink for DriveItemsSink {
                 ItemChange::SharingIgnored => return Err(sharing_ignored(&self.drive)),
             }
         }
+        self.saw_change |= !deleted.is_empty() || rows.iter().any(|r| !r.is_root);
         if self.full_since.is_some() {
             self.changed = None;
         } else if let Some(changed) = &mut self.changed {
@@ -404,6 +417,7 @@ impl Sink for DriveItemsSink {
         // The link is saved last: a run killed before paths and roots are derived repeats the
         // round, and the derivation with it.
         if let Some(link) = delta_link {
+            let changed = self.full_since.is_none().then_some(self.saw_change);
             if let Some(since) = self.full_since.take() {
                 ctx.store
                     .reconcile_drive_items(&ctx.tenant, &self.drive, since)
@@ -429,6 +443,9 @@ impl Sink for DriveItemsSink {
                     &partition,
                     &link,
                 )
+                .await?;
+            ctx.store
+                .record_drive_check(&ctx.tenant, &self.drive, changed)
                 .await?;
         }
         Ok(())
@@ -503,6 +520,7 @@ async fn sync_one_drive(ctx: &Ctx, drive: &str) -> Result<(), PipelineError> {
                 hierarchical,
                 changed: Some(Vec::new()),
                 deleted: Vec::new(),
+                saw_change: false,
             },
         )
         .run()

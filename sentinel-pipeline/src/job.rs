@@ -100,6 +100,9 @@ impl std::str::FromStr for PermissionMode {
     }
 }
 
+/// The longest staleness an adaptive cadence may allow, in minutes (30 days).
+const MAX_STALENESS_LIMIT: u32 = 30 * 24 * 60;
+
 /// The configuration of a `graph_ingest` job (`jobs.config`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -132,6 +135,11 @@ pub struct GraphIngestConfig {
     /// (exhaustive mode) delta reports no sharing-only change: this sweep is how one is seen.
     /// `None`: 24 hours in exhaustive mode, off in hierarchical mode; `Some(0)`: off.
     pub permission_max_age_hours: Option<u64>,
+    /// Adaptive cadence: a drive is read again once half the time it had been idle at its
+    /// last read has passed, and never later than this many minutes after it (run the job
+    /// often, e.g. every 5 minutes: busy drives are read every run, idle ones back off).
+    /// `None`: every run reads every drive.
+    pub max_staleness_minutes: Option<u32>,
 }
 
 impl Default for GraphIngestConfig {
@@ -149,6 +157,7 @@ impl Default for GraphIngestConfig {
             time_budget_secs: None,
             full_listing_hours: 24,
             permission_max_age_hours: None,
+            max_staleness_minutes: None,
         }
     }
 }
@@ -173,6 +182,12 @@ impl GraphIngestConfig {
         }
         if self.permission_max_age_hours.is_some_and(|h| h > 24 * 365) {
             return bad("permission_max_age_hours must be at most a year (8760)");
+        }
+        if self
+            .max_staleness_minutes
+            .is_some_and(|m| !(1..=MAX_STALENESS_LIMIT).contains(&m))
+        {
+            return bad("max_staleness_minutes must be between 1 and 43200 (30 days)");
         }
         if self.request_rate_cap.is_some_and(|c| c < 10) {
             return bad("request_rate_cap must be at least 10 RU per minute");

@@ -7,6 +7,7 @@
 //! and permissions (`exhaustive` or `hierarchical`). [`job`] runs them; [`kinds`] are the
 //! `graph_ingest` and `refresh_mv` jobs as the scheduler runs them and the web checks them.
 
+pub mod cadence;
 pub mod convert;
 mod directory;
 mod drives;

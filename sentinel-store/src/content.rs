@@ -125,13 +125,42 @@ impl Store {
     pub async fn live_drives(&self, tenant: &str) -> Result<Vec<crate::DriveRef>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT d.id, d.name, d.site_id, s.display_name AS site_name, s.web_url AS site_url, d.owner_user_id, \
-                    (s.skipped_reason IS NOT NULL OR d.skipped_reason IS NOT NULL) AS skipped \
+                    (s.skipped_reason IS NOT NULL OR d.skipped_reason IS NOT NULL) AS skipped, \
+                    d.checked_at, d.changed_at \
              FROM msgraph_drives d LEFT JOIN msgraph_sites s ON s.tenant_id = d.tenant_id AND s.id = d.site_id \
              WHERE d.tenant_id = $1 AND d.deleted_at IS NULL ORDER BY d.id",
         )
         .bind(tenant)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Records a completed delta round of a drive: read now; changed now when an incremental
+    /// round found a change (`Some(true)`). A full round (`None`: a first read or a resync)
+    /// cannot tell what changed since when: the drive last changed when its newest item did
+    /// (Graph's `lastModifiedDateTime`), or when it was created if it holds nothing.
+    pub async fn record_drive_check(
+        &self,
+        tenant: &str,
+        drive_id: &str,
+        changed: Option<bool>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE msgraph_drives d SET checked_at = now(), changed_at = CASE \
+               WHEN $3 THEN now() \
+               WHEN $3 IS NULL THEN GREATEST(d.changed_at, COALESCE( \
+                 (SELECT max(i.modified_at) FROM msgraph_drive_items i \
+                  WHERE i.tenant_id = d.tenant_id AND i.drive_id = d.id AND i.deleted_at IS NULL), \
+                 d.created_at, now())) \
+               ELSE d.changed_at END \
+             WHERE d.tenant_id = $1 AND d.id = $2",
+        )
+        .bind(tenant)
+        .bind(drive_id)
+        .bind(changed)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Ids of the tenant's live drives.

@@ -249,6 +249,10 @@ pub struct DriveRef {
     pub owner_user_id: Option<String>,
     /// Graph refused to read it or its site: the drive is kept as last read.
     pub skipped: bool,
+    /// When a delta round of it last completed.
+    pub checked_at: Option<DateTime<Utc>>,
+    /// When a completed round last found it changed (its first read counts as a change).
+    pub changed_at: Option<DateTime<Utc>>,
 }
 
 /// An item whose permissions are due a read.

@@ -4,7 +4,7 @@
 use crate::{Store, StoreError};
 
 /// The schema files, in the order they apply.
-pub const SCHEMA_FILES: [(&str, &str); 7] = [
+pub const SCHEMA_FILES: [(&str, &str); 8] = [
     ("001_schema.sql", include_str!("../schema/001_schema.sql")),
     ("002_jobs.sql", include_str!("../schema/002_jobs.sql")),
     (
@@ -18,6 +18,10 @@ pub const SCHEMA_FILES: [(&str, &str); 7] = [
     ),
     ("006_reach.sql", include_str!("../schema/006_reach.sql")),
     ("007_tenants.sql", include_str!("../schema/007_tenants.sql")),
+    (
+        "008_drive_checks.sql",
+        include_str!("../schema/008_drive_checks.sql"),
+    ),
 ];
 
 /// Serialises concurrent start-ups of several workers.

@@ -60,6 +60,7 @@ impl Views {
         tera.register_filter("num", num_filter);
         tera.register_filter("bytes", bytes_filter);
         tera.register_filter("dt", dt_filter);
+        tera.register_filter("secs", secs_filter);
         tera.register_filter("urlencode_strict", urlencode_strict_filter);
         Ok(Views { tera })
     }
@@ -218,6 +219,23 @@ fn bytes_filter(v: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
         format!("{n} B")
     } else {
         format!("{x:.1} {}", units[u])
+    }))
+}
+
+/// A span in seconds as people say it: `45 s`, `12 min`, `3.5 h`, `2.0 days` (`-` when absent).
+fn secs_filter(v: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let Some(s) = v.as_f64() else {
+        return Ok(Value::String("-".into()));
+    };
+    let s = s.max(0.0);
+    Ok(Value::String(if s < 60.0 {
+        format!("{s:.0} s")
+    } else if s < 5_400.0 {
+        format!("{:.0} min", s / 60.0)
+    } else if s < 172_800.0 {
+        format!("{:.1} h", s / 3_600.0)
+    } else {
+        format!("{:.1} days", s / 86_400.0)
     }))
 }
 

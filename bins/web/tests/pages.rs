@@ -1472,3 +1472,50 @@ async fn policies_and_violations_in_every_format_and_changed_by_admins_only() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn drives_say_how_long_ago_they_were_read_and_analytics_sums_it_up() {
+    with_app(async |app| {
+        let tenant = app.tenant();
+        // Three readable drives read 5, 50 and 500 minutes ago, one never read whole, and a
+        // skipped one (kept as last read, left out of the figure).
+        for (id, ago, skipped) in [
+            ("d-5", Some(5), None),
+            ("d-50", Some(50), None),
+            ("d-500", Some(500), None),
+            ("d-new", None, None),
+            ("d-locked", Some(10_000), Some("403 accessDenied")),
+        ] {
+            sqlx::query(
+                "INSERT INTO msgraph_drives (tenant_id, id, name, raw_json, checked_at, skipped_reason) \
+                 VALUES ($1, $2, $2, '{}', now() - make_interval(mins => $3), $4)",
+            )
+            .bind(&tenant)
+            .bind(id)
+            .bind(ago)
+            .bind(skipped)
+            .execute(&app.db.pool)
+            .await
+            .expect("drive");
+        }
+        let reader = app.sign_in(ROLE_READER).await;
+        let page = app.get("/drives/d-50", Some(&reader)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains("checked 50 min ago"), "{}", page.body);
+        let page = app.get("/drives/d-new", Some(&reader)).await;
+        assert!(page.body.contains("not read whole yet"), "{}", page.body);
+
+        let page = app.get("/analytics", Some(&reader)).await;
+        assert!(
+            page.body.contains("half of the 4 readable drives were checked within the last 50 min")
+                && page.body.contains("the stalest 8.3 h ago")
+                && page.body.contains("1 not read whole yet"),
+            "{}",
+            page.body
+        );
+        let api = app.get("/api/analytics", Some(&reader)).await.json();
+        let f = &api["posture"]["freshness"];
+        assert_eq!((f["drives"].as_i64(), f["never_read"].as_i64()), (Some(4), Some(1)), "{api}");
+    })
+    .await;
+}

@@ -46,6 +46,11 @@ pub struct SyncArgs {
     /// in hierarchical mode). 0: off.
     #[arg(long)]
     permission_max_age_hours: Option<u64>,
+    /// Adaptive cadence: read a drive again only once half the time it had been idle has
+    /// passed, and never later than this many minutes (run sync often: busy drives are read
+    /// every run, idle ones back off). Default: every run reads every drive.
+    #[arg(long)]
+    max_staleness_minutes: Option<u32>,
     /// Spend at most this many RU per minute.
     #[arg(long)]
     rate_cap: Option<u32>,
@@ -80,6 +85,7 @@ impl SyncArgs {
             time_budget_secs: self.time_budget_secs,
             full_listing_hours: self.full_listing_hours,
             permission_max_age_hours: self.permission_max_age_hours,
+            max_staleness_minutes: self.max_staleness_minutes,
         }
     }
 }

@@ -67,6 +67,8 @@ pub struct DriveSummary {
     pub largest_audience: i64,
     /// Its items that anyone with a link can open.
     pub items_open_to_anyone: i64,
+    /// Seconds since a delta round of it last completed (`None`: never read whole).
+    pub checked_secs_ago: Option<f64>,
 }
 
 /// An item as the drill-down lists it, with what reaches it.
@@ -214,7 +216,8 @@ impl Store {
     const DRIVE_SELECT: &str = "SELECT d.id AS drive_id, d.site_id, d.owner_user_id, d.name, d.drive_type, d.web_url, d.deleted_at, \
            coalesce(s.items, 0) AS items, coalesce(s.links, 0) AS links, \
            coalesce(s.unique_permission_items, 0) AS unique_permission_items, \
-           coalesce(a.largest_audience, 0) AS largest_audience, coalesce(a.anyone, 0) AS items_open_to_anyone \
+           coalesce(a.largest_audience, 0) AS largest_audience, coalesce(a.anyone, 0) AS items_open_to_anyone, \
+           extract(epoch FROM now() - d.checked_at)::float8 AS checked_secs_ago \
          FROM msgraph_drives d LEFT JOIN mv_drive_summary s ON s.tenant_id = d.tenant_id AND s.drive_id = d.id \
          LEFT JOIN LATERAL (SELECT max(h.readers) AS largest_audience, \
                                    sum(h.items) FILTER (WHERE h.anyone_can_read)::bigint AS anyone \

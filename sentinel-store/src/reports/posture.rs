@@ -122,6 +122,24 @@ pub struct PostureSnapshot {
     pub sharing: Option<SharingPosture>,
     /// When the oldest of the views shown was last refreshed.
     pub refreshed_at: Option<DateTime<Utc>>,
+    /// How long ago the drives were last read (live, not from a view).
+    pub freshness: DriveFreshness,
+}
+
+/// How stale the tenant's drives are: seconds since each readable live drive's last completed
+/// delta round, as quantiles over the drives read at least once.
+#[derive(Debug, Clone, Default, Serialize, sqlx::FromRow)]
+pub struct DriveFreshness {
+    /// Readable live drives (skipped ones are kept as last read and left out).
+    pub drives: i64,
+    /// Of those, the ones no round has completed for yet.
+    pub never_read: i64,
+    /// Half the drives read were read within this many seconds.
+    pub median_secs: Option<f64>,
+    /// 95% of the drives read were read within this many seconds.
+    pub p95_secs: Option<f64>,
+    /// The stalest drive read, in seconds.
+    pub oldest_secs: Option<f64>,
 }
 
 impl Store {
@@ -153,7 +171,27 @@ impl Store {
             inventory,
             sharing,
             refreshed_at,
+            freshness: self.drive_freshness(tenant).await?,
         })
+    }
+
+    /// How long ago the tenant's readable drives were last read (see [`DriveFreshness`]).
+    pub async fn drive_freshness(&self, tenant: &str) -> Result<DriveFreshness, StoreError> {
+        Ok(sqlx::query_as(
+            "WITH ages AS ( \
+               SELECT extract(epoch FROM now() - d.checked_at)::float8 AS secs \
+               FROM msgraph_drives d LEFT JOIN msgraph_sites s ON s.tenant_id = d.tenant_id AND s.id = d.site_id \
+               WHERE d.tenant_id = $1 AND d.deleted_at IS NULL \
+                 AND d.skipped_reason IS NULL AND s.skipped_reason IS NULL) \
+             SELECT count(*) AS drives, count(*) FILTER (WHERE secs IS NULL) AS never_read, \
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY secs) AS median_secs, \
+                    percentile_cont(0.95) WITHIN GROUP (ORDER BY secs) AS p95_secs, \
+                    max(secs) AS oldest_secs \
+             FROM ages",
+        )
+        .bind(tenant)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Sites, most exposed (or largest audience) first, then by name. Every site, not a top N.

@@ -1,0 +1,99 @@
+//! Adaptive cadence (`sync --max-staleness-minutes`): a run reads the drives that are due (a
+//! busy drive every run, an idle one once half its idle time has passed) and every drive once
+//! the staleness an admin allows is reached; what it read is exact.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use sentinel_sim::Profile;
+use serde_json::json;
+
+async fn drives_read_within(db: &TestDb, minutes: i32) -> BTreeSet<String> {
+    sqlx::query_scalar(
+        "SELECT id FROM msgraph_drives WHERE deleted_at IS NULL \
+           AND checked_at > now() - make_interval(mins => $1)",
+    )
+    .bind(minutes)
+    .fetch_all(&db.pool)
+    .await
+    .expect("drives read")
+    .into_iter()
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_drives_are_read_every_run_and_idle_ones_once_their_staleness_is_due() {
+    let sim = spawn_sim(Profile::Small, 110).await;
+    let db = create_db().await;
+    let args = [
+        "--permissions",
+        "hierarchical",
+        "--max-staleness-minutes",
+        "60",
+    ];
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    let all = drives_read_within(&db, 5).await;
+    assert!(all.len() > 10, "the first run reads every drive: {all:?}");
+
+    // Ten minutes later: every drive read then, idle for a month before; one busy drive
+    // changed at its last read.
+    sqlx::query(
+        "UPDATE msgraph_drives SET checked_at = now() - interval '10 minutes', \
+           changed_at = now() - interval '30 days'",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("age the drives");
+    let busy = all.iter().next().cloned().expect("a drive");
+    sqlx::query("UPDATE msgraph_drives SET changed_at = checked_at WHERE id = $1")
+        .bind(&busy)
+        .execute(&db.pool)
+        .await
+        .expect("busy drive");
+    control(
+        &sim,
+        "/_sim/mutate",
+        json!({"count": 60, "kinds": ["create_file", "modify"]}),
+    )
+    .await;
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    assert_eq!(
+        drives_read_within(&db, 5).await,
+        BTreeSet::from([busy.clone()]),
+        "only the busy drive is due; the idle ones wait up to an hour"
+    );
+
+    // Past the maximum staleness every drive is due again, and the store is exact.
+    sqlx::query("UPDATE msgraph_drives SET checked_at = now() - interval '61 minutes'")
+        .execute(&db.pool)
+        .await
+        .expect("age the drives");
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    assert_eq!(
+        drives_read_within(&db, 5).await,
+        all,
+        "every drive is read again"
+    );
+    assert_matches_truth(&sim, &db).await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staleness_out_of_range_is_one_line_saying_so() {
+    let sim = spawn_sim(Profile::Tiny, 111).await;
+    let db = create_db().await;
+    let out = sync(&sim, &db, &["--max-staleness-minutes", "0"]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.trim()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .contains("max_staleness_minutes must be between 1 and 43200"),
+        "{err}"
+    );
+    db.drop_db().await;
+}
