@@ -58,6 +58,8 @@ pub struct AppState {
     /// The live panels' share of the app's Graph budget.
     pub live_budget: Arc<live_budget::LiveBudget>,
     pub worker: Arc<dyn Worker>,
+    /// The admin-consent link each tenant's administrator is sent.
+    pub admin_consent: Arc<tenancy::AdminConsent>,
 }
 
 impl AppState {
@@ -84,6 +86,11 @@ impl AppState {
                 config.graph.live_ru_per_minute(),
             )),
             worker,
+            admin_consent: Arc::new(tenancy::AdminConsent {
+                authority: config.graph.authority.clone(),
+                client_id: config.graph.client_id.clone(),
+                redirect_uri: config.signed_out_uri(),
+            }),
         })
     }
 }

@@ -157,3 +157,58 @@ async fn choose(
         choices,
     })
 }
+
+/// The link that asks a tenant's administrator to consent to this app registration
+/// (Microsoft Learn, "Admin consent on the Microsoft identity platform": the v2.0
+/// `adminconsent` endpoint with the app's client id, `scope=https://graph.microsoft.com/.default`
+/// for its application permissions, and a registered redirect URI; Entra then returns the
+/// browser there with `admin_consent=True&tenant=...`). The dashboard shows it for each tenant.
+#[derive(Debug, Clone)]
+pub struct AdminConsent {
+    pub authority: url::Url,
+    pub client_id: String,
+    /// One of the app's registered redirect URIs: the signed-out page.
+    pub redirect_uri: String,
+}
+
+impl AdminConsent {
+    /// The consent link for `tenant` (its id or domain).
+    pub fn url(&self, tenant: &str) -> String {
+        let mut url = self.authority.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend([tenant, "v2.0", "adminconsent"]);
+        }
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.client_id)
+            .append_pair("scope", "https://graph.microsoft.com/.default")
+            .append_pair("redirect_uri", &self.redirect_uri);
+        url.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_consent_link_names_the_tenant_the_app_and_the_redirect_encoded() {
+        let consent = AdminConsent {
+            authority: url::Url::parse("https://login.microsoftonline.com").expect("url"),
+            client_id: "5e1f5a3c-0f6b-4c1e-9d3a-7a51e0c1d2b4".into(),
+            redirect_uri: "https://sentinel.example/signed-out".into(),
+        };
+        assert_eq!(
+            consent.url("contoso.onmicrosoft.com"),
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0/adminconsent\
+             ?client_id=5e1f5a3c-0f6b-4c1e-9d3a-7a51e0c1d2b4\
+             &scope=https%3A%2F%2Fgraph.microsoft.com%2F.default\
+             &redirect_uri=https%3A%2F%2Fsentinel.example%2Fsigned-out"
+        );
+        // A tenant name cannot reach into the path or the query.
+        assert!(
+            consent
+                .url("a/b?c")
+                .contains("/a%2Fb%3Fc/v2.0/adminconsent?")
+        );
+    }
+}

@@ -252,3 +252,93 @@ async fn a_reader_granted_one_tenant_sees_nothing_of_the_other() {
     other_sim.shutdown().await;
     app.db.drop_db().await;
 }
+
+#[tokio::test]
+async fn admins_see_each_tenants_consent_and_link_and_disable_a_tenant_audited() {
+    let app = spawn_app().await;
+    let other = "fabrikam.onmicrosoft.com";
+    app.store
+        .register_tenant(other, Some("Fabrikam"))
+        .await
+        .expect("register");
+    app.store
+        .record_consent(other, Err("AADSTS650051: consent is missing"))
+        .await
+        .expect("consent");
+    let admin = app.sign_in(ROLE_ADMIN).await;
+    let page = app.get("/admin", Some(&admin)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("AADSTS650051: consent is missing"),
+        "{}",
+        page.body
+    );
+    let api = app.get("/api/admin", Some(&admin)).await.json();
+    let row = api["tenants"]
+        .as_array()
+        .expect("tenants")
+        .iter()
+        .find(|t| t["tenant_id"] == other)
+        .cloned()
+        .expect("the other tenant");
+    assert_eq!(row["consent_state"], "missing");
+    let link = url::Url::parse(row["consent_url"].as_str().expect("link")).expect("a URL");
+    assert_eq!(link.path(), format!("/{other}/v2.0/adminconsent"));
+    let query: std::collections::HashMap<_, _> = link.query_pairs().into_owned().collect();
+    let graph =
+        sentinel_graph::GraphConfig::from_lookup(lookup(graph_vars(&app.sim))).expect("graph");
+    assert_eq!(query["client_id"], graph.client_id);
+    assert_eq!(query["scope"], "https://graph.microsoft.com/.default");
+    assert!(query["redirect_uri"].ends_with("/signed-out"), "{link}");
+
+    // Readers may not; without the CSRF token nobody may.
+    let reader = app.sign_in(ROLE_READER).await;
+    let path = format!("/admin/tenants/{other}/disable");
+    let r = app
+        .post_form(&path, &reader, &[("csrf_token", &reader.csrf)])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app.post_form(&path, &admin, &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        app.store
+            .tenant(other)
+            .await
+            .expect("tenant")
+            .expect("row")
+            .enabled
+    );
+
+    let r = app
+        .post_form(&path, &admin, &[("csrf_token", &admin.csrf)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(
+        !app.store
+            .tenant(other)
+            .await
+            .expect("tenant")
+            .expect("row")
+            .enabled
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE action = 'tenant.disable' AND tenant_id = $1 AND entity_id = $1",
+    )
+    .bind(other)
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("audit");
+    assert_eq!(audited, 1);
+    let r = app.get("/admin/tenants/nowhere/enable", Some(&admin)).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    let r = app
+        .call(
+            Method::POST,
+            "/api/admin/tenants/nowhere.example/enable",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    app.db.drop_db().await;
+}

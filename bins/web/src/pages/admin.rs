@@ -1,10 +1,12 @@
 //! `/admin`: the worker's health and status from its control API, run-now, pause and resume
-//! (the worker does them and audits them with the signed-in user), and the audit trail.
+//! (the worker does them and audits them with the signed-in user), every tenant with its
+//! consent and the link its administrator consents by, enabling and disabling tenants (audited
+//! here), and the audit trail.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use sentinel_store::AuditRecord;
+use sentinel_store::{AuditRecord, TenantRecord};
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -25,12 +27,21 @@ pub async fn admin(
     format: Format,
 ) -> Result<Response, WebError> {
     let tenant = user.tenant()?;
-    let (health, status, audit) = tokio::join!(
+    let (health, status, audit, tenants) = tokio::join!(
         state.worker.health(),
         state.worker.status(),
-        state.store.recent_audit_events(tenant, AUDIT_SHOWN)
+        state.store.recent_audit_events(tenant, AUDIT_SHOWN),
+        state.store.tenants()
     );
     let audit = audit?;
+    // Admins (of the home tenant, where they sign in) manage every tenant.
+    let tenants: Vec<TenantRow> = tenants?
+        .into_iter()
+        .map(|t| TenantRow {
+            consent_url: state.admin_consent.url(&t.tenant_id),
+            tenant: t,
+        })
+        .collect();
     // The worker reports every tenant's jobs: this page shows the tenant looked at.
     let status = status.map(|mut s| {
         if let Some(jobs) = s["jobs"].as_array_mut() {
@@ -50,7 +61,7 @@ pub async fn admin(
         return Ok(Json(json!({
             "worker_health": health.as_ref().ok(), "worker_health_error": health.as_ref().err(),
             "worker_status": status.as_ref().ok(), "worker_status_error": status.as_ref().err(),
-            "audit": audit,
+            "audit": audit, "tenants": tenants,
         }))
         .into_response());
     }
@@ -61,8 +72,17 @@ pub async fn admin(
         jobs: status.as_ref().ok().map(|s| &s["jobs"]),
         status_error: status.as_ref().err(),
         audit: &audit,
+        tenants: &tenants,
     };
     state.views.page("admin.html", Some(&user), &page)
+}
+
+/// A tenant with the link its administrator consents by.
+#[derive(Serialize)]
+struct TenantRow {
+    #[serde(flatten)]
+    tenant: TenantRecord,
+    consent_url: String,
 }
 
 #[derive(Serialize)]
@@ -77,6 +97,7 @@ struct AdminPage<'a> {
     jobs: Option<&'a Value>,
     status_error: Option<&'a String>,
     audit: &'a [AuditRecord],
+    tenants: &'a [TenantRow],
 }
 
 fn op_name(op: &str) -> Option<&'static str> {
@@ -103,5 +124,36 @@ pub async fn operate(
     Ok(match format {
         Format::Html => Redirect::to("/admin").into_response(),
         _ => Json(answer).into_response(),
+    })
+}
+
+/// `enable` or `disable` a tenant: a disabled tenant's jobs are not run (its data stays
+/// readable). The page goes back to `/admin`, the API gets the tenant's new state.
+pub async fn tenant_op(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    format: Format,
+    Path((tenant, op)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let enabled = match op.as_str() {
+        "enable" => true,
+        "disable" => false,
+        _ => {
+            return Err(WebError::NotFound(format!(
+                "no operation '{op}': use enable or disable"
+            )));
+        }
+    };
+    if !state.store.set_tenant_enabled(&tenant, enabled).await? {
+        return Err(WebError::not_found(format_args!("tenant '{tenant}'")));
+    }
+    let mut event = user.audit(&format!("tenant.{op}"), "tenant", &tenant, json!({}));
+    event.tenant_id = Some(tenant.clone());
+    if let Err(e) = state.store.audit(&event).await {
+        tracing::warn!(error = %e, "could not write audit event");
+    }
+    Ok(match format {
+        Format::Html => Redirect::to("/admin").into_response(),
+        _ => Json(json!({"tenant_id": tenant, "enabled": enabled})).into_response(),
     })
 }

@@ -95,6 +95,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/admin", get(admin::admin))
         .route("/admin/jobs/{job_id}/{op}", post(admin::operate))
         .route("/api/admin/jobs/{job_id}/{op}", post(admin::operate))
+        .route("/admin/tenants/{tenant}/{op}", post(admin::tenant_op))
+        .route("/api/admin/tenants/{tenant}/{op}", post(admin::tenant_op))
 }
 
 /// `/health`: the web is up and can reach its database (the cause of a failure is logged).
