@@ -98,9 +98,34 @@ pub async fn scan(
     budget: u32,
     time_scale: f64,
 ) -> Result<Scan> {
+    run_sync(
+        worker,
+        sim,
+        db,
+        &["--permissions", mode],
+        budget,
+        time_scale,
+    )
+    .await
+}
+
+/// Runs `sentinel-worker sync <args>` against `sim` into `db`, paced to `budget` RU per
+/// (simulated) minute, measured from outside.
+pub async fn run_sync(
+    worker: &std::path::Path,
+    sim: &sentinel_sim::RunningSim,
+    db: &sentinel_testkit::TestDb,
+    args: &[&str],
+    budget: u32,
+    time_scale: f64,
+) -> Result<Scan> {
     let before = stats(&sim.url()).await?;
     let mut cmd = Command::new(worker);
-    cmd.args(["sync", "--permissions", mode]);
+    cmd.arg("sync").args(args);
+    if std::env::var_os("RUST_LOG").is_none() {
+        // The worker's slow-statement warnings would bury the bench's own lines.
+        cmd.env("RUST_LOG", "warn,sqlx::query=error");
+    }
     sentinel_testkit::sim_env(&mut cmd, sim, db);
     cmd.env("GRAPH_RU_PER_MINUTE", budget.to_string())
         .env("GRAPH_BUDGET_TIME_SCALE", time_scale.to_string())
@@ -121,7 +146,7 @@ pub async fn scan(
     };
     let wall = started.elapsed();
     if !status.success() {
-        bail!("sentinel-worker sync failed ({status})");
+        bail!("sentinel-worker sync {} failed ({status})", args.join(" "));
     }
     let after = stats(&sim.url()).await?;
     let diff = |k: &str| after[k].as_u64().unwrap_or(0) - before[k].as_u64().unwrap_or(0);
