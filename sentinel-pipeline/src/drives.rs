@@ -10,7 +10,7 @@ use sentinel_graph::models::{Drive, GraphObject};
 use sentinel_graph::{
     BatchRequest, DeltaEvent, DeltaStart, DriveDeltaOptions, GraphError, validate_id,
 };
-use sentinel_store::{DriveItemRow, DriveRef};
+use sentinel_store::{DriveItemRow, DriveRef, RootRecheck};
 
 use crate::PipelineError;
 use crate::Resource;
@@ -356,6 +356,11 @@ struct DriveItemsSink {
     /// An incremental round brought a change: an item other than the root (which a round may
     /// return with no change under it), or a deletion.
     saw_change: bool,
+    /// The drive's root came back in an incremental hierarchical round without being due a
+    /// read ([`ItemChange::RootReturned`]); the round's end decides.
+    root_returned: Option<String>,
+    /// How long a root returned as the parent of changes may wait for its permission read.
+    root_recheck: chrono::Duration,
 }
 
 /// Past this many changed items in a round, the whole drive's tree is derived again.
@@ -365,6 +370,12 @@ const INCREMENTAL_DERIVE_MAX: usize = 20_000;
 /// is compact text; the parsed page is freed before it waits in the pipeline).
 enum ItemChange {
     Live(Box<DriveItemRow>),
+    /// Hierarchical mode, an incremental round, and the drive's root without a sharing
+    /// annotation: Graph returns the root with every change even with `Prefer:
+    /// deltaExcludeParent` (Graph Explorer #4052) and annotates files only (msgraph-sdk-java
+    /// #2548), so it came back either as the parent of changes or for a change of its own
+    /// permissions. Stored as not due; the round's end decides when its permissions are read.
+    RootReturned(Box<DriveItemRow>),
     Deleted(String),
     /// Hierarchical mode, and the drive's root came without a `shared` facet: Graph ignored
     /// `Prefer: hierarchicalsharing`, which it honours for Sites.FullControl.All only, without
@@ -394,6 +405,10 @@ impl Sink for DriveItemsSink {
         for item in items {
             match item {
                 ItemChange::Live(row) => rows.push(*row),
+                ItemChange::RootReturned(row) => {
+                    self.root_returned = Some(row.id.clone());
+                    rows.push(*row);
+                }
                 ItemChange::Deleted(id) => deleted.push(id),
                 ItemChange::SharingIgnored => return Err(sharing_ignored(&self.drive)),
             }
@@ -436,16 +451,26 @@ impl Sink for DriveItemsSink {
                     self.changed.as_deref(),
                 )
                 .await?;
-            let partition = sentinel_store::drive_partition(&ctx.tenant, &self.drive);
+            // The root alone: its own permissions changed, read them now. With other changes
+            // it may only be their parent: read it no sooner than the cadence's maximum
+            // staleness after its last read (at once without an adaptive cadence).
+            let root_returned = self.root_returned.take();
+            let root_recheck = root_returned.as_deref().map(|item_id| RootRecheck {
+                item_id,
+                not_before: if self.saw_change {
+                    self.root_recheck
+                } else {
+                    chrono::Duration::zero()
+                },
+            });
             ctx.store
-                .save_delta_link(
-                    items_resource(ctx.config.permission_mode),
-                    &partition,
-                    &link,
+                .finish_drive_round(
+                    &ctx.tenant,
+                    &self.drive,
+                    (items_resource(ctx.config.permission_mode), &link),
+                    changed,
+                    root_recheck,
                 )
-                .await?;
-            ctx.store
-                .record_drive_check(&ctx.tenant, &self.drive, changed)
                 .await?;
         }
         Ok(())
@@ -500,6 +525,10 @@ async fn sync_one_drive(ctx: &Ctx, drive: &str) -> Result<(), PipelineError> {
                                 ItemChange::Deleted(i.id)
                             } else if hierarchical && i.is_root() && i.shared.is_none() {
                                 ItemChange::SharingIgnored
+                            } else if hierarchical && !full && i.is_root() && !i.sharing_changed() {
+                                let mut row = drive_item_row(&i, hierarchical, full);
+                                row.sharing_changed = false;
+                                ItemChange::RootReturned(Box::new(row))
                             } else {
                                 ItemChange::Live(Box::new(drive_item_row(&i, hierarchical, full)))
                             }
@@ -521,6 +550,13 @@ async fn sync_one_drive(ctx: &Ctx, drive: &str) -> Result<(), PipelineError> {
                 changed: Some(Vec::new()),
                 deleted: Vec::new(),
                 saw_change: false,
+                root_returned: None,
+                root_recheck: ctx
+                    .config
+                    .max_staleness_minutes
+                    .map_or(chrono::Duration::zero(), |m| {
+                        chrono::Duration::minutes(m.into())
+                    }),
             },
         )
         .run()

@@ -135,9 +135,11 @@ pub struct GraphIngestConfig {
     /// (exhaustive mode) delta reports no sharing-only change: this sweep is how one is seen.
     /// `None`: 24 hours in exhaustive mode, off in hierarchical mode; `Some(0)`: off.
     pub permission_max_age_hours: Option<u64>,
-    /// Adaptive cadence: a drive is read again once half the time it had been idle at its
-    /// last read has passed, and never later than this many minutes after it (run the job
-    /// often, e.g. every 5 minutes: busy drives are read every run, idle ones back off).
+    /// Adaptive cadence: a drive is read again once as long as it had been idle at its last
+    /// read has passed, and never later than this many minutes after it (run the job often,
+    /// e.g. every 5 minutes: busy drives are read every run, idle ones back off). In
+    /// hierarchical mode the drive root's permissions, which Graph returns as the parent of
+    /// every change, are re-read at most this often unless the root came back alone.
     /// `None`: every run reads every drive.
     pub max_staleness_minutes: Option<u32>,
 }

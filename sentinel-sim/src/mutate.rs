@@ -42,6 +42,7 @@ pub const KINDS: &[(&str, u32)] = &[
     ("delete_site", 1),
     ("create_subsite", 1),
     ("delete_subsite", 1),
+    ("grant_on_root", 1),
 ];
 
 /// Applies `count` random changes, of the given `kinds` only if set; `now` is the simulated
@@ -242,6 +243,19 @@ fn apply_one(t: &mut Tenant, rng: &mut ChaCha8Rng, kind: &str, now: i64) -> bool
                 }
             }
             false
+        }
+        // Someone given access to a whole library: a grant on its root folder. Graph returns
+        // the root unannotated (folders carry no `sharedChanged`), as it does when the root
+        // is only the parent of a change.
+        "grant_on_root" => {
+            let Some(&d) = live_drives(t).choose(rng) else {
+                return false;
+            };
+            if t.drives[d].items.is_empty() {
+                return false;
+            }
+            add_direct_grant(t, rng, d, 0);
+            true
         }
         "break_inheritance" => {
             let Some((d, i)) = random_item(t, rng, None) else {

@@ -10,7 +10,7 @@ const ITEM_TABLES: [&str; 3] = [
     "msgraph_drive_item_permissions",
     "msgraph_drive_item_permission_grants",
 ];
-use crate::rows::{DriveItemRow, DriveRow, last_wins};
+use crate::rows::{DriveItemRow, DriveRow, RootRecheck, last_wins};
 use crate::unnest::Unnest;
 use crate::{Store, StoreError};
 
@@ -135,16 +135,24 @@ impl Store {
         .await?)
     }
 
-    /// Records a completed delta round of a drive: read now; changed now when an incremental
-    /// round found a change (`Some(true)`). A full round (`None`: a first read or a resync)
-    /// cannot tell what changed since when: the drive last changed when its newest item did
-    /// (Graph's `lastModifiedDateTime`), or when it was created if it holds nothing.
-    pub async fn record_drive_check(
+    /// Completes a delta round of a drive, in one transaction: its deltaLink (`resource` names
+    /// the kind of round), when it was read and changed, and the root's permissions due again.
+    ///
+    /// Read now; changed now when an incremental round found a change (`changed: Some(true)`).
+    /// A full round (`None`: a first read or a resync) cannot tell what changed since when: the
+    /// drive last changed when its newest item did (Graph's `lastModifiedDateTime`), or when it
+    /// was created if it holds nothing.
+    pub async fn finish_drive_round(
         &self,
         tenant: &str,
         drive_id: &str,
+        (resource, link): (&str, &str),
         changed: Option<bool>,
+        root_recheck: Option<RootRecheck<'_>>,
     ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let partition = crate::delta::drive_partition(tenant, drive_id);
+        crate::delta::save_link(&mut tx, resource, &partition, link).await?;
         sqlx::query(
             "UPDATE msgraph_drives d SET checked_at = now(), changed_at = CASE \
                WHEN $3 THEN now() \
@@ -158,8 +166,24 @@ impl Store {
         .bind(tenant)
         .bind(drive_id)
         .bind(changed)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if let Some(root) = root_recheck {
+            // An item already due stays due; one read within `not_before` waits until then.
+            sqlx::query(
+                "UPDATE msgraph_drive_items SET sharing_changed_at = \
+                   GREATEST(now(), permissions_last_synced_at + $4 * interval '1 second') \
+                 WHERE tenant_id = $1 AND drive_id = $2 AND id = $3 AND deleted_at IS NULL \
+                   AND permissions_last_synced_at >= sharing_changed_at",
+            )
+            .bind(tenant)
+            .bind(drive_id)
+            .bind(root.item_id)
+            .bind(root.not_before.num_milliseconds() as f64 / 1_000.0)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

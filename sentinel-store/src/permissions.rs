@@ -151,7 +151,8 @@ impl Store {
                 .await?;
         }
         sqlx::query(
-            "UPDATE msgraph_drive_items t SET permissions_last_synced_at = now() \
+            "UPDATE msgraph_drive_items t SET permissions_last_synced_at = now(), \
+               sharing_changed_at = LEAST(t.sharing_changed_at, now()) \
              WHERE t.tenant_id = $1 AND t.drive_id = ANY($2) AND t.id = ANY($3) \
                AND (t.drive_id, t.id) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))",
         )
@@ -173,7 +174,8 @@ impl Store {
         Ok(n)
     }
 
-    /// Items whose permissions are due a read: never read, or changed since the last read.
+    /// Items whose permissions are due a read: never read, or changed since the last read (a
+    /// root's recheck put off to a later time is due from then).
     /// `roots_only` (hierarchical mode): only the roots of permission hierarchies.
     /// Pages by key: pass the last item of the previous page as `after`.
     pub async fn items_due_for_permissions(
@@ -191,6 +193,7 @@ impl Store {
                 "SELECT drive_id, id FROM msgraph_drive_items \
                  WHERE tenant_id = $1 AND deleted_at IS NULL \
                    AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at) \
+                   AND sharing_changed_at <= now() \
                    AND (NOT $2 OR COALESCE(permission_root_id, id) = id) \
                    AND (drive_id, id) > ($3, $4)",
                 not_in_skipped_drive!(),
@@ -221,6 +224,7 @@ impl Store {
                 "SELECT count(*) FROM msgraph_drive_items \
                  WHERE tenant_id = $1 AND deleted_at IS NULL \
                    AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at) \
+                   AND sharing_changed_at <= now() \
                    AND (NOT $2 OR COALESCE(permission_root_id, id) = id)",
                 not_in_skipped_drive!()
             ),

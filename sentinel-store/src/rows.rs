@@ -255,6 +255,16 @@ pub struct DriveRef {
     pub changed_at: Option<DateTime<Utc>>,
 }
 
+/// A permission root a delta round returned that may or may not have changed (the drive's root
+/// comes back as the parent of every change, and folders carry no sharing annotation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootRecheck<'a> {
+    /// The item.
+    pub item_id: &'a str,
+    /// Its permissions are due a read, but not sooner than this after their last read.
+    pub not_before: chrono::Duration,
+}
+
 /// An item whose permissions are due a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueItem {

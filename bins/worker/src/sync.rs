@@ -46,9 +46,10 @@ pub struct SyncArgs {
     /// in hierarchical mode). 0: off.
     #[arg(long)]
     permission_max_age_hours: Option<u64>,
-    /// Adaptive cadence: read a drive again only once half the time it had been idle has
-    /// passed, and never later than this many minutes (run sync often: busy drives are read
-    /// every run, idle ones back off). Default: every run reads every drive.
+    /// Adaptive cadence: read a drive again only once as long as it had been idle has passed,
+    /// and never later than this many minutes (run sync often: busy drives are read every run,
+    /// idle ones back off; a drive root returned with other changes has its permissions re-read
+    /// at most this often). Default: every run reads every drive.
     #[arg(long)]
     max_staleness_minutes: Option<u32>,
     /// Spend at most this many RU per minute.

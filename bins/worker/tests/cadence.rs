@@ -1,6 +1,6 @@
 //! Adaptive cadence (`sync --max-staleness-minutes`): a run reads the drives that are due (a
-//! busy drive every run, an idle one once half its idle time has passed) and every drive once
-//! the staleness an admin allows is reached; what it read is exact.
+//! busy drive every run, an idle one once as long as it had been idle has passed) and every
+//! drive once the staleness an admin allows is reached; what it read is exact.
 
 mod common;
 
@@ -9,6 +9,14 @@ use std::collections::BTreeSet;
 use common::*;
 use sentinel_sim::Profile;
 use serde_json::json;
+
+/// Hierarchical mode, every drive read at least hourly.
+const ADAPTIVE_HOURLY: [&str; 4] = [
+    "--permissions",
+    "hierarchical",
+    "--max-staleness-minutes",
+    "60",
+];
 
 async fn drives_read_within(db: &TestDb, minutes: i32) -> BTreeSet<String> {
     sqlx::query_scalar(
@@ -27,12 +35,7 @@ async fn drives_read_within(db: &TestDb, minutes: i32) -> BTreeSet<String> {
 async fn busy_drives_are_read_every_run_and_idle_ones_once_their_staleness_is_due() {
     let sim = spawn_sim(Profile::Small, 110).await;
     let db = create_db().await;
-    let args = [
-        "--permissions",
-        "hierarchical",
-        "--max-staleness-minutes",
-        "60",
-    ];
+    let args = ADAPTIVE_HOURLY;
     assert_synced(&sync(&sim, &db, &args).await).await;
     let all = drives_read_within(&db, 5).await;
     assert!(all.len() > 10, "the first run reads every drive: {all:?}");
@@ -95,5 +98,76 @@ async fn a_staleness_out_of_range_is_one_line_saying_so() {
             .contains("max_staleness_minutes must be between 1 and 43200"),
         "{err}"
     );
+    db.drop_db().await;
+}
+
+/// When each drive root's permissions were last read.
+async fn root_reads(db: &TestDb) -> Vec<(String, Option<chrono::DateTime<chrono::Utc>>)> {
+    sqlx::query_as(
+        "SELECT drive_id, permissions_last_synced_at FROM msgraph_drive_items \
+         WHERE is_root AND deleted_at IS NULL ORDER BY drive_id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("root reads")
+}
+
+/// Every drive changed at its last read, ten minutes ago: all are due.
+async fn every_drive_busy(db: &TestDb) {
+    sqlx::query(
+        "UPDATE msgraph_drives SET checked_at = now() - interval '10 minutes', \
+           changed_at = now() - interval '10 minutes'",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("busy drives");
+}
+
+/// Graph returns a drive's root with every change and flags no folder's sharing change: under
+/// an adaptive cadence a root that came back with other changes is not re-read (5 RU each time
+/// on a busy drive) until the maximum staleness has passed since its last read; one that came
+/// back alone changed itself and is read at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_returned_with_changes_waits_for_the_staleness_and_one_returned_alone_does_not() {
+    let sim = spawn_sim(Profile::Small, 112).await;
+    let db = create_db().await;
+    let args = ADAPTIVE_HOURLY;
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    let first = root_reads(&db).await;
+
+    every_drive_busy(&db).await;
+    control(
+        &sim,
+        "/_sim/mutate",
+        json!({"count": 80, "kinds": ["create_file", "modify"]}),
+    )
+    .await;
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    assert_eq!(
+        root_reads(&db).await,
+        first,
+        "roots returned only with changes under them are not read again within the hour"
+    );
+    assert_matches_truth(&sim, &db).await;
+
+    every_drive_busy(&db).await;
+    control(
+        &sim,
+        "/_sim/mutate",
+        json!({"count": 3, "kinds": ["grant_on_root"]}),
+    )
+    .await;
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    let reread = root_reads(&db)
+        .await
+        .iter()
+        .zip(&first)
+        .filter(|(now, before)| now.1 > before.1)
+        .count();
+    assert!(
+        (1..=3).contains(&reread),
+        "the roots granted on, returned alone, are read at once: {reread}"
+    );
+    assert_matches_truth(&sim, &db).await;
     db.drop_db().await;
 }
