@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sentinel_graph::{GraphClient, GraphConfig, GraphError};
-use sentinel_sched::{Job, JobError, JobKind, KindSpec, RunContext};
+use sentinel_sched::{CronExpr, Job, JobError, JobKind, KindSpec, RunContext, SchedError};
 use sentinel_store::{Store, band_budget};
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,29 @@ use crate::{GraphIngestConfig, PipelineError, Progress, run_graph_ingest, run_re
 /// Every kind of job there is, for checking a job before it is stored.
 pub fn job_kinds() -> [KindSpec; 2] {
     [KindSpec::of::<GraphIngest>(), KindSpec::of::<RefreshMv>()]
+}
+
+/// A tenant without jobs begins scanning unattended: an hourly tenant scan (delta keeps the
+/// hourly runs cheap), run at once. Returns the job created, if one was (none when the tenant
+/// has jobs already). The worker does it at start-up, `tenants add` and the admin page when a
+/// tenant is added.
+pub async fn schedule_first_scan(
+    store: &Store,
+    tenant: &str,
+) -> Result<Option<uuid::Uuid>, SchedError> {
+    let spec = sentinel_sched::manage::JobSpec {
+        name: Some("Tenant scan".into()),
+        job_type: GraphIngest::NAME.into(),
+        tenant_id: tenant.to_string(),
+        config: KindSpec::of::<GraphIngest>().default_config(),
+        enabled: true,
+    };
+    let hourly: CronExpr = "0 * * * *".parse()?;
+    let id = sentinel_sched::manage::create_first_job(store.pool(), &spec, &hourly).await?;
+    if let Some(id) = id {
+        tracing::info!(job_id = %id, %tenant, "no jobs for the tenant yet: created an hourly tenant scan and asked for a run now");
+    }
+    Ok(id)
 }
 
 /// A Graph client for `tenant`, the app registration's own (`graph`) but for the tenant: paced
@@ -30,8 +53,7 @@ pub async fn tenant_client(
 ) -> Result<GraphClient, PipelineError> {
     let mut graph = graph.clone();
     graph.tenant_id = tenant.to_string();
-    store.register_tenant(tenant, None).await?;
-    let band = store.tenant(tenant).await?.and_then(|t| t.budget_band);
+    let band = store.registered_tenant(tenant).await?.budget_band;
     if let Some((per_minute, per_day)) = band.and_then(band_budget) {
         graph.ru_per_minute = per_minute;
         graph.ru_per_day = Some(per_day);

@@ -21,7 +21,7 @@ pub mod stage;
 pub use job::{
     GraphIngestConfig, IngestReport, PermissionMode, Resource, run_graph_ingest, run_refresh_mv,
 };
-pub use kinds::{GraphIngest, NoConfig, RefreshMv, job_kinds, tenant_client};
+pub use kinds::{GraphIngest, NoConfig, RefreshMv, job_kinds, schedule_first_scan, tenant_client};
 pub use progress::{Phase, Progress, ProgressSnapshot};
 
 /// An error of a pipeline run.

@@ -35,7 +35,7 @@ pub use locks::SessionLock;
 pub use policies::*;
 pub use reports::*;
 pub use rows::*;
-pub use tenants::{TenantRecord, Viewer, band_budget};
+pub use tenants::{BadTenantId, TenantRecord, Viewer, band_budget, checked_tenant_id};
 pub use views::MvRefresh;
 
 use chrono::{DateTime, Utc};

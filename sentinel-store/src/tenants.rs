@@ -36,6 +36,28 @@ pub fn band_budget(band: i16) -> Option<(u32, u32)> {
     Some((1_250 * band, 1_200_000 * band))
 }
 
+/// A tenant named as nothing Entra's token endpoint takes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a tenant is its id (a GUID) or its domain, e.g. contoso.onmicrosoft.com; got '{0}'")]
+pub struct BadTenantId(pub String);
+
+/// A tenant as an admin typed it, checked: its id or a domain (letters, digits, `-` and `.`,
+/// at most 253 characters, the longest domain name), trimmed. It becomes a
+/// path segment of the token endpoint and of the admin-consent link, so nothing else passes.
+pub fn checked_tenant_id(raw: &str) -> Result<String, BadTenantId> {
+    let t = raw.trim();
+    let ok = !t.is_empty()
+        && t.len() <= 253
+        && !t.starts_with(['.', '-'])
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    if ok {
+        Ok(t.to_string())
+    } else {
+        Err(BadTenantId(raw.to_string()))
+    }
+}
+
 const COLUMNS: &str = "tenant_id, name, enabled, consent_state, consent_error, \
                        consent_checked_at, budget_band, created_at";
 
@@ -56,6 +78,22 @@ impl Store {
         .await?
         .rows_affected();
         Ok(added == 1)
+    }
+
+    /// The tenant, added first if it is not there yet (as [`Store::register_tenant`] adds it):
+    /// one round trip for a run that starts.
+    pub async fn registered_tenant(&self, tenant_id: &str) -> Result<TenantRecord, StoreError> {
+        // The statement's snapshot does not see its own insert: exactly one branch answers.
+        Ok(sqlx::query_as(&format!(
+            "WITH added AS (INSERT INTO tenants (tenant_id) VALUES ($1) \
+               ON CONFLICT (tenant_id) DO NOTHING RETURNING {COLUMNS}) \
+             SELECT * FROM added \
+             UNION ALL SELECT {COLUMNS} FROM tenants \
+               WHERE tenant_id = $1 AND NOT EXISTS (SELECT 1 FROM added)"
+        ))
+        .bind(tenant_id)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Every tenant, by name then id.
@@ -134,6 +172,14 @@ impl Store {
     }
 }
 
+/// A visible tenant, with whether the viewer is limited to some tenants.
+#[derive(sqlx::FromRow)]
+struct Visible {
+    #[sqlx(flatten)]
+    record: TenantRecord,
+    limited: bool,
+}
+
 /// Whom the tenants a user may see are asked for.
 #[derive(Debug, Clone, Copy)]
 pub struct Viewer<'a> {
@@ -157,39 +203,36 @@ impl Store {
             viewer.oid.to_lowercase(),
             viewer.upn.unwrap_or_default().to_lowercase(),
         ];
-        let limited = !viewer.admin
-            && sqlx::query_scalar::<_, bool>(
-                "SELECT EXISTS (SELECT 1 FROM tenant_readers WHERE lower(principal) = ANY($1))",
-            )
-            .bind(&principals[..])
-            .fetch_one(&self.pool)
-            .await?;
-        let rows = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM tenants t WHERE NOT $1 OR EXISTS \
+        // One round trip per request: whether the viewer is limited rides on every row (a
+        // limited reader's grants name existing tenants, so it always has one).
+        let rows: Vec<Visible> = sqlx::query_as(&format!(
+            "WITH v AS (SELECT NOT $1 AND EXISTS \
+                 (SELECT 1 FROM tenant_readers WHERE lower(principal) = ANY($2)) AS limited) \
+             SELECT {COLUMNS}, v.limited FROM tenants t CROSS JOIN v WHERE NOT v.limited OR EXISTS \
                (SELECT 1 FROM tenant_readers r WHERE r.tenant_id = t.tenant_id AND lower(r.principal) = ANY($2)) \
              ORDER BY name NULLS LAST, tenant_id"
         ))
-        .bind(limited)
+        .bind(viewer.admin)
         .bind(&principals[..])
         .fetch_all(&self.pool)
         .await?;
-        Ok((rows, limited))
+        let limited = rows.first().is_some_and(|r| r.limited);
+        Ok((rows.into_iter().map(|r| r.record).collect(), limited))
     }
 
     /// Limits the reader `principal` (object id or sign-in name) to the tenants granted to it,
     /// this one among them; `false` when no such tenant exists.
     pub async fn grant_reader(&self, tenant_id: &str, principal: &str) -> Result<bool, StoreError> {
-        if self.tenant(tenant_id).await?.is_none() {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO tenant_readers (tenant_id, principal) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        Ok(sqlx::query_scalar(
+            "WITH t AS (SELECT tenant_id FROM tenants WHERE tenant_id = $1), \
+                  granted AS (INSERT INTO tenant_readers (tenant_id, principal) \
+                    SELECT tenant_id, $2 FROM t ON CONFLICT DO NOTHING) \
+             SELECT EXISTS (SELECT 1 FROM t)",
         )
         .bind(tenant_id)
         .bind(principal.trim())
-        .execute(&self.pool)
-        .await?;
-        Ok(true)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Takes a tenant from what a limited reader may see; `false` when it was not granted.
@@ -212,7 +255,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::band_budget;
+    use super::{band_budget, checked_tenant_id};
 
     #[test]
     fn bands_are_microsofts() {
@@ -221,5 +264,29 @@ mod tests {
         assert_eq!(band_budget(5), Some((6_250, 6_000_000)));
         assert_eq!(band_budget(0), None);
         assert_eq!(band_budget(6), None);
+    }
+
+    #[test]
+    fn a_tenant_is_an_id_or_a_domain_and_nothing_that_reaches_into_a_url() {
+        for ok in [
+            "contoso.onmicrosoft.com",
+            " 72f988bf-86f1-41af-91ab-2d7cd011db47 ",
+        ] {
+            assert_eq!(checked_tenant_id(ok), Ok(ok.trim().to_string()));
+        }
+        for bad in [
+            "",
+            "  ",
+            "contoso/oauth2",
+            "a?b",
+            "a#b",
+            "a b",
+            "../x",
+            "-x",
+            "ü.example",
+        ] {
+            assert!(checked_tenant_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(checked_tenant_id(&"a".repeat(254)).is_err());
     }
 }

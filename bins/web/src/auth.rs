@@ -271,9 +271,7 @@ pub async fn callback(
         &user.oid,
         json!({"roles": user.roles}),
     );
-    if let Err(e) = state.store.audit(&event).await {
-        tracing::warn!(error = %e, "could not audit a sign-in");
-    }
+    state.record_audit(&event).await;
     // The started sign-in is used up.
     let clear = state.signin_cookie.clear();
     let mut resp = Redirect::to(&pending.return_to).into_response();
@@ -299,9 +297,7 @@ pub async fn logout(
     user: CurrentUser,
 ) -> Result<Redirect, WebError> {
     let event = user.audit("auth.sign_out", "user", &user.oid, json!({}));
-    if let Err(e) = state.store.audit(&event).await {
-        tracing::warn!(error = %e, "could not audit a sign-out");
-    }
+    state.record_audit(&event).await;
     session.flush().await?;
     // Entra's session ends too, or the next sign-in would be silent, as this user.
     Ok(Redirect::to(
@@ -396,9 +392,7 @@ async fn recheck(
             &user.oid,
             json!({"from": user.roles, "to": roles}),
         );
-        if let Err(e) = state.store.audit(&event).await {
-            tracing::warn!(error = %e, "could not audit a change of roles");
-        }
+        state.record_audit(&event).await;
     }
     let now = CurrentUser {
         roles,
@@ -421,9 +415,7 @@ async fn end_session(
 ) -> Result<Option<CurrentUser>, WebError> {
     tracing::info!(user = %user.oid, why, "session ended by the re-check with Entra");
     let event = user.audit("auth.session_ended", "user", &user.oid, json!({"why": why}));
-    if let Err(e) = state.store.audit(&event).await {
-        tracing::warn!(error = %e, "could not audit the end of a session");
-    }
+    state.record_audit(&event).await;
     session.flush().await?;
     Ok(None)
 }

@@ -22,6 +22,9 @@ pub enum WebError {
     NotFound(String),
     #[error("{0}")]
     BadInput(String),
+    /// What the request would create is there already.
+    #[error("{0}")]
+    Conflict(String),
     #[error("sign in first")]
     SignInFirst,
     /// Entra refused the sign-in, or its answer did not check out.
@@ -125,6 +128,7 @@ impl WebError {
         let (status, message, source) = match self {
             WebError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone(), None),
             WebError::BadInput(m) => (StatusCode::BAD_REQUEST, m.clone(), None),
+            WebError::Conflict(m) => (StatusCode::CONFLICT, m.clone(), None),
             WebError::SignInFirst => (StatusCode::UNAUTHORIZED, self.to_string(), None),
             WebError::SignInFailed(m) => (StatusCode::UNAUTHORIZED, m.clone(), None),
             WebError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone(), None),

@@ -93,6 +93,14 @@ impl AppState {
             }),
         })
     }
+
+    /// Writes an audit event. A failed write is logged, not shown: the change it records has
+    /// been made, and the person who made it should not be told it failed.
+    pub async fn record_audit(&self, event: &sentinel_store::AuditEvent) {
+        if let Err(e) = self.store.audit(event).await {
+            tracing::warn!(error = %e, action = %event.action, "could not write an audit event");
+        }
+    }
 }
 
 /// The live panel must answer quickly or say why not: few retries, short throttling waits.

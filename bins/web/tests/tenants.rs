@@ -342,3 +342,119 @@ async fn admins_see_each_tenants_consent_and_link_and_disable_a_tenant_audited()
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     app.db.drop_db().await;
 }
+
+/// Admins add a tenant from the page (as `sentinel-worker tenants add` does): its name and
+/// band kept, its hourly scan scheduled, the addition audited with it; a tenant that cannot be
+/// an Entra tenant, a band out of range and a second addition are refused, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_add_a_tenant_with_its_scan_and_bad_ones_are_refused() {
+    let app = spawn_app().await;
+    let admin = app.sign_in(ROLE_ADMIN).await;
+    let reader = app.sign_in(ROLE_READER).await;
+    let other = "fabrikam.onmicrosoft.com";
+    let jobs_of = |tenant: &'static str| {
+        let pool = app.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT job_type FROM jobs WHERE tenant_id = $1")
+                .bind(tenant)
+                .fetch_all(&pool)
+                .await
+                .expect("jobs")
+        }
+    };
+
+    let page = app.get("/admin", Some(&admin)).await;
+    assert!(page.body.contains(r#"id="add-tenant""#), "{}", page.body);
+    let r = app
+        .call(
+            Method::POST,
+            "/api/admin/tenants",
+            &reader,
+            Some(json!({"tenant_id": other})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "readers may not");
+    for (body, says) in [
+        (
+            json!({"tenant_id": "contoso.example/oauth2?x"}),
+            "a tenant is its id (a GUID) or its domain",
+        ),
+        (json!({"tenant_id": other, "band": 9}), "band is 1"),
+    ] {
+        let r = app
+            .call(Method::POST, "/api/admin/tenants", &admin, Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body.contains(says), "{}", r.body);
+    }
+    assert!(
+        app.store.tenant(other).await.expect("tenant").is_none(),
+        "nothing added"
+    );
+
+    let r = app
+        .post_form(
+            "/admin/tenants",
+            &admin,
+            &[
+                ("csrf_token", &admin.csrf),
+                ("tenant_id", &format!(" {other} ")),
+                ("name", "Fabrikam"),
+                ("band", "2"),
+                ("scan", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let added = app
+        .store
+        .tenant(other)
+        .await
+        .expect("tenant")
+        .expect("added");
+    assert_eq!(
+        (added.name.as_deref(), added.budget_band, added.enabled),
+        (Some("Fabrikam"), Some(2), true)
+    );
+    assert_eq!(
+        jobs_of(other).await,
+        vec!["graph_ingest".to_string()],
+        "its scan"
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE action = 'tenant.add' AND tenant_id = $1",
+    )
+    .bind(other)
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("audit");
+    assert_eq!(audited, 1);
+
+    let r = app
+        .call(
+            Method::POST,
+            "/api/admin/tenants",
+            &admin,
+            Some(json!({"tenant_id": other})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(r.body.contains("already added"), "{}", r.body);
+
+    let quiet = "northwind.onmicrosoft.com";
+    let r = app
+        .call(
+            Method::POST,
+            "/api/admin/tenants",
+            &admin,
+            Some(json!({"tenant_id": quiet, "scan": false})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.json()["tenant_id"], quiet);
+    assert!(
+        jobs_of(quiet).await.is_empty(),
+        "no scan asked, none scheduled"
+    );
+    app.db.drop_db().await;
+}

@@ -14,29 +14,11 @@ use crate::config::WorkerConfig;
 use sentinel_graph::identity::TokenValidator;
 use sentinel_pipeline::{GraphIngest, RefreshMv};
 
-/// A tenant without jobs begins scanning unattended: an hourly tenant scan (delta keeps the
-/// hourly runs cheap), run at once. Returns the job created, if one was.
-pub async fn schedule_first_scan(store: &Store, tenant: &str) -> Result<Option<uuid::Uuid>> {
-    let spec = sentinel_sched::manage::JobSpec {
-        name: Some("Tenant scan".into()),
-        job_type: <GraphIngest as sentinel_sched::JobKind>::NAME.into(),
-        tenant_id: tenant.to_string(),
-        config: serde_json::to_value(sentinel_pipeline::GraphIngestConfig::default())?,
-        enabled: true,
-    };
-    let hourly: sentinel_sched::CronExpr = "0 * * * *".parse()?;
-    let id = sentinel_sched::manage::create_first_job(store.pool(), &spec, &hourly).await?;
-    if let Some(id) = id {
-        tracing::info!(job_id = %id, %tenant, "no jobs for the tenant yet: created an hourly tenant scan and asked for a run now");
-    }
-    Ok(id)
-}
-
 /// `WORKER_FIRST_SCAN`: every enabled tenant without jobs gets its scan.
 async fn first_scans(store: &Store) -> Result<()> {
     for tenant in store.tenants().await? {
         if tenant.enabled {
-            schedule_first_scan(store, &tenant.tenant_id).await?;
+            sentinel_pipeline::schedule_first_scan(store, &tenant.tenant_id).await?;
         }
     }
     Ok(())

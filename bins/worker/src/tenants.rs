@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sentinel_store::{AuditEvent, Store};
 use serde_json::json;
 
-use crate::serve::schedule_first_scan;
+use sentinel_pipeline::schedule_first_scan;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TenantsCommand {
@@ -96,12 +96,7 @@ pub async fn run(database_url: &SecretString, command: TenantsCommand) -> Result
             band,
             no_scan,
         } => {
-            let tenant = tenant.trim().to_string();
-            if tenant.is_empty() || tenant.contains(['/', '?', '#', ' ']) {
-                bail!(
-                    "a tenant is its id (a GUID) or its domain, e.g. contoso.onmicrosoft.com; got '{tenant}'"
-                );
-            }
+            let tenant = sentinel_store::checked_tenant_id(&tenant)?;
             if !store.register_tenant(&tenant, name.as_deref()).await? {
                 bail!("tenant '{tenant}' is already added");
             }

@@ -1,20 +1,21 @@
 //! `/admin`: the worker's health and status from its control API, run-now, pause and resume
 //! (the worker does them and audits them with the signed-in user), every tenant with its
-//! consent and the link its administrator consents by, enabling and disabling tenants (audited
-//! here), and the audit trail.
+//! consent and the link its administrator consents by, adding, enabling and disabling tenants
+//! (audited here), and the audit trail.
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use sentinel_store::{AuditRecord, TenantRecord};
-use serde::Serialize;
+use sentinel_store::{AuditRecord, TenantRecord, checked_tenant_id};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::AdminUser;
 use crate::error::WebError;
-use crate::format::Format;
+use crate::format::{FormInput, Format, Input, is_on};
 
 /// Audit events shown on the page.
 const AUDIT_SHOWN: i64 = 25;
@@ -149,11 +150,102 @@ pub async fn tenant_op(
     }
     let mut event = user.audit(&format!("tenant.{op}"), "tenant", &tenant, json!({}));
     event.tenant_id = Some(tenant.clone());
-    if let Err(e) = state.store.audit(&event).await {
-        tracing::warn!(error = %e, "could not write audit event");
-    }
+    state.record_audit(&event).await;
     Ok(match format {
         Format::Html => Redirect::to("/admin").into_response(),
         _ => Json(json!({"tenant_id": tenant, "enabled": enabled})).into_response(),
     })
+}
+
+/// A tenant to add: its id or domain, what admins call it, its budget band, and whether its
+/// hourly scan is scheduled (and run at once).
+#[derive(Debug, Deserialize)]
+pub struct NewTenant {
+    tenant_id: String,
+    name: Option<String>,
+    band: Option<i16>,
+    #[serde(default = "yes")]
+    scan: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The HTML form: the band is a choice (empty for none), the scan a checkbox.
+#[derive(Debug, Deserialize)]
+pub struct NewTenantForm {
+    tenant_id: String,
+    name: Option<String>,
+    band: Option<String>,
+    scan: Option<String>,
+}
+
+impl From<NewTenantForm> for NewTenant {
+    fn from(f: NewTenantForm) -> NewTenant {
+        NewTenant {
+            tenant_id: f.tenant_id,
+            name: f.name,
+            // Not a number: out of range below, and said so.
+            band: f
+                .band
+                .filter(|b| !b.trim().is_empty())
+                .map(|b| b.trim().parse().unwrap_or(0)),
+            scan: is_on(f.scan.as_deref()),
+        }
+    }
+}
+
+impl FormInput for NewTenant {
+    type Form = NewTenantForm;
+}
+
+/// `POST /admin/tenants` (form) and `POST /api/admin/tenants` (JSON): adds a tenant the one
+/// app registration scans once its administrator consents, as `sentinel-worker tenants add`
+/// does. 409 when it is there already; audited with the tenant.
+pub async fn add_tenant(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    format: Format,
+    Input(input): Input<NewTenant>,
+) -> Result<Response, WebError> {
+    let tenant =
+        checked_tenant_id(&input.tenant_id).map_err(|e| WebError::BadInput(e.to_string()))?;
+    if input.band.is_some_and(|b| !(1..=5).contains(&b)) {
+        return Err(WebError::BadInput(
+            "band is 1 (up to 1,000 licenses) to 5 (over 50,000), or empty for the deployment's own budget".into(),
+        ));
+    }
+    let name = input
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    if !state.store.register_tenant(&tenant, name).await? {
+        return Err(WebError::Conflict(format!(
+            "tenant '{tenant}' is already added"
+        )));
+    }
+    state.store.set_tenant_band(&tenant, input.band).await?;
+    let scan_job = if input.scan {
+        sentinel_pipeline::schedule_first_scan(&state.store, &tenant).await?
+    } else {
+        None
+    };
+    let mut event = user.audit(
+        "tenant.add",
+        "tenant",
+        &tenant,
+        json!({"name": name, "band": input.band, "scan_job": scan_job}),
+    );
+    event.tenant_id = Some(tenant.clone());
+    state.record_audit(&event).await;
+    Ok(super::jobs::changed(
+        format,
+        "/admin",
+        (
+            StatusCode::CREATED,
+            Json(json!({"tenant_id": tenant, "scan_job": scan_job})),
+        ),
+    ))
 }

@@ -145,13 +145,9 @@ pub(super) async fn audit(
     id: impl ToString,
     details: Value,
 ) {
-    if let Err(e) = state
-        .store
-        .audit(&user.audit(action, kind, id, details))
-        .await
-    {
-        tracing::warn!(error = %e, action, "could not write audit event");
-    }
+    state
+        .record_audit(&user.audit(action, kind, id, details))
+        .await;
 }
 
 /// Jobs with each schedule's next three times.

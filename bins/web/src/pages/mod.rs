@@ -95,6 +95,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/admin", get(admin::admin))
         .route("/admin/jobs/{job_id}/{op}", post(admin::operate))
         .route("/api/admin/jobs/{job_id}/{op}", post(admin::operate))
+        .route("/admin/tenants", post(admin::add_tenant))
+        .route("/api/admin/tenants", post(admin::add_tenant))
         .route("/admin/tenants/{tenant}/{op}", post(admin::tenant_op))
         .route("/api/admin/tenants/{tenant}/{op}", post(admin::tenant_op))
 }
