@@ -470,7 +470,7 @@ impl Store {
         query: &ViolationsQuery,
         req: &PageRequest,
     ) -> Result<Page<Violation>, StoreError> {
-        let mut rows: Vec<Violation> = sqlx::query_as(&format!(
+        let sql = format!(
             "{owners}
 SELECT v.rule, v.subject_key, v.drive_id, d.name AS drive_name, d.site_id, s.display_name AS site_name,
        v.item_id, i.name AS item_name, i.path AS item_path, v.permission_id, v.grantee, v.detail,
@@ -494,19 +494,30 @@ WHERE v.tenant_id = $1 AND v.resolved_at IS NULL
 ORDER BY v.first_seen_at, v.rule, v.subject_key
 LIMIT $5 OFFSET $6",
             owners = drive_owners()
-        ))
-        .bind(tenant)
-        .bind(query.rule.map(PolicyRule::as_str))
-        .bind(&query.site_id)
-        .bind(&query.owner_id)
-        .bind(req.limit())
-        .bind(req.offset())
-        .fetch_all(&self.pool)
+        );
+        let rule = query.rule.map(PolicyRule::as_str);
+        let (mut rows, total) = crate::reports::windowed(
+            req,
+            |r: &Violation| r.total,
+            |limit, offset| {
+                let sql = &sql;
+                async move {
+                    Ok(sqlx::query_as(sql)
+                        .bind(tenant)
+                        .bind(rule)
+                        .bind(&query.site_id)
+                        .bind(&query.owner_id)
+                        .bind(limit)
+                        .bind(offset)
+                        .fetch_all(&self.pool)
+                        .await?)
+                }
+            },
+        )
         .await?;
         for r in &mut rows {
             r.rule_title = r.rule.title();
         }
-        let total = rows.first().map_or(0, |r| r.total);
         Ok(Page::new(rows, total, req))
     }
 

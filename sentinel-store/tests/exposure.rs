@@ -265,6 +265,28 @@ async fn exposure_keeps_its_first_sighting_and_changes_list_what_opened_and_clos
         store.first_permission_seen_at(T).await.expect("first"),
         Some(seen_l)
     );
+
+    // A page past the last still says how many there are.
+    let q = ChangesQuery {
+        since: before,
+        kind: None,
+        change: None,
+    };
+    let page = |page| PageRequest {
+        page,
+        per_page: 1,
+        ..PageRequest::default()
+    };
+    let first = store
+        .exposure_changes(T, &q, &page(0))
+        .await
+        .expect("first page");
+    let past = store
+        .exposure_changes(T, &q, &page(999))
+        .await
+        .expect("past the end");
+    assert!(first.total > 1, "{first:?}");
+    assert_eq!((past.rows.len(), past.total), (0, first.total));
 }
 
 #[test]

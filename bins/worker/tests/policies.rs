@@ -77,6 +77,16 @@ async fn violated(store: &Store, tenant: &str, rule: PolicyRule) -> BTreeSet<Key
         .await
         .expect("violations");
     assert!(page.rows.iter().all(|v| v.rule == rule));
+    let past = PageRequest { page: 1, ..req };
+    let past = store
+        .violations(tenant, &q, &past)
+        .await
+        .expect("a page past the end");
+    assert_eq!(
+        (past.rows.len(), past.total),
+        (0, page.total),
+        "a page past the last still says how many there are"
+    );
     page.rows
         .iter()
         .map(|v| {

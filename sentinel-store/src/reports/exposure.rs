@@ -232,16 +232,26 @@ impl Store {
         query: &ChangesQuery,
         req: &PageRequest,
     ) -> Result<Page<ExposureEvent>, StoreError> {
-        let rows: Vec<EventRow> = sqlx::query_as(EXPOSURES)
-            .bind(tenant)
-            .bind(query.since)
-            .bind(query.kind.map(ExposureKind::as_str))
-            .bind(query.change.map(ExposureChange::as_str))
-            .bind(req.limit())
-            .bind(req.offset())
-            .fetch_all(&self.pool)
-            .await?;
-        let total = rows.first().map_or(0, |r| r.total);
+        let (kind, change) = (
+            query.kind.map(ExposureKind::as_str),
+            query.change.map(ExposureChange::as_str),
+        );
+        let (rows, total) = super::windowed(
+            req,
+            |r: &EventRow| r.total,
+            |limit, offset| async move {
+                Ok(sqlx::query_as(EXPOSURES)
+                    .bind(tenant)
+                    .bind(query.since)
+                    .bind(kind)
+                    .bind(change)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await?)
+            },
+        )
+        .await?;
         let events = rows
             .into_iter()
             .map(|r| {

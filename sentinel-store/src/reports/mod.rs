@@ -112,6 +112,26 @@ pub struct Page<T> {
     pub per_page: u32,
 }
 
+/// The rows of a windowed list query (`count(*) OVER ()` gives the total on each row) with the
+/// list's total. The window counts only what a page returns, so a page past the last has no
+/// row to carry it: the first row is then asked for, and the total is still right.
+pub(crate) async fn windowed<T, Fut>(
+    req: &PageRequest,
+    total_of: fn(&T) -> i64,
+    fetch: impl Fn(i64, i64) -> Fut,
+) -> Result<(Vec<T>, i64), crate::StoreError>
+where
+    Fut: std::future::Future<Output = Result<Vec<T>, crate::StoreError>>,
+{
+    let rows = fetch(req.limit(), req.offset()).await?;
+    let total = match rows.first() {
+        Some(r) => total_of(r),
+        None if req.offset() > 0 => fetch(1, 0).await?.first().map_or(0, total_of),
+        None => 0,
+    };
+    Ok((rows, total))
+}
+
 impl<T> Page<T> {
     pub(crate) fn new(rows: Vec<T>, total: i64, req: &PageRequest) -> Page<T> {
         Page {
