@@ -4,7 +4,7 @@
 use crate::{Store, StoreError};
 
 /// The schema files, in the order they apply.
-pub const SCHEMA_FILES: [(&str, &str); 8] = [
+pub const SCHEMA_FILES: [(&str, &str); 9] = [
     ("001_schema.sql", include_str!("../schema/001_schema.sql")),
     ("002_jobs.sql", include_str!("../schema/002_jobs.sql")),
     (
@@ -21,6 +21,10 @@ pub const SCHEMA_FILES: [(&str, &str); 8] = [
     (
         "008_drive_checks.sql",
         include_str!("../schema/008_drive_checks.sql"),
+    ),
+    (
+        "009_live_spend.sql",
+        include_str!("../schema/009_live_spend.sql"),
     ),
 ];
 

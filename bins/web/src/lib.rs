@@ -56,7 +56,7 @@ pub struct AppState {
     /// stored.
     pub graph: Arc<live_clients::LiveClients>,
     /// The live panels' share of the app's Graph budget.
-    pub live_budget: Arc<live_budget::LiveBudget>,
+    pub live_budget: live_budget::LiveBudget,
     pub worker: Arc<dyn Worker>,
     /// The admin-consent link each tenant's administrator is sent.
     pub admin_consent: Arc<tenancy::AdminConsent>,
@@ -82,9 +82,7 @@ impl AppState {
             graph: Arc::new(live_clients::LiveClients::new(live_graph_config(
                 &config.graph,
             ))?),
-            live_budget: Arc::new(live_budget::LiveBudget::new(
-                config.graph.live_ru_per_minute(),
-            )),
+            live_budget: live_budget::LiveBudget::new(config.graph.live_ru_per_minute()),
             worker,
             admin_consent: Arc::new(tenancy::AdminConsent {
                 authority: config.graph.authority.clone(),

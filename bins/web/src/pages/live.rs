@@ -68,7 +68,10 @@ pub async fn item_truth(
     item_id: &str,
 ) -> Result<Value, WebError> {
     let ru = cost(&[format!("/drives/{drive_id}/items/{item_id}/permissions")]);
-    state.live_budget.take(&user.oid, ru)?;
+    state
+        .live_budget
+        .take(&state.store, tenant.id(), &user.oid, ru)
+        .await?;
     let perms = state
         .graph
         .for_tenant(tenant.id())?
@@ -140,7 +143,10 @@ pub async fn drive_item_sharing(
         format!("/drives/{drive}/items/{item_id}"),
         format!("/drives/{drive}/items/{item_id}/permissions"),
     ]);
-    state.live_budget.take(&user.oid, ru)?;
+    state
+        .live_budget
+        .take(&state.store, tenant.id(), &user.oid, ru)
+        .await?;
     let graph = state.graph.for_tenant(tenant.id())?;
     let item = graph.item(drive, item_id).await?;
     let perms = graph.item_permissions(drive, item_id).await?;
@@ -188,7 +194,10 @@ pub async fn site_access(
         format!("/sites/{site_id}/drives"),
         format!("/sites/{site_id}/permissions"),
     ]);
-    state.live_budget.take(&user.oid, ru)?;
+    state
+        .live_budget
+        .take(&state.store, tenant.id(), &user.oid, ru)
+        .await?;
     let graph = state.graph.for_tenant(tenant.id())?;
     let site = graph.site(site_id).await?;
     let drives = graph.site_drives(site_id).await?;
