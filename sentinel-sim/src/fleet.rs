@@ -19,7 +19,7 @@ use base64::Engine;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use crate::server::{router, serve_app};
+use crate::server::{Serving, router, serve_app};
 use crate::{SimConfig, SimState};
 
 /// A fleet of simulated tenants on one address (see the module's documentation).
@@ -29,8 +29,7 @@ pub struct RunningFleet {
     pub addr: SocketAddr,
     /// Each tenant's state, in the order of the configurations given.
     pub tenants: Vec<Arc<SimState>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    server: Serving,
 }
 
 impl RunningFleet {
@@ -40,11 +39,8 @@ impl RunningFleet {
     }
 
     /// Stops the server and waits for it to finish.
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        let _ = self.task.await;
+    pub async fn shutdown(self) {
+        self.server.stop().await;
     }
 }
 
@@ -96,12 +92,10 @@ pub async fn spawn_fleet(
     let app = Router::new()
         .fallback(dispatch)
         .with_state(Arc::new(members));
-    let (shutdown, task) = serve_app(listener, app);
     Ok(RunningFleet {
         addr,
         tenants,
-        shutdown: Some(shutdown),
-        task,
+        server: serve_app(listener, app),
     })
 }
 

@@ -374,8 +374,7 @@ pub struct RunningSim {
     pub addr: SocketAddr,
     /// Its state: tests read and change the tenant through it.
     pub state: Arc<SimState>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    server: Serving,
 }
 
 impl RunningSim {
@@ -385,10 +384,22 @@ impl RunningSim {
     }
 
     /// Stops the server and waits for it to finish.
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+    pub async fn shutdown(self) {
+        self.server.stop().await;
+    }
+}
+
+/// A simulator server's task, and how to stop it (one tenant's or a fleet's).
+#[derive(Debug)]
+pub(crate) struct Serving {
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Serving {
+    /// Stops serving (requests under way finish) and waits for the task to end.
+    pub(crate) async fn stop(self) {
+        let _ = self.shutdown.send(());
         let _ = self.task.await;
     }
 }
@@ -400,23 +411,15 @@ pub async fn spawn(config: SimConfig, addr: SocketAddr) -> std::io::Result<Runni
     let state = Arc::new(SimState::new(config));
     let app = router(state.clone());
     let _ = state.router.set(app.clone());
-    let (tx, task) = serve_app(listener, app);
     Ok(RunningSim {
         addr,
         state,
-        shutdown: Some(tx),
-        task,
+        server: serve_app(listener, app),
     })
 }
 
 /// Serves `app` on `listener` until the returned sender fires (or is dropped).
-pub(crate) fn serve_app(
-    listener: TcpListener,
-    app: Router,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
+pub(crate) fn serve_app(listener: TcpListener, app: Router) -> Serving {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         // Other spellings Graph accepts become their canonical routes before routing.
@@ -435,5 +438,5 @@ pub(crate) fn serve_app(
             tracing::error!(error = %e, "simulator server failed");
         }
     });
-    (tx, task)
+    Serving { shutdown: tx, task }
 }
