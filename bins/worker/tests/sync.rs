@@ -10,8 +10,9 @@ use rand::{Rng, SeedableRng};
 use sentinel_sim::Profile;
 use serde_json::json;
 
-/// A first sync, changes of every kind, a day passing, expired tokens: exact after each. At
-/// everyday size; `GROUND_PROFILE=medium` makes it the medium run (docs/reliability.md).
+/// A first sync, changes of every kind and grants on libraries, a day passing, expired tokens:
+/// exact after each. At everyday size; `GROUND_PROFILE=medium` makes it the medium run
+/// (docs/reliability.md).
 async fn full_cycle(mode: &str, seed: u64) {
     let profile: Profile = campaign("GROUND_PROFILE", Profile::Small);
     let started = std::time::Instant::now();
@@ -22,6 +23,14 @@ async fn full_cycle(mode: &str, seed: u64) {
     assert_matches_truth(&sim, &db).await;
 
     control(&sim, "/_sim/mutate", json!({"count": 300})).await;
+    // Grants on whole libraries: sharing-only changes, seen by the sweep (exhaustive mode) or
+    // through the root coming back unannotated (hierarchical mode).
+    control(
+        &sim,
+        "/_sim/mutate",
+        json!({"count": 3, "kinds": ["grant_on_root"]}),
+    )
+    .await;
     assert_synced(&sync(&sim, &db, &args).await).await;
     // Without Prefer: deltashowsharingchanges delta reports no sharing-only change: the sweep
     // re-reads permissions once they are older than a day (exhaustive mode). No delta reports
