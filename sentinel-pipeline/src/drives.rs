@@ -264,10 +264,7 @@ fn selected(ctx: &Ctx, d: &DriveRef) -> bool {
 pub(crate) async fn sync_drive_items(ctx: &Ctx) -> Result<(), PipelineError> {
     ctx.progress.set_phase(Phase::Reading(Resource::Items));
     let now = ctx.store.now().await?;
-    let max_staleness = ctx
-        .config
-        .max_staleness_minutes
-        .map(|m| chrono::Duration::minutes(m.into()));
+    let max_staleness = ctx.config.max_staleness();
     let due = |d: &DriveRef| {
         max_staleness
             .is_none_or(|max| crate::cadence::drive_due(now, d.checked_at, d.changed_at, max))
@@ -525,12 +522,14 @@ async fn sync_one_drive(ctx: &Ctx, drive: &str) -> Result<(), PipelineError> {
                                 ItemChange::Deleted(i.id)
                             } else if hierarchical && i.is_root() && i.shared.is_none() {
                                 ItemChange::SharingIgnored
-                            } else if hierarchical && !full && i.is_root() && !i.sharing_changed() {
-                                let mut row = drive_item_row(&i, hierarchical, full);
-                                row.sharing_changed = false;
-                                ItemChange::RootReturned(Box::new(row))
                             } else {
-                                ItemChange::Live(Box::new(drive_item_row(&i, hierarchical, full)))
+                                let mut row = Box::new(drive_item_row(&i, hierarchical, full));
+                                if hierarchical && !full && i.is_root() && !i.sharing_changed() {
+                                    row.sharing_changed = false;
+                                    ItemChange::RootReturned(row)
+                                } else {
+                                    ItemChange::Live(row)
+                                }
                             }
                         })
                         .collect()
@@ -553,10 +552,8 @@ async fn sync_one_drive(ctx: &Ctx, drive: &str) -> Result<(), PipelineError> {
                 root_returned: None,
                 root_recheck: ctx
                     .config
-                    .max_staleness_minutes
-                    .map_or(chrono::Duration::zero(), |m| {
-                        chrono::Duration::minutes(m.into())
-                    }),
+                    .max_staleness()
+                    .unwrap_or(chrono::Duration::zero()),
             },
         )
         .run()

@@ -165,6 +165,12 @@ impl Default for GraphIngestConfig {
 }
 
 impl GraphIngestConfig {
+    /// The adaptive cadence's maximum staleness, when one is set.
+    pub fn max_staleness(&self) -> Option<chrono::Duration> {
+        self.max_staleness_minutes
+            .map(|m| chrono::Duration::minutes(m.into()))
+    }
+
     /// What is wrong with the configuration, said so that an admin can fix it.
     pub fn validate(&self) -> Result<(), PipelineError> {
         let bad = |m: &str| Err(PipelineError::Config(m.to_string()));
