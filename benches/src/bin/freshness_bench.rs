@@ -82,9 +82,11 @@ struct Runs {
 
 impl Runs {
     /// Runs `run` every `every` (real time) until `end` has passed; a run longer than `every`
-    /// is followed by the next at once.
+    /// is followed by the next at once. Each run's duration goes to stderr under `label`, so
+    /// a scale too high for the machine shows while the bench runs.
     async fn until(
         &mut self,
+        label: &str,
         end: Duration,
         every: Duration,
         run: impl AsyncFn() -> Result<sentinel_benches::Scan>,
@@ -95,8 +97,10 @@ impl Runs {
             if let Some(wait) = next.checked_sub(started.elapsed()) {
                 tokio::time::sleep(wait).await;
             }
-            self.time += run().await?.wall;
+            let wall = run().await?.wall;
+            self.time += wall;
             self.count += 1;
+            eprintln!("{label}: run {} in {wall:.1?}", self.count);
             next += every;
         }
         Ok(())
@@ -137,7 +141,8 @@ async fn measure(args: &Args, worker: &std::path::Path, cadence: &str) -> Result
     // The same model (its drive ranking comes from the seed) before and during the measure.
     start_activity(&sim, args).await?;
     let mut runs = Runs::default();
-    runs.until(real(warmup * 60.0), real(every_min), async || {
+    let warming = format!("{cadence} warm-up");
+    runs.until(&warming, real(warmup * 60.0), real(every_min), async || {
         run_sync(worker, &sim, &db, &sync_args, args.budget, args.time_scale).await
     })
     .await?;
@@ -153,9 +158,12 @@ async fn measure(args: &Args, worker: &std::path::Path, cadence: &str) -> Result
     start_activity(&sim, args).await?;
     let started = Instant::now();
     let mut runs = Runs::default();
-    runs.until(real(args.hours * 60.0), real(every_min), async || {
-        run_sync(worker, &sim, &db, &sync_args, args.budget, args.time_scale).await
-    })
+    runs.until(
+        cadence,
+        real(args.hours * 60.0),
+        real(every_min),
+        async || run_sync(worker, &sim, &db, &sync_args, args.budget, args.time_scale).await,
+    )
     .await?;
     let (runs, run_time) = (runs.count, runs.time);
     // Activity that went on past the last run is not counted against the cadence.
@@ -210,7 +218,8 @@ async fn main() -> Result<()> {
         println!("{r}");
         results.push(r);
     }
-    if let [fixed, adaptive] = &results[..] {
+    let of = |name: &str| results.iter().find(|r| r["cadence"] == name);
+    if let (Some(fixed), Some(adaptive)) = (of("fixed"), of("adaptive")) {
         let ratio = |a: &Value, b: &Value, k: &str| {
             let (a, b) = (a[k].as_f64().unwrap_or(0.0), b[k].as_f64().unwrap_or(0.0));
             (a / b * 100.0).round() / 100.0
