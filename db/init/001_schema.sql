@@ -148,6 +148,12 @@ CREATE INDEX IF NOT EXISTS msgraph_drive_items_perm_root ON msgraph_drive_items 
 CREATE INDEX IF NOT EXISTS msgraph_drive_items_root ON msgraph_drive_items (tenant_id, drive_id) WHERE is_root;
 CREATE INDEX IF NOT EXISTS msgraph_drive_items_perm_due ON msgraph_drive_items (tenant_id, drive_id)
     WHERE deleted_at IS NULL AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at);
+-- Hierarchical mode's due items: the roots of permission hierarchies only. The index above
+-- also holds every item below a root (their permissions are never read), about nine in ten
+-- items of a large tenant, and a run's due query walked them all.
+CREATE INDEX IF NOT EXISTS msgraph_drive_items_root_due ON msgraph_drive_items (tenant_id, drive_id, id)
+    WHERE deleted_at IS NULL AND COALESCE(permission_root_id, id) = id
+      AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at);
 -- The permission sweep: items whose permissions were read longest ago first.
 CREATE INDEX IF NOT EXISTS msgraph_drive_items_perm_age ON msgraph_drive_items (tenant_id, permissions_last_synced_at, drive_id, id)
     WHERE deleted_at IS NULL;

@@ -203,7 +203,7 @@ pub(crate) async fn sync_permissions(ctx: &Ctx) -> Result<(), PipelineError> {
     ctx.progress
         .set_phase(Phase::Reading(Resource::Permissions));
     let roots_only = ctx.config.permission_mode == PermissionMode::Hierarchical;
-    ctx.store.analyze_content().await?;
+    ctx.store.analyze_stale_content().await?;
     let sweep_before = match ctx.config.permission_sweep_hours() {
         Some(h) => Some(ctx.store.now().await? - chrono::Duration::hours(h as i64)),
         None => None,

@@ -17,6 +17,30 @@ macro_rules! not_in_skipped_drive {
     };
 }
 
+/// The items due a permission read: live, never read or changed since the last read (a
+/// root's recheck put off to a later time is due from then), in a drive that is read; `$1` is
+/// the tenant. Hierarchical mode passes its roots-only condition in the text rather than as a
+/// parameter, so the planner can use the index of due roots: the items below a root are never
+/// read, and the index of all due items holds every one of them.
+macro_rules! due_for_permissions {
+    ($roots:literal) => {
+        concat!(
+            " FROM msgraph_drive_items \
+             WHERE tenant_id = $1 AND deleted_at IS NULL \
+               AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at) \
+               AND sharing_changed_at <= now()",
+            $roots,
+            not_in_skipped_drive!()
+        )
+    };
+    (roots) => {
+        due_for_permissions!(" AND COALESCE(permission_root_id, id) = id")
+    };
+    (all) => {
+        due_for_permissions!("")
+    };
+}
+
 /// The items of the permission sweep: live, read before `$3`, roots only when `$2`, in a drive
 /// that is read ([`Store::items_due_for_sweep`] and its count share it).
 macro_rules! due_for_sweep {
@@ -188,25 +212,26 @@ impl Store {
         let (after_drive, after_item) = after
             .map(|a| (a.drive_id.as_str(), a.item_id.as_str()))
             .unwrap_or(("", ""));
-        let rows: Vec<(String, String)> = sqlx::query_as(
+        let sql = if roots_only {
             concat!(
-                "SELECT drive_id, id FROM msgraph_drive_items \
-                 WHERE tenant_id = $1 AND deleted_at IS NULL \
-                   AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at) \
-                   AND sharing_changed_at <= now() \
-                   AND (NOT $2 OR COALESCE(permission_root_id, id) = id) \
-                   AND (drive_id, id) > ($3, $4)",
-                not_in_skipped_drive!(),
-                " ORDER BY drive_id, id LIMIT $5"
-            ),
-        )
-        .bind(tenant)
-        .bind(roots_only)
-        .bind(after_drive)
-        .bind(after_item)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+                "SELECT drive_id, id",
+                due_for_permissions!(roots),
+                " AND (drive_id, id) > ($2, $3) ORDER BY drive_id, id LIMIT $4"
+            )
+        } else {
+            concat!(
+                "SELECT drive_id, id",
+                due_for_permissions!(all),
+                " AND (drive_id, id) > ($2, $3) ORDER BY drive_id, id LIMIT $4"
+            )
+        };
+        let rows: Vec<(String, String)> = sqlx::query_as(sql)
+            .bind(tenant)
+            .bind(after_drive)
+            .bind(after_item)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(drive_id, item_id)| DueItem { drive_id, item_id })
@@ -219,20 +244,15 @@ impl Store {
         tenant: &str,
         roots_only: bool,
     ) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            concat!(
-                "SELECT count(*) FROM msgraph_drive_items \
-                 WHERE tenant_id = $1 AND deleted_at IS NULL \
-                   AND (permissions_last_synced_at IS NULL OR permissions_last_synced_at < sharing_changed_at) \
-                   AND sharing_changed_at <= now() \
-                   AND (NOT $2 OR COALESCE(permission_root_id, id) = id)",
-                not_in_skipped_drive!()
-            ),
-        )
-        .bind(tenant)
-        .bind(roots_only)
-        .fetch_one(&self.pool)
-        .await?)
+        let sql = if roots_only {
+            concat!("SELECT count(*)", due_for_permissions!(roots))
+        } else {
+            concat!("SELECT count(*)", due_for_permissions!(all))
+        };
+        Ok(sqlx::query_scalar(sql)
+            .bind(tenant)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// The permission sweep: live items whose permissions were last read before `read_before`,

@@ -1,5 +1,8 @@
 //! The schema: `db/init/*.sql` is the one source of truth. Postgres' initdb applies it in the
 //! compose stack; the worker applies the same files at start-up. Every statement is idempotent.
+//! A materialized view whose definition changes carries a comment naming its version:
+//! `CREATE ... IF NOT EXISTS` would keep an earlier version's view, so the file drops a view
+//! whose comment differs before making it.
 
 use crate::{Store, StoreError};
 
