@@ -7,7 +7,7 @@ use serde_json::json;
 use sqlx::PgPool;
 
 mod common;
-use common::{item, ready};
+use common::{item, library, ready};
 
 const T: &str = "tenant-1";
 const D: &str = "b!drive";
@@ -308,20 +308,8 @@ fn kinds_and_changes_read_their_words_and_name_the_choices_otherwise() {
 #[sqlx::test(migrations = false)]
 async fn a_permission_without_link_or_grantee_opens_to_no_one(pool: PgPool) {
     let store = ready(pool).await;
-    let library = DriveRow {
-        id: D.into(),
-        site_id: None,
-        owner_user_id: None,
-        name: Some("Documents".into()),
-        drive_type: Some("documentLibrary".into()),
-        web_url: None,
-        quota_total: None,
-        quota_used: None,
-        created_at: None,
-        raw_json: json!({"id": D}),
-    };
     store
-        .upsert_drives(T, &[library])
+        .upsert_drives(T, &[library(D)])
         .await
         .expect("the library");
     store

@@ -2,11 +2,10 @@
 //! made and rebuilds one an earlier version made under the same name.
 
 use sentinel_store::*;
-use serde_json::json;
 use sqlx::PgPool;
 
 mod common;
-use common::{item, ready};
+use common::{item, library, ready};
 
 const T: &str = "tenant-1";
 const D: &str = "b!drive";
@@ -72,20 +71,8 @@ async fn an_earlier_view_is_rebuilt_at_start_up_and_the_inventory_counts_every_k
         .apply_drive_items(T, D, &[], &["c".into()], None)
         .await
         .expect("delete");
-    let library = DriveRow {
-        id: D.into(),
-        site_id: None,
-        owner_user_id: None,
-        name: Some("Documents".into()),
-        drive_type: Some("documentLibrary".into()),
-        web_url: None,
-        quota_total: None,
-        quota_used: None,
-        created_at: None,
-        raw_json: json!({"id": D}),
-    };
     store
-        .upsert_drives(T, &[library])
+        .upsert_drives(T, &[library(D)])
         .await
         .expect("the library");
     store.refresh_impacted_views().await.expect("refresh");

@@ -33,3 +33,19 @@ pub fn item(id: &str, parent: Option<&str>, name: &str, folder: bool) -> DriveIt
         raw_json: json!({"id": id}).to_string(),
     }
 }
+
+/// A document library as a scan writes it.
+pub fn library(id: &str) -> DriveRow {
+    DriveRow {
+        id: id.into(),
+        site_id: None,
+        owner_user_id: None,
+        name: Some("Documents".into()),
+        drive_type: Some("documentLibrary".into()),
+        web_url: None,
+        quota_total: None,
+        quota_used: None,
+        created_at: None,
+        raw_json: json!({"id": id}),
+    }
+}
