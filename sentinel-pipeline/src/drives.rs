@@ -266,8 +266,9 @@ pub(crate) async fn sync_drive_items(ctx: &Ctx) -> Result<(), PipelineError> {
     let now = ctx.store.now().await?;
     let max_staleness = ctx.config.max_staleness();
     let due = |d: &DriveRef| {
-        max_staleness
-            .is_none_or(|max| crate::cadence::drive_due(now, d.checked_at, d.changed_at, max))
+        max_staleness.is_none_or(|max| {
+            crate::cadence::drive_due(now, &d.id, d.checked_at, d.changed_at, max)
+        })
     };
     let drives: Vec<DriveRef> = ctx
         .store
