@@ -260,6 +260,14 @@ CREATE TABLE IF NOT EXISTS holder_audiences (
 );
 CREATE INDEX IF NOT EXISTS holder_audiences_largest ON holder_audiences (tenant_id, readers DESC, writers DESC);
 
+-- When each tenant's stored audiences and reach were last recomputed (the start of the oldest
+-- transaction open then, Store::refresh_tenant_audiences_if_due): a scan recomputes its own
+-- tenant's, not every tenant's.
+CREATE TABLE IF NOT EXISTS audience_refresh_log (
+    tenant_id          text        PRIMARY KEY,
+    last_refreshed_at  timestamptz NOT NULL
+);
+
 -- When each table last changed, written in the same transaction as the change.
 CREATE TABLE IF NOT EXISTS table_update_log (
     table_name       text        PRIMARY KEY,

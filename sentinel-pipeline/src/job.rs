@@ -389,13 +389,28 @@ async fn run_resources(ctx: &Ctx) -> Result<(), PipelineError> {
 
 /// Runs `refresh_mv`: refreshes the materialized views whose sources changed, then the stored
 /// audiences when anything changed, then the policy violations (queueing alerts for new ones).
-pub async fn run_refresh_mv(store: &Store) -> Result<MvRefresh, PipelineError> {
+/// After a scan, `tenant` is the scanned tenant: its audiences and violations are recomputed,
+/// not every tenant's (each tenant's scan recomputes its own, so the work a scan's end does
+/// does not grow with the tenants; the views still span them all). The `refresh_mv` job passes
+/// `None` and sweeps every tenant.
+pub async fn run_refresh_mv(
+    store: &Store,
+    tenant: Option<&str>,
+) -> Result<MvRefresh, PipelineError> {
     // One at a time across processes: scans of two tenants may end together.
     let _refreshing = store.lock_refreshes().await?;
     let mut r = store.refresh_impacted_views().await?;
     // Audiences expand groups through mv_group_transitive_users: after the views. Only the
     // libraries the scan changed are recomputed, unless the directory changed.
-    if !store.refresh_audiences_if_due().await?.is_empty() {
+    let audiences: Vec<_> = match tenant {
+        Some(tenant) => store
+            .refresh_tenant_audiences_if_due(tenant)
+            .await?
+            .into_iter()
+            .collect(),
+        None => store.refresh_audiences_if_due().await?,
+    };
+    if !audiences.is_empty() {
         r.refreshed.push("holder_audiences".into());
     }
     let analyzed = store.analyze_stale_tables().await?;
@@ -403,7 +418,10 @@ pub async fn run_refresh_mv(store: &Store) -> Result<MvRefresh, PipelineError> {
         tracing::info!(?analyzed, "statistics refreshed");
     }
     // Every time: a rule on how long a link has been open changes with the clock alone.
-    let v = store.refresh_all_violations().await?;
+    let v = match tenant {
+        Some(tenant) => store.refresh_violations(tenant).await?,
+        None => store.refresh_all_violations().await?,
+    };
     tracing::info!(
         open = v.open,
         detected = v.detected,

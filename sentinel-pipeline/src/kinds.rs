@@ -125,14 +125,15 @@ impl JobKind for GraphIngest {
         ctx.set_progress(serde_json::to_value(progress.snapshot(&client)).unwrap_or_default());
         // The pipeline's errors already say what failed.
         result.map_err(JobError::new)?;
-        run_refresh_mv(&self.store)
+        run_refresh_mv(&self.store, Some(job.tenant_id.as_str()))
             .await
             .map_err(|e| JobError::failed("refreshing the views", e))?;
         Ok(())
     }
 }
 
-/// Refreshes the materialized views whose sources changed.
+/// Refreshes the materialized views whose sources changed, then its tenant's stored audiences
+/// and policy violations.
 #[derive(Debug)]
 pub struct RefreshMv {
     /// Whose views are refreshed.
@@ -149,8 +150,8 @@ impl JobKind for RefreshMv {
     const NAME: &'static str = "refresh_mv";
     type Config = NoConfig;
 
-    async fn run(&self, _: &Job, _: NoConfig, ctx: RunContext) -> Result<(), JobError> {
-        let r = run_refresh_mv(&self.store)
+    async fn run(&self, job: &Job, _: NoConfig, ctx: RunContext) -> Result<(), JobError> {
+        let r = run_refresh_mv(&self.store, Some(job.tenant_id.as_str()))
             .await
             .map_err(|e| JobError::failed("refreshing the views", e))?;
         ctx.set_progress(serde_json::json!({"refreshed": r.refreshed, "skipped": r.skipped}));

@@ -248,17 +248,20 @@ async fn a_scan_waits_for_another_scan_of_its_tenant() {
 }
 
 /// Refreshes of the views, audiences and violations run one at a time across processes: scans
-/// of two tenants ending together each refresh every tenant's rows, and two at once wrote the
-/// same rows (`library_order_pkey` violated, found by the fleet bench). A refresh waits while
-/// another holds the lock, then runs.
+/// of two tenants ending together each refresh the views, which span every tenant, and two
+/// refreshes at once wrote the same rows (`library_order_pkey` violated, found by the fleet
+/// bench, when each refreshed every tenant's audiences). A refresh waits while another holds
+/// the lock, then runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_waits_for_another_refresh() {
     let t = tenant(Profile::Tiny, 58).await;
     t.sync_users().await.expect("a scan");
     let held = t.store.lock_refreshes().await.expect("lock");
     let waiting = {
-        let store = t.store.clone();
-        tokio::spawn(async move { sentinel_pipeline::run_refresh_mv(&store).await })
+        let (store, tenant) = (t.store.clone(), t.tenant.clone());
+        tokio::spawn(async move {
+            sentinel_pipeline::run_refresh_mv(&store, Some(tenant.as_str())).await
+        })
     };
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert!(

@@ -33,7 +33,9 @@ async fn scan(app: &TestApp, sim: &RunningSim) {
     )
     .await
     .expect("scan");
-    run_refresh_mv(&app.store).await.expect("views");
+    run_refresh_mv(&app.store, Some(tenant.as_str()))
+        .await
+        .expect("views");
 }
 
 async fn ids(app: &TestApp, sql: &str, tenant: &str) -> Vec<String> {

@@ -142,7 +142,7 @@ pub async fn run(config: &WorkerConfig, args: SyncArgs) -> Result<ExitCode> {
     }
     match result {
         Ok(report) => {
-            let views = sentinel_pipeline::run_refresh_mv(&store).await?;
+            let views = sentinel_pipeline::run_refresh_mv(&store, Some(tenant.as_str())).await?;
             let p = &report.progress;
             tracing::info!(
                 users = p.users,

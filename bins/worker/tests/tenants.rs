@@ -68,8 +68,35 @@ async fn each_tenant_is_read_with_its_own_token_into_its_own_rows() {
     );
 
     // The home tenant (ENTRA_TENANT_ID) by default, the other by --tenant: one app, two tokens.
+    // Each scan's end recomputes its own tenant's audiences and reach, not every tenant's.
+    let audiences_computed = |id: String| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
+                "SELECT last_refreshed_at FROM audience_refresh_log WHERE tenant_id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&pool)
+            .await
+            .expect("audience stamp")
+        }
+    };
     succeeded(&worker(&fleet, &db, &["sync"]).await);
+    let home_computed = audiences_computed(home.clone()).await;
+    assert!(
+        home_computed.is_some(),
+        "the home tenant's scan computed its audiences"
+    );
     succeeded(&worker(&fleet, &db, &["sync", "--tenant", &other]).await);
+    assert!(
+        audiences_computed(other.clone()).await.is_some(),
+        "and the other's its own"
+    );
+    assert_eq!(
+        audiences_computed(home.clone()).await,
+        home_computed,
+        "the other tenant's scan left the home tenant's audiences as they were"
+    );
     assert_matches_truth(&FleetTenant(&fleet, 0), &db).await;
     assert_matches_truth(&FleetTenant(&fleet, 1), &db).await;
     // Each tenant's data equals its own truth, so each was read with its own token (Graph

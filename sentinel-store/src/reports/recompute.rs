@@ -18,8 +18,9 @@ use super::audience::{HOLDER_AUDIENCES, holder_set_statements};
 use super::largest::AUDIENCE_COLUMNS;
 use crate::{Store, StoreError};
 
-/// The name `mv_refresh_log` keeps the last recomputation under, beside the views.
-const STAMP: &str = "holder_audiences";
+/// The name `mv_refresh_log` kept the last recomputation of every tenant under, before each
+/// tenant had its own in `audience_refresh_log`: a database from then starts from it.
+const SHARED_STAMP: &str = "holder_audiences";
 
 /// What one recomputation of a tenant's stored audiences and reach did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,15 +65,33 @@ SELECT EXISTS (SELECT 1 FROM msgraph_users WHERE tenant_id = $1 AND (synced_at >
     OR EXISTS (SELECT 1 FROM msgraph_group_owners WHERE tenant_id = $1 AND (synced_at >= $2 OR deleted_at >= $2))";
 
 impl Store {
-    /// Recomputes each tenant's stored audiences and reach when any stored table changed since
-    /// they were last computed, where the changes reach; what it did, per tenant (none when
-    /// nothing was due).
+    /// Recomputes the stored audiences and reach of every tenant where they were due (see
+    /// [`Store::refresh_tenant_audiences_if_due`]); what it did, per tenant recomputed.
     pub async fn refresh_audiences_if_due(&self) -> Result<Vec<AudienceRefresh>, StoreError> {
-        let last: Option<DateTime<Utc>> =
-            sqlx::query_scalar("SELECT last_refreshed_at FROM mv_refresh_log WHERE mv_name = $1")
-                .bind(STAMP)
-                .fetch_optional(&self.pool)
-                .await?;
+        let mut done = Vec::new();
+        for tenant in self.tenants_with_drives().await? {
+            done.extend(self.refresh_tenant_audiences_if_due(&tenant).await?);
+        }
+        Ok(done)
+    }
+
+    /// Recomputes one tenant's stored audiences and reach when any stored table changed since
+    /// they were last computed, where the changes reach; `None` when nothing was due. A scan
+    /// calls it for its own tenant: it changed no other tenant's rows, and each tenant's scan
+    /// recomputes its own, so the work of a scan's end does not grow with the tenants.
+    pub async fn refresh_tenant_audiences_if_due(
+        &self,
+        tenant: &str,
+    ) -> Result<Option<AudienceRefresh>, StoreError> {
+        let last: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT coalesce(
+                 (SELECT last_refreshed_at FROM audience_refresh_log WHERE tenant_id = $1),
+                 (SELECT last_refreshed_at FROM mv_refresh_log WHERE mv_name = $2))",
+        )
+        .bind(tenant)
+        .bind(SHARED_STAMP)
+        .fetch_one(&self.pool)
+        .await?;
         if let Some(last) = last {
             let due: bool = sqlx::query_scalar(
                 "SELECT coalesce((SELECT max(last_updated_at) FROM table_update_log) >= $1, false)",
@@ -81,7 +100,7 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
             if !due {
-                return Ok(Vec::new());
+                return Ok(None);
             }
         }
         let started: DateTime<Utc> = sqlx::query_scalar(
@@ -90,28 +109,26 @@ impl Store {
         )
         .fetch_one(&self.pool)
         .await?;
-        let mut done = Vec::new();
-        for tenant in self.tenants_with_drives().await? {
-            done.push(match last {
-                Some(since) => self.recompute_changed_since(&tenant, since).await?,
-                None => self.refresh_audiences(&tenant).await?,
-            });
-        }
+        let done = match last {
+            Some(since) => self.recompute_changed_since(tenant, since).await?,
+            None => self.refresh_audiences(tenant).await?,
+        };
         sqlx::query(
-            "INSERT INTO mv_refresh_log (mv_name, last_refreshed_at) VALUES ($1, $2) \
-             ON CONFLICT (mv_name) DO UPDATE SET last_refreshed_at = EXCLUDED.last_refreshed_at",
+            "INSERT INTO audience_refresh_log (tenant_id, last_refreshed_at) VALUES ($1, $2) \
+             ON CONFLICT (tenant_id) DO UPDATE SET last_refreshed_at = EXCLUDED.last_refreshed_at",
         )
-        .bind(STAMP)
+        .bind(tenant)
         .bind(started)
         .execute(&self.pool)
         .await?;
-        Ok(done)
+        Ok(Some(done))
     }
 
     /// Recomputes what changed in tenant `tenant` since `since`: everything when its directory
     /// changed, else the libraries with changed rows. Correct for any `since` at or before the
     /// last recomputation began (a later one misses what changed in between):
-    /// [`Store::refresh_audiences_if_due`] keeps that time; benches and tests pass their own.
+    /// [`Store::refresh_tenant_audiences_if_due`] keeps that time; benches and tests pass their
+    /// own.
     pub async fn recompute_changed_since(
         &self,
         tenant: &str,
