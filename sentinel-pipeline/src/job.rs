@@ -389,10 +389,10 @@ async fn run_resources(ctx: &Ctx) -> Result<(), PipelineError> {
 
 /// Runs `refresh_mv`: refreshes the materialized views whose sources changed, then the stored
 /// audiences when anything changed, then the policy violations (queueing alerts for new ones).
-/// After a scan, `tenant` is the scanned tenant: its audiences and violations are recomputed,
-/// not every tenant's (each tenant's scan recomputes its own, so the work a scan's end does
-/// does not grow with the tenants; the views still span them all). The `refresh_mv` job passes
-/// `None` and sweeps every tenant.
+/// `tenant` is the scanned tenant (or the `refresh_mv` job's): its audiences and violations
+/// are recomputed, not every tenant's (each tenant's scan recomputes its own, so the work a
+/// scan's end does does not grow with the tenants; the views still span them all). `None`
+/// sweeps every tenant, for embedders.
 pub async fn run_refresh_mv(
     store: &Store,
     tenant: Option<&str>,
