@@ -268,6 +268,14 @@ CREATE TABLE IF NOT EXISTS audience_refresh_log (
     last_refreshed_at  timestamptz NOT NULL
 );
 
+-- The fingerprint (md5) of the schema files last applied in full. A start-up whose files match
+-- it applies nothing: re-running the DDL takes table locks that deadlock with a scan already
+-- writing (the web starting beside a scanning worker failed that scan's run).
+CREATE TABLE IF NOT EXISTS schema_applied (
+    fingerprint  text        PRIMARY KEY,
+    applied_at   timestamptz NOT NULL DEFAULT now()
+);
+
 -- When each table last changed, written in the same transaction as the change.
 CREATE TABLE IF NOT EXISTS table_update_log (
     table_name       text        PRIMARY KEY,

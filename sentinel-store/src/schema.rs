@@ -3,6 +3,11 @@
 //! A materialized view whose definition changes carries a comment naming its version:
 //! `CREATE ... IF NOT EXISTS` would keep an earlier version's view, so the file drops a view
 //! whose comment differs before making it.
+//!
+//! Idempotent is not free: `ALTER TABLE` and `CREATE INDEX IF NOT EXISTS` lock their table even
+//! when there is nothing to do, and a second process starting beside a scan deadlocked with the
+//! scan's writes. So the files' fingerprint is recorded, and a start-up that finds its own
+//! fingerprint applies nothing and takes no table lock.
 
 use crate::{Store, StoreError};
 
@@ -46,12 +51,44 @@ impl Store {
         sqlx::query("SET LOCAL client_min_messages = warning")
             .execute(&mut *tx)
             .await?;
+        let files: String = SCHEMA_FILES.iter().map(|(_, sql)| *sql).collect();
+        let fingerprint: String = sqlx::query_scalar("SELECT md5($1)")
+            .bind(&files)
+            .fetch_one(&mut *tx)
+            .await?;
+        // A fresh database has no `schema_applied` yet: ask before reading it.
+        let table: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('schema_applied')::text")
+                .fetch_one(&mut *tx)
+                .await?;
+        let current = match table {
+            None => false,
+            Some(_) => {
+                sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM schema_applied WHERE fingerprint = $1)",
+                )
+                .bind(&fingerprint)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        if current {
+            tx.commit().await?;
+            return Ok(());
+        }
         for (file, sql) in SCHEMA_FILES {
             sqlx::raw_sql(sql)
                 .execute(&mut *tx)
                 .await
                 .map_err(|source| StoreError::Schema { file, source })?;
         }
+        sqlx::query("DELETE FROM schema_applied")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO schema_applied (fingerprint) VALUES ($1)")
+            .bind(&fingerprint)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

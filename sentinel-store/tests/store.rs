@@ -49,6 +49,49 @@ async fn migrating_twice_is_a_no_op(pool: PgPool) {
     assert_eq!(n, 1, "data survives a second migration");
 }
 
+/// The web starting while the worker scans applies the schema again. With the schema current
+/// that takes no table lock: before, its DDL locked tables in file order while the scan's
+/// transaction held rows of them, and Postgres broke the deadlock by failing the scan's run.
+#[sqlx::test(migrations = false)]
+async fn a_start_up_beside_a_scan_applies_nothing_and_waits_for_no_table(pool: PgPool) {
+    let store = ready(pool.clone()).await;
+    let mut scan = pool.begin().await.expect("tx");
+    for table in ["msgraph_users", "msgraph_groups", "msgraph_drive_items"] {
+        sqlx::query(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            .execute(&mut *scan)
+            .await
+            .expect("lock");
+    }
+    let second = tokio::time::timeout(std::time::Duration::from_secs(20), store.migrate()).await;
+    scan.rollback().await.expect("rollback");
+    second
+        .expect("a start-up with the schema current waits for no table a scan holds")
+        .expect("migrate");
+
+    // A schema of another version is applied in full (and does wait for the tables).
+    sqlx::query("UPDATE schema_applied SET fingerprint = 'an earlier version'")
+        .execute(store.pool())
+        .await
+        .expect("the earlier fingerprint");
+    let mut scan = pool.begin().await.expect("tx");
+    sqlx::query("LOCK TABLE msgraph_users IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *scan)
+        .await
+        .expect("lock");
+    let upgrade = store.migrate();
+    tokio::pin!(upgrade);
+    let early = tokio::time::timeout(std::time::Duration::from_millis(500), &mut upgrade).await;
+    assert!(early.is_err(), "an upgrade applies its DDL: {early:?}");
+    scan.commit().await.expect("commit");
+    upgrade.await.expect("upgrade");
+    let applied: Vec<String> = sqlx::query_scalar("SELECT fingerprint FROM schema_applied")
+        .fetch_all(store.pool())
+        .await
+        .expect("fingerprint");
+    assert_eq!(applied.len(), 1, "{applied:?}");
+    assert_ne!(applied[0], "an earlier version");
+}
+
 #[sqlx::test(migrations = false)]
 async fn upserts_last_wins_soft_deletes_and_undeletes(pool: PgPool) {
     let store = ready(pool).await;
