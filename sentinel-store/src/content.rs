@@ -16,7 +16,13 @@ use crate::{Store, StoreError};
 
 impl Store {
     /// Upserts drives by id into `msgraph_drives` (merging `raw_json`, clearing `deleted_at`); returns rows written.
+    ///
+    /// One transaction, run again if Postgres fails it to break a deadlock.
     pub async fn upsert_drives(&self, tenant: &str, rows: &[DriveRow]) -> Result<u64, StoreError> {
+        crate::retry_transient(|| self.upsert_drives_once(tenant, rows)).await
+    }
+
+    async fn upsert_drives_once(&self, tenant: &str, rows: &[DriveRow]) -> Result<u64, StoreError> {
         if rows.is_empty() {
             return Ok(0);
         }
@@ -202,7 +208,23 @@ impl Store {
     /// deleted, or when it became or stopped being a hierarchy root. Deleted items take their
     /// permissions with them; the last page of a complete round carries the deltaLink
     /// (`(resource, link)`, the resource naming the kind of round). One transaction.
+    ///
+    /// One transaction, run again if Postgres fails it to break a deadlock.
     pub async fn apply_drive_items(
+        &self,
+        tenant: &str,
+        drive_id: &str,
+        upserts: &[DriveItemRow],
+        deleted: &[String],
+        delta_link: Option<(&str, &str)>,
+    ) -> Result<u64, StoreError> {
+        crate::retry_transient(|| {
+            self.apply_drive_items_once(tenant, drive_id, upserts, deleted, delta_link)
+        })
+        .await
+    }
+
+    async fn apply_drive_items_once(
         &self,
         tenant: &str,
         drive_id: &str,

@@ -234,7 +234,20 @@ pub fn tenant_partition(tenant: &str) -> String {
 impl Store {
     /// Applies one page of a users delta round: upserts, removals (`@removed`, either reason:
     /// both leave the live set) and, on the last page of a complete round, its deltaLink.
+    ///
+    /// One transaction, run again if Postgres fails it to break a deadlock.
     pub async fn apply_users_page(
+        &self,
+        tenant: &str,
+        upserts: &[UserRow],
+        removed: &[String],
+        delta_link: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        crate::retry_transient(|| self.apply_users_page_once(tenant, upserts, removed, delta_link))
+            .await
+    }
+
+    async fn apply_users_page_once(
         &self,
         tenant: &str,
         upserts: &[UserRow],
@@ -254,7 +267,23 @@ impl Store {
 
     /// Applies one page of a groups delta round: groups, removed groups (with their
     /// memberships), membership changes and, on the last page, the deltaLink.
+    ///
+    /// One transaction, run again if Postgres fails it to break a deadlock.
     pub async fn apply_groups_page(
+        &self,
+        tenant: &str,
+        upserts: &[GroupRow],
+        removed: &[String],
+        members: &[MemberChange],
+        delta_link: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        crate::retry_transient(|| {
+            self.apply_groups_page_once(tenant, upserts, removed, members, delta_link)
+        })
+        .await
+    }
+
+    async fn apply_groups_page_once(
         &self,
         tenant: &str,
         upserts: &[GroupRow],

@@ -27,6 +27,20 @@ impl StoreError {
         }
     }
 
+    /// Postgres failed the transaction to break a deadlock (SQLSTATE 40P01) or a serialization
+    /// conflict (40001): nothing of it was written, and running it again is the remedy
+    /// Postgres documents (postgresql.org/docs/current/mvcc-serialization-failure-handling.html).
+    pub fn is_transient(&self) -> bool {
+        let e = match self {
+            StoreError::Database(e) | StoreError::Schema { source: e, .. } => e,
+            StoreError::Invalid(_) => return false,
+        };
+        match e {
+            sqlx::Error::Database(e) => matches!(e.code().as_deref(), Some("40P01" | "40001")),
+            _ => false,
+        }
+    }
+
     /// Postgres refused a value the caller passed (SQLSTATE class 22, "data exception": a NUL
     /// character in text, a number out of range, ...): the input is at fault, not the database.
     pub fn is_bad_value(&self) -> bool {

@@ -65,7 +65,17 @@ impl Store {
     /// Replaces the permissions of each item with what was just read: upserts the permissions
     /// and grantees given, soft-deletes the ones no longer there, and stamps the items'
     /// `permissions_last_synced_at`, all in one transaction.
+    ///
+    /// One transaction, run again if Postgres fails it to break a deadlock.
     pub async fn replace_item_permissions(
+        &self,
+        tenant: &str,
+        items: &[ItemPermissions],
+    ) -> Result<u64, StoreError> {
+        crate::retry_transient(|| self.replace_item_permissions_once(tenant, items)).await
+    }
+
+    async fn replace_item_permissions_once(
         &self,
         tenant: &str,
         items: &[ItemPermissions],

@@ -40,8 +40,13 @@ pub const SCHEMA_FILES: [(&str, &str); 9] = [
 pub(crate) const MIGRATE_LOCK: i64 = 0x5e47_1e10_0000_0001;
 
 impl Store {
-    /// Makes the database ready; applying it again is a no-op.
+    /// Makes the database ready; applying it again is a no-op. An upgrade's DDL that deadlocks
+    /// with a writer (Postgres fails one side) runs again.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        crate::retry_transient(|| self.migrate_once()).await
+    }
+
+    async fn migrate_once(&self) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(MIGRATE_LOCK)

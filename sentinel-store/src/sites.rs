@@ -73,7 +73,20 @@ const SITE_TREE: &str = "\
 impl Store {
     /// Applies one page of a sites delta round (deleted sites carry `deleted`; their subsites
     /// go with them).
+    ///
+    /// One transaction, run again if Postgres fails it to break a deadlock.
     pub async fn apply_sites_page(
+        &self,
+        tenant: &str,
+        rows: &[SiteRow],
+        deleted: &[String],
+        delta_link: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        crate::retry_transient(|| self.apply_sites_page_once(tenant, rows, deleted, delta_link))
+            .await
+    }
+
+    async fn apply_sites_page_once(
         &self,
         tenant: &str,
         rows: &[SiteRow],

@@ -92,6 +92,92 @@ async fn a_start_up_beside_a_scan_applies_nothing_and_waits_for_no_table(pool: P
     assert_ne!(applied[0], "an earlier version");
 }
 
+/// Another writer takes the tables of a groups page in the opposite order (as an upgrade's DDL
+/// does); Postgres breaks the deadlock by failing the page's transaction, which runs again and
+/// lands: the scan goes on instead of failing its run.
+#[sqlx::test(migrations = false)]
+async fn a_page_write_failed_to_break_a_deadlock_runs_again_and_lands(pool: PgPool) {
+    let store = ready(pool.clone()).await;
+    let mut other = pool.begin().await.expect("tx");
+    // The page's side detects the deadlock (after the server's 1 s), so it is the one failed.
+    sqlx::query("SET LOCAL deadlock_timeout = '30s'")
+        .execute(&mut *other)
+        .await
+        .expect("set");
+    sqlx::query("LOCK TABLE msgraph_group_members IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *other)
+        .await
+        .expect("lock members");
+    let group = GroupRow {
+        id: "g1".into(),
+        display_name: Some("Finance".into()),
+        mail: None,
+        mail_nickname: None,
+        is_unified: false,
+        security_enabled: Some(true),
+        visibility: None,
+        created_at: None,
+        raw_json: json!({"id": "g1", "displayName": "Finance"}),
+    };
+    let member = MemberChange {
+        relation: Relation::Member,
+        group_id: "g1".into(),
+        member_id: "u1".into(),
+        member_type: "user".into(),
+        removed: false,
+    };
+    let page = store.apply_groups_page(
+        T,
+        std::slice::from_ref(&group),
+        &[],
+        std::slice::from_ref(&member),
+        None,
+    );
+    tokio::pin!(page);
+    // The page upserts the group, then waits for the members table.
+    let blocked = async {
+        for _ in 0..500 {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&pool)
+            .await
+            .expect("activity");
+            if waiting == 1 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the page never waited for the members table");
+    };
+    tokio::select! {
+        r = &mut page => panic!("the page did not wait for the members table: {r:?}"),
+        () = blocked => {}
+    }
+    // The other writer now wants the groups table the page holds: a deadlock, which fails the
+    // page's transaction (and grants this lock).
+    let (locked, written) = tokio::join!(
+        async {
+            sqlx::query("LOCK TABLE msgraph_groups IN SHARE MODE")
+                .execute(&mut *other)
+                .await
+                .expect("lock groups");
+            other.commit().await.expect("commit");
+        },
+        &mut page
+    );
+    let () = locked;
+    written.expect("the page, run again, lands");
+    let members: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM msgraph_group_members WHERE tenant_id = $1 AND group_id = 'g1' AND deleted_at IS NULL",
+    )
+    .bind(T)
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(members, 1);
+}
+
 #[sqlx::test(migrations = false)]
 async fn upserts_last_wins_soft_deletes_and_undeletes(pool: PgPool) {
     let store = ready(pool).await;
