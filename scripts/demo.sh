@@ -75,6 +75,9 @@ fi
 
 if [ -n "${DEMO_BIN_DIR:-}" ]; then
   BIN="$DEMO_BIN_DIR"
+  for b in sentinel-sim sentinel-worker sentinel-web; do
+    [ -x "$BIN/$b" ] || die "$BIN/$b is missing: build it (cargo build -p $b) or unset DEMO_BIN_DIR"
+  done
 elif [ "$BUILD" = release ]; then
   say "building (release; the first build takes a few minutes)"
   cargo build --release --locked -q -p sentinel-sim -p sentinel-worker -p sentinel-web
