@@ -123,9 +123,10 @@ pub fn drive_row(d: &Drive, site_id: Option<&str>, owner_user_id: Option<&str>) 
 /// permission-hierarchy root. `full_round`: a scratch or resync round, after which every
 /// item's permissions are re-read (changes during the gap were not reported).
 ///
-/// In hierarchical mode every root a round returns is due a read, annotated or not:
+/// In hierarchical mode every root a round returns is due a read here, annotated or not:
 /// `@microsoft.graph.sharedChanged` is set on files only, never on folders (msgraph-sdk-java
-/// #2548), and not when direct access is removed (onedrive-api-docs #1248).
+/// #2548), and not when direct access is removed (onedrive-api-docs #1248). Under an adaptive
+/// cadence the drive round puts off an unannotated drive root or file (`drives.rs`).
 pub fn drive_item_row(i: &DriveItem, hierarchical: bool, full_round: bool) -> DriveItemRow {
     let raw_json = i.raw.to_string();
     let id_of = |s: &Option<IdentitySet>| {

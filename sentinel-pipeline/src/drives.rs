@@ -357,7 +357,11 @@ struct DriveItemsSink {
     /// The drive's root came back in an incremental hierarchical round without being due a
     /// read ([`ItemChange::RootReturned`]); the round's end decides.
     root_returned: Option<String>,
-    /// How long a root returned as the parent of changes may wait for its permission read.
+    /// Files with permissions of their own that came back without a sharing annotation
+    /// ([`ItemChange::FileReturned`]).
+    files_returned: std::collections::BTreeSet<String>,
+    /// How long a root returned as the parent of changes, or a file returned by an edit, may
+    /// wait for its permission read.
     root_recheck: chrono::Duration,
 }
 
@@ -374,6 +378,13 @@ enum ItemChange {
     /// #2548), so it came back either as the parent of changes or for a change of its own
     /// permissions. Stored as not due; the round's end decides when its permissions are read.
     RootReturned(Box<DriveItemRow>),
+    /// Hierarchical mode, an incremental round, and a file with permissions of its own without
+    /// a sharing annotation: an edit brought it back. Graph annotates a file whose sharing
+    /// changed (driveitem-delta, "Scanning permissions hierarchies") except when access was
+    /// removed (onedrive-api-docs #1248), so its permissions are re-read no sooner than the
+    /// cadence's maximum staleness after their last read (at once without a cadence): a file
+    /// edited every few minutes was re-read, 5 RU each time, at every run.
+    FileReturned(Box<DriveItemRow>),
     Deleted(String),
     /// Hierarchical mode, and the drive's root came without a `shared` facet: Graph ignored
     /// `Prefer: hierarchicalsharing`, which it honours for Sites.FullControl.All only, without
@@ -405,6 +416,10 @@ impl Sink for DriveItemsSink {
                 ItemChange::Live(row) => rows.push(*row),
                 ItemChange::RootReturned(row) => {
                     self.root_returned = Some(row.id.clone());
+                    rows.push(*row);
+                }
+                ItemChange::FileReturned(row) => {
+                    self.files_returned.insert(row.id.clone());
                     rows.push(*row);
                 }
                 ItemChange::Deleted(id) => deleted.push(id),
@@ -453,21 +468,30 @@ impl Sink for DriveItemsSink {
             // it may only be their parent: read it no sooner than the cadence's maximum
             // staleness after its last read (at once without an adaptive cadence).
             let root_returned = self.root_returned.take();
-            let root_recheck = root_returned.as_deref().map(|item_id| RootRecheck {
-                item_id,
-                not_before: if self.saw_change {
-                    self.root_recheck
-                } else {
-                    chrono::Duration::zero()
-                },
-            });
+            let files_returned = std::mem::take(&mut self.files_returned);
+            let rechecks: Vec<RootRecheck> = root_returned
+                .as_deref()
+                .map(|item_id| RootRecheck {
+                    item_id,
+                    not_before: if self.saw_change {
+                        self.root_recheck
+                    } else {
+                        chrono::Duration::zero()
+                    },
+                })
+                .into_iter()
+                .chain(files_returned.iter().map(|item_id| RootRecheck {
+                    item_id,
+                    not_before: self.root_recheck,
+                }))
+                .collect();
             ctx.store
                 .finish_drive_round(
                     &ctx.tenant,
                     &self.drive,
                     (items_resource(ctx.config.permission_mode), &link),
                     changed,
-                    root_recheck,
+                    &rechecks,
                 )
                 .await?;
         }
@@ -525,9 +549,13 @@ async fn sync_one_drive(ctx: &Ctx, drive: &str) -> Result<(), PipelineError> {
                                 ItemChange::SharingIgnored
                             } else {
                                 let mut row = Box::new(drive_item_row(&i, hierarchical, full));
-                                if hierarchical && !full && i.is_root() && !i.sharing_changed() {
+                                let unannotated = hierarchical && !full && !i.sharing_changed();
+                                if unannotated && i.is_root() {
                                     row.sharing_changed = false;
                                     ItemChange::RootReturned(row)
+                                } else if unannotated && row.is_permission_root && !i.is_folder() {
+                                    row.sharing_changed = false;
+                                    ItemChange::FileReturned(row)
                                 } else {
                                     ItemChange::Live(row)
                                 }
@@ -551,6 +579,7 @@ async fn sync_one_drive(ctx: &Ctx, drive: &str) -> Result<(), PipelineError> {
                 deleted: Vec::new(),
                 saw_change: false,
                 root_returned: None,
+                files_returned: Default::default(),
                 root_recheck: ctx
                     .config
                     .max_staleness()

@@ -142,7 +142,8 @@ impl Store {
     }
 
     /// Completes a delta round of a drive, in one transaction: its deltaLink (`resource` names
-    /// the kind of round), when it was read and changed, and the root's permissions due again.
+    /// the kind of round), when it was read and changed, and when the permissions of the roots
+    /// the round returned without a sharing annotation are due again (`rechecks`).
     ///
     /// Read now; changed now when an incremental round found a change (`changed: Some(true)`).
     /// A full round (`None`: a first read or a resync) cannot tell what changed since when: the
@@ -154,7 +155,7 @@ impl Store {
         drive_id: &str,
         (resource, link): (&str, &str),
         changed: Option<bool>,
-        root_recheck: Option<RootRecheck<'_>>,
+        rechecks: &[RootRecheck<'_>],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let partition = crate::delta::drive_partition(tenant, drive_id);
@@ -174,18 +175,25 @@ impl Store {
         .bind(changed)
         .execute(&mut *tx)
         .await?;
-        if let Some(root) = root_recheck {
+        if !rechecks.is_empty() {
             // An item already due stays due; one read within `not_before` waits until then.
+            let ids: Vec<&str> = rechecks.iter().map(|r| r.item_id).collect();
+            let secs: Vec<f64> = rechecks
+                .iter()
+                .map(|r| r.not_before.num_milliseconds() as f64 / 1_000.0)
+                .collect();
             sqlx::query(
-                "UPDATE msgraph_drive_items SET sharing_changed_at = \
-                   GREATEST(now(), permissions_last_synced_at + $4 * interval '1 second') \
-                 WHERE tenant_id = $1 AND drive_id = $2 AND id = $3 AND deleted_at IS NULL \
-                   AND permissions_last_synced_at >= sharing_changed_at",
+                "UPDATE msgraph_drive_items i SET sharing_changed_at = \
+                   GREATEST(now(), i.permissions_last_synced_at + r.secs * interval '1 second') \
+                 FROM (SELECT DISTINCT ON (id) id, secs FROM UNNEST($3::text[], $4::float8[]) AS u (id, secs) \
+                       ORDER BY id, secs) r \
+                 WHERE i.tenant_id = $1 AND i.drive_id = $2 AND i.id = r.id AND i.deleted_at IS NULL \
+                   AND i.permissions_last_synced_at >= i.sharing_changed_at",
             )
             .bind(tenant)
             .bind(drive_id)
-            .bind(root.item_id)
-            .bind(root.not_before.num_milliseconds() as f64 / 1_000.0)
+            .bind(&ids)
+            .bind(&secs)
             .execute(&mut *tx)
             .await?;
         }

@@ -255,8 +255,9 @@ pub struct DriveRef {
     pub changed_at: Option<DateTime<Utc>>,
 }
 
-/// A permission root a delta round returned that may or may not have changed (the drive's root
-/// comes back as the parent of every change, and folders carry no sharing annotation).
+/// A permission root a delta round returned that may or may not have changed: the drive's root
+/// comes back as the parent of every change, and a file comes back with every edit, while
+/// Graph annotates neither a folder's sharing change nor access removed from a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RootRecheck<'a> {
     /// The item.

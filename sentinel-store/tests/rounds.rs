@@ -55,10 +55,13 @@ async fn finish(store: &Store, not_before: Option<chrono::Duration>) {
             D,
             LINK,
             Some(true),
-            not_before.map(|not_before| RootRecheck {
-                item_id: "root",
-                not_before,
-            }),
+            &not_before
+                .map(|not_before| RootRecheck {
+                    item_id: "root",
+                    not_before,
+                })
+                .into_iter()
+                .collect::<Vec<_>>(),
         )
         .await
         .expect("finish the round");

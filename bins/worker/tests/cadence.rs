@@ -171,3 +171,103 @@ async fn a_root_returned_with_changes_waits_for_the_staleness_and_one_returned_a
     assert_matches_truth(&sim, &db).await;
     db.drop_db().await;
 }
+
+/// Each shared file (a file with permissions of its own): when it last changed, and when its
+/// permissions were last read.
+type FileReads = std::collections::BTreeMap<
+    (String, String),
+    (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ),
+>;
+
+async fn shared_file_reads(db: &TestDb) -> FileReads {
+    let rows: Vec<(
+        String,
+        String,
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    )> = sqlx::query_as(
+        "SELECT drive_id, id, modified_at, permissions_last_synced_at FROM msgraph_drive_items \
+             WHERE deleted_at IS NULL AND is_permission_root AND NOT is_folder AND NOT is_root",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("shared files");
+    rows.into_iter()
+        .map(|(d, i, modified, read)| ((d, i), (modified, read)))
+        .collect()
+}
+
+/// A shared file comes back with every edit, and Graph annotates a file's sharing changes
+/// except access removed from it. Under an adaptive cadence an edited file's permissions are
+/// not read again (5 RU each) until the maximum staleness has passed since their last read; a
+/// new link on a file is read at once; access removed is read once the staleness has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_shared_file_waits_for_the_staleness_and_a_new_link_on_one_does_not() {
+    let sim = spawn_sim(Profile::Small, 113).await;
+    let db = create_db().await;
+    let args = ADAPTIVE_HOURLY;
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    let first = shared_file_reads(&db).await;
+
+    every_drive_busy(&db).await;
+    control(
+        &sim,
+        "/_sim/mutate",
+        json!({"count": 400, "kinds": ["modify"]}),
+    )
+    .await;
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    let edited = shared_file_reads(&db).await;
+    let came_back: Vec<_> = edited
+        .iter()
+        .filter(|(k, (modified, _))| first.get(*k).is_some_and(|f| f.0 != *modified))
+        .collect();
+    assert!(
+        !came_back.is_empty(),
+        "some of the {} shared files were edited",
+        first.len()
+    );
+    for (k, (_, read)) in &came_back {
+        assert_eq!(
+            *read, first[*k].1,
+            "{k:?}: an edited shared file is not read again within the hour"
+        );
+    }
+    assert_matches_truth(&sim, &db).await;
+
+    // New links: Graph annotates them on files, and folders come back only for a change of
+    // their own (`deltaExcludeParent`): read at once.
+    every_drive_busy(&db).await;
+    control(
+        &sim,
+        "/_sim/mutate",
+        json!({"count": 12, "kinds": ["share"]}),
+    )
+    .await;
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    assert_matches_truth(&sim, &db).await;
+
+    // Links removed (unannotated on a file) are read once the hour has passed.
+    every_drive_busy(&db).await;
+    control(
+        &sim,
+        "/_sim/mutate",
+        json!({"count": 12, "kinds": ["unshare"]}),
+    )
+    .await;
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    sqlx::query(
+        "UPDATE msgraph_drive_items SET \
+           permissions_last_synced_at = permissions_last_synced_at - interval '61 minutes', \
+           sharing_changed_at = sharing_changed_at - interval '61 minutes'",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("an hour passes");
+    assert_synced(&sync(&sim, &db, &args).await).await;
+    assert_matches_truth(&sim, &db).await;
+    db.drop_db().await;
+}
