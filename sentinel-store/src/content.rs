@@ -19,39 +19,38 @@ impl Store {
     ///
     /// One transaction, run again if Postgres fails it to break a deadlock.
     pub async fn upsert_drives(&self, tenant: &str, rows: &[DriveRow]) -> Result<u64, StoreError> {
-        crate::retry_transient(|| self.upsert_drives_once(tenant, rows)).await
-    }
-
-    async fn upsert_drives_once(&self, tenant: &str, rows: &[DriveRow]) -> Result<u64, StoreError> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let rows = last_wins(rows, |r| r.id.clone());
-        let mut tx = self.pool.begin().await?;
-        let mut u = Unnest::new("msgraph_drives", tenant, rows.len());
-        u.column("id", rows.iter().map(|r| r.id.clone()))
-            .column("site_id", rows.iter().map(|r| r.site_id.clone()))
-            .column(
-                "owner_user_id",
-                rows.iter().map(|r| r.owner_user_id.clone()),
-            )
-            .column("name", rows.iter().map(|r| r.name.clone()))
-            .column("drive_type", rows.iter().map(|r| r.drive_type.clone()))
-            .column("web_url", rows.iter().map(|r| r.web_url.clone()))
-            .column("quota_total", rows.iter().map(|r| r.quota_total))
-            .column("quota_used", rows.iter().map(|r| r.quota_used))
-            .column("created_at", rows.iter().map(|r| r.created_at))
-            .json("raw_json", rows.iter().map(|r| r.raw_json.to_string()))
-            .computed("synced_at", "now()")
-            .computed("deleted_at", "NULL::timestamptz")
-            // A drive listed again can be read again.
-            .computed("skipped_reason", "NULL::text")
-            .computed("skipped_since", "NULL::timestamptz");
-        let set = u.excluded_except(&["id"]);
-        let n = u.upsert(&mut tx, &["id"], &set).await?;
-        touch(&mut tx, &["msgraph_drives"]).await?;
-        tx.commit().await?;
-        Ok(n)
+        crate::retry_transient(|| async move {
+            if rows.is_empty() {
+                return Ok(0);
+            }
+            let rows = last_wins(rows, |r| r.id.clone());
+            let mut tx = self.pool.begin().await?;
+            let mut u = Unnest::new("msgraph_drives", tenant, rows.len());
+            u.column("id", rows.iter().map(|r| r.id.clone()))
+                .column("site_id", rows.iter().map(|r| r.site_id.clone()))
+                .column(
+                    "owner_user_id",
+                    rows.iter().map(|r| r.owner_user_id.clone()),
+                )
+                .column("name", rows.iter().map(|r| r.name.clone()))
+                .column("drive_type", rows.iter().map(|r| r.drive_type.clone()))
+                .column("web_url", rows.iter().map(|r| r.web_url.clone()))
+                .column("quota_total", rows.iter().map(|r| r.quota_total))
+                .column("quota_used", rows.iter().map(|r| r.quota_used))
+                .column("created_at", rows.iter().map(|r| r.created_at))
+                .json("raw_json", rows.iter().map(|r| r.raw_json.to_string()))
+                .computed("synced_at", "now()")
+                .computed("deleted_at", "NULL::timestamptz")
+                // A drive listed again can be read again.
+                .computed("skipped_reason", "NULL::text")
+                .computed("skipped_since", "NULL::timestamptz");
+            let set = u.excluded_except(&["id"]);
+            let n = u.upsert(&mut tx, &["id"], &set).await?;
+            touch(&mut tx, &["msgraph_drives"]).await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+        .await
     }
 
     /// Soft-deletes drives, their items, their items' permissions and grants, and forgets their delta links.
@@ -226,88 +225,77 @@ impl Store {
         deleted: &[String],
         delta_link: Option<(&str, &str)>,
     ) -> Result<u64, StoreError> {
-        crate::retry_transient(|| {
-            self.apply_drive_items_once(tenant, drive_id, upserts, deleted, delta_link)
-        })
-        .await
-    }
-
-    async fn apply_drive_items_once(
-        &self,
-        tenant: &str,
-        drive_id: &str,
-        upserts: &[DriveItemRow],
-        deleted: &[String],
-        delta_link: Option<(&str, &str)>,
-    ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut n = 0;
-        if !upserts.is_empty() {
-            let rows = last_wins(upserts, |r| r.id.clone());
-            let mut u = Unnest::new("msgraph_drive_items", tenant, rows.len());
-            u.column("drive_id", rows.iter().map(|_| drive_id.to_string()))
-                .column("id", rows.iter().map(|r| r.id.clone()))
-                .column("parent_id", rows.iter().map(|r| r.parent_id.clone()))
-                .column("name", rows.iter().map(|r| r.name.clone()))
-                .column("is_folder", rows.iter().map(|r| r.is_folder))
-                .column("is_root", rows.iter().map(|r| r.is_root))
-                .column("size", rows.iter().map(|r| r.size))
-                .column("mime_type", rows.iter().map(|r| r.mime_type.clone()))
-                .column(
-                    "quick_xor_hash",
-                    rows.iter().map(|r| r.quick_xor_hash.clone()),
-                )
-                .column("sha1_hash", rows.iter().map(|r| r.sha1_hash.clone()))
-                .column("created_at", rows.iter().map(|r| r.created_at))
-                .column("modified_at", rows.iter().map(|r| r.modified_at))
-                .column(
-                    "created_by_id",
-                    rows.iter().map(|r| r.created_by_id.clone()),
-                )
-                .column(
-                    "modified_by_id",
-                    rows.iter().map(|r| r.modified_by_id.clone()),
-                )
-                .column("shared_scope", rows.iter().map(|r| r.shared_scope.clone()))
-                .column(
-                    "is_permission_root",
-                    rows.iter().map(|r| r.is_permission_root),
-                )
-                .input("sharing_changed", rows.iter().map(|r| r.sharing_changed))
-                .json("raw_json", rows.iter().map(|r| r.raw_json.clone()))
-                // `-infinity` stands for "no sharing change reported" until the conflict
-                // clause decides.
-                .computed(
-                    "sharing_changed_at",
-                    "CASE WHEN u.sharing_changed THEN now() ELSE '-infinity'::timestamptz END",
-                )
-                .computed("synced_at", "now()")
-                .computed("deleted_at", "NULL::timestamptz");
-            let key = ["drive_id", "id"];
-            // A sharing change is now when reported, when the item comes back, or when it
-            // becomes or stops being a permission root; otherwise it keeps its time.
-            let set = u.update_set(
-                &key,
-                &[(
-                    "sharing_changed_at",
-                    "CASE WHEN t.deleted_at IS NOT NULL \
+        crate::retry_transient(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let mut n = 0;
+            if !upserts.is_empty() {
+                let rows = last_wins(upserts, |r| r.id.clone());
+                let mut u = Unnest::new("msgraph_drive_items", tenant, rows.len());
+                u.column("drive_id", rows.iter().map(|_| drive_id.to_string()))
+                    .column("id", rows.iter().map(|r| r.id.clone()))
+                    .column("parent_id", rows.iter().map(|r| r.parent_id.clone()))
+                    .column("name", rows.iter().map(|r| r.name.clone()))
+                    .column("is_folder", rows.iter().map(|r| r.is_folder))
+                    .column("is_root", rows.iter().map(|r| r.is_root))
+                    .column("size", rows.iter().map(|r| r.size))
+                    .column("mime_type", rows.iter().map(|r| r.mime_type.clone()))
+                    .column(
+                        "quick_xor_hash",
+                        rows.iter().map(|r| r.quick_xor_hash.clone()),
+                    )
+                    .column("sha1_hash", rows.iter().map(|r| r.sha1_hash.clone()))
+                    .column("created_at", rows.iter().map(|r| r.created_at))
+                    .column("modified_at", rows.iter().map(|r| r.modified_at))
+                    .column(
+                        "created_by_id",
+                        rows.iter().map(|r| r.created_by_id.clone()),
+                    )
+                    .column(
+                        "modified_by_id",
+                        rows.iter().map(|r| r.modified_by_id.clone()),
+                    )
+                    .column("shared_scope", rows.iter().map(|r| r.shared_scope.clone()))
+                    .column(
+                        "is_permission_root",
+                        rows.iter().map(|r| r.is_permission_root),
+                    )
+                    .input("sharing_changed", rows.iter().map(|r| r.sharing_changed))
+                    .json("raw_json", rows.iter().map(|r| r.raw_json.clone()))
+                    // `-infinity` stands for "no sharing change reported" until the conflict
+                    // clause decides.
+                    .computed(
+                        "sharing_changed_at",
+                        "CASE WHEN u.sharing_changed THEN now() ELSE '-infinity'::timestamptz END",
+                    )
+                    .computed("synced_at", "now()")
+                    .computed("deleted_at", "NULL::timestamptz");
+                let key = ["drive_id", "id"];
+                // A sharing change is now when reported, when the item comes back, or when it
+                // becomes or stops being a permission root; otherwise it keeps its time.
+                let set = u.update_set(
+                    &key,
+                    &[(
+                        "sharing_changed_at",
+                        "CASE WHEN t.deleted_at IS NOT NULL \
                        OR t.is_permission_root IS DISTINCT FROM EXCLUDED.is_permission_root \
                        OR EXCLUDED.sharing_changed_at > '-infinity' \
                      THEN now() ELSE t.sharing_changed_at END",
-                )],
-            );
-            n += u.upsert(&mut tx, &key, &set).await?;
-        }
-        if !deleted.is_empty() {
-            n += delete_items(&mut tx, tenant, drive_id, deleted).await?;
-        }
-        if let Some((resource, link)) = delta_link {
-            let partition = crate::delta::drive_partition(tenant, drive_id);
-            crate::delta::save_link(&mut tx, resource, &partition, link).await?;
-        }
-        touch(&mut tx, &ITEM_TABLES).await?;
-        tx.commit().await?;
-        Ok(n)
+                    )],
+                );
+                n += u.upsert(&mut tx, &key, &set).await?;
+            }
+            if !deleted.is_empty() {
+                n += delete_items(&mut tx, tenant, drive_id, deleted).await?;
+            }
+            if let Some((resource, link)) = delta_link {
+                let partition = crate::delta::drive_partition(tenant, drive_id);
+                crate::delta::save_link(&mut tx, resource, &partition, link).await?;
+            }
+            touch(&mut tx, &ITEM_TABLES).await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+        .await
     }
 
     /// After a full round of a drive: soft-deletes every item not seen since `round_started`,

@@ -243,26 +243,18 @@ impl Store {
         removed: &[String],
         delta_link: Option<&str>,
     ) -> Result<u64, StoreError> {
-        crate::retry_transient(|| self.apply_users_page_once(tenant, upserts, removed, delta_link))
-            .await
-    }
-
-    async fn apply_users_page_once(
-        &self,
-        tenant: &str,
-        upserts: &[UserRow],
-        removed: &[String],
-        delta_link: Option<&str>,
-    ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut n = upsert_users(&mut tx, tenant, upserts).await?;
-        n += soft_delete_ids(&mut tx, "msgraph_users", tenant, removed).await?;
-        if let Some(link) = delta_link {
-            crate::delta::save_link(&mut tx, "users", &tenant_partition(tenant), link).await?;
-        }
-        touch(&mut tx, &["msgraph_users"]).await?;
-        tx.commit().await?;
-        Ok(n)
+        crate::retry_transient(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let mut n = upsert_users(&mut tx, tenant, upserts).await?;
+            n += soft_delete_ids(&mut tx, "msgraph_users", tenant, removed).await?;
+            if let Some(link) = delta_link {
+                crate::delta::save_link(&mut tx, "users", &tenant_partition(tenant), link).await?;
+            }
+            touch(&mut tx, &["msgraph_users"]).await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+        .await
     }
 
     /// Applies one page of a groups delta round: groups, removed groups (with their
@@ -277,20 +269,7 @@ impl Store {
         members: &[MemberChange],
         delta_link: Option<&str>,
     ) -> Result<u64, StoreError> {
-        crate::retry_transient(|| {
-            self.apply_groups_page_once(tenant, upserts, removed, members, delta_link)
-        })
-        .await
-    }
-
-    async fn apply_groups_page_once(
-        &self,
-        tenant: &str,
-        upserts: &[GroupRow],
-        removed: &[String],
-        members: &[MemberChange],
-        delta_link: Option<&str>,
-    ) -> Result<u64, StoreError> {
+        crate::retry_transient(|| async move {
         let mut tx = self.pool.begin().await?;
         let mut n = upsert_groups(&mut tx, tenant, upserts).await?;
         n += soft_delete_ids(&mut tx, "msgraph_groups", tenant, removed).await?;
@@ -314,6 +293,8 @@ impl Store {
         touch(&mut tx, GROUP_TABLES).await?;
         tx.commit().await?;
         Ok(n)
+        })
+        .await
     }
 
     /// After a full directory round: soft-deletes rows of `table` not seen since `round_started`

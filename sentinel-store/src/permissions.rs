@@ -72,140 +72,135 @@ impl Store {
         tenant: &str,
         items: &[ItemPermissions],
     ) -> Result<u64, StoreError> {
-        crate::retry_transient(|| self.replace_item_permissions_once(tenant, items)).await
-    }
-
-    async fn replace_item_permissions_once(
-        &self,
-        tenant: &str,
-        items: &[ItemPermissions],
-    ) -> Result<u64, StoreError> {
-        if items.is_empty() {
-            return Ok(0);
-        }
-        // One row per (item, permission) and per (item, permission, grantee): Graph may repeat.
-        let mut seen = std::collections::HashSet::new();
-        let mut perms = Vec::new();
-        let mut grants = Vec::new();
-        for it in items {
-            for p in &it.permissions {
-                if !seen.insert((&it.drive_id, &it.item_id, &p.permission_id)) {
-                    continue;
-                }
-                perms.push((it, p));
-                let mut keys = std::collections::HashSet::new();
-                for g in p.grants.iter().filter(|g| keys.insert(&g.grantee_key)) {
-                    grants.push((it, p, g));
+        crate::retry_transient(|| async move {
+            if items.is_empty() {
+                return Ok(0);
+            }
+            // One row per (item, permission) and per (item, permission, grantee): Graph may repeat.
+            let mut seen = std::collections::HashSet::new();
+            let mut perms = Vec::new();
+            let mut grants = Vec::new();
+            for it in items {
+                for p in &it.permissions {
+                    if !seen.insert((&it.drive_id, &it.item_id, &p.permission_id)) {
+                        continue;
+                    }
+                    perms.push((it, p));
+                    let mut keys = std::collections::HashSet::new();
+                    for g in p.grants.iter().filter(|g| keys.insert(&g.grantee_key)) {
+                        grants.push((it, p, g));
+                    }
                 }
             }
-        }
-        let ps = || perms.iter().map(|(it, p)| (*it, *p));
-        let mut u = Unnest::new("msgraph_drive_item_permissions", tenant, perms.len());
-        u.column("drive_id", ps().map(|(it, _)| it.drive_id.clone()))
-            .column("item_id", ps().map(|(it, _)| it.item_id.clone()))
-            .column("permission_id", ps().map(|(_, p)| p.permission_id.clone()))
-            // Postgres arrays of arrays must be rectangular: roles travel as a joined string.
-            .input("roles_joined", ps().map(|(_, p)| p.roles.join(",")))
-            .computed("roles", "string_to_array(NULLIF(u.roles_joined, ''), ',')")
-            .column("link_type", ps().map(|(_, p)| p.link_type.clone()))
-            .column("link_scope", ps().map(|(_, p)| p.link_scope.clone()))
-            .column(
-                "link_url_sha256",
-                ps().map(|(_, p)| p.link_url_sha256.clone()),
-            )
-            .column(
-                "link_prevents_download",
-                ps().map(|(_, p)| p.link_prevents_download),
-            )
-            .column("has_password", ps().map(|(_, p)| p.has_password))
-            .column("expires_at", ps().map(|(_, p)| p.expires_at))
-            .column(
-                "invitation_email",
-                ps().map(|(_, p)| p.invitation_email.clone()),
-            )
-            .column(
-                "inherited_from_id",
-                ps().map(|(_, p)| p.inherited_from_id.clone()),
-            )
-            .json("raw_json", ps().map(|(_, p)| p.raw_json.to_string()))
-            .computed("synced_at", "now()")
-            .computed("first_seen_at", "now()")
-            .computed("deleted_at", "NULL::timestamptz");
-        let gs = || {
-            grants
-                .iter()
-                .map(|(it, p, g)| (&it.drive_id, &it.item_id, &p.permission_id, *g))
-        };
-        let mut g = Unnest::new("msgraph_drive_item_permission_grants", tenant, grants.len());
-        g.column("drive_id", gs().map(|(d, _, _, _)| d.clone()))
-            .column("item_id", gs().map(|(_, i, _, _)| i.clone()))
-            .column("permission_id", gs().map(|(_, _, p, _)| p.clone()))
-            .column("grantee_key", gs().map(|(.., g)| g.grantee_key.clone()))
-            .column("grantee_type", gs().map(|(.., g)| g.grantee_type.clone()))
-            .column("grantee_id", gs().map(|(.., g)| g.grantee_id.clone()))
-            .column("display_name", gs().map(|(.., g)| g.display_name.clone()))
-            .column("email", gs().map(|(.., g)| g.email.clone()))
-            .column("login_name", gs().map(|(.., g)| g.login_name.clone()))
-            .column("is_external", gs().map(|(.., g)| g.is_external))
-            .column("is_everyone", gs().map(|(.., g)| g.is_everyone))
-            .column(
-                "is_everyone_except_external",
-                gs().map(|(.., g)| g.is_everyone_except_external),
-            )
-            .computed("synced_at", "now()")
-            .computed("first_seen_at", "now()")
-            .computed("deleted_at", "NULL::timestamptz");
-        let drives: Vec<String> = items.iter().map(|i| i.drive_id.clone()).collect();
-        let item_ids: Vec<String> = items.iter().map(|i| i.item_id.clone()).collect();
-        let mut tx = self.pool.begin().await?;
-        let perm_key = ["drive_id", "item_id", "permission_id"];
-        let set = u.update_set(&perm_key, &[KEEP_FIRST_SEEN]);
-        let n = u.upsert(&mut tx, &perm_key, &set).await?;
-        let grant_key = ["drive_id", "item_id", "permission_id", "grantee_key"];
-        let set = g.update_set(&grant_key, &[KEEP_FIRST_SEEN]);
-        g.upsert(&mut tx, &grant_key, &set).await?;
-        // Whatever these items had before and no longer have is gone (now() is this transaction's time).
-        // `= ANY` on the key columns keeps these on the primary-key index even with the stale
-        // statistics of a table that was empty when the run started.
-        for table in [
-            "msgraph_drive_item_permissions",
-            "msgraph_drive_item_permission_grants",
-        ] {
-            let sql = format!(
-                "UPDATE {table} t SET deleted_at = now() \
+            let ps = || perms.iter().map(|(it, p)| (*it, *p));
+            let mut u = Unnest::new("msgraph_drive_item_permissions", tenant, perms.len());
+            u.column("drive_id", ps().map(|(it, _)| it.drive_id.clone()))
+                .column("item_id", ps().map(|(it, _)| it.item_id.clone()))
+                .column("permission_id", ps().map(|(_, p)| p.permission_id.clone()))
+                // Postgres arrays of arrays must be rectangular: roles travel as a joined string.
+                .input("roles_joined", ps().map(|(_, p)| p.roles.join(",")))
+                .computed("roles", "string_to_array(NULLIF(u.roles_joined, ''), ',')")
+                .column("link_type", ps().map(|(_, p)| p.link_type.clone()))
+                .column("link_scope", ps().map(|(_, p)| p.link_scope.clone()))
+                .column(
+                    "link_url_sha256",
+                    ps().map(|(_, p)| p.link_url_sha256.clone()),
+                )
+                .column(
+                    "link_prevents_download",
+                    ps().map(|(_, p)| p.link_prevents_download),
+                )
+                .column("has_password", ps().map(|(_, p)| p.has_password))
+                .column("expires_at", ps().map(|(_, p)| p.expires_at))
+                .column(
+                    "invitation_email",
+                    ps().map(|(_, p)| p.invitation_email.clone()),
+                )
+                .column(
+                    "inherited_from_id",
+                    ps().map(|(_, p)| p.inherited_from_id.clone()),
+                )
+                .json("raw_json", ps().map(|(_, p)| p.raw_json.to_string()))
+                .computed("synced_at", "now()")
+                .computed("first_seen_at", "now()")
+                .computed("deleted_at", "NULL::timestamptz");
+            let gs = || {
+                grants
+                    .iter()
+                    .map(|(it, p, g)| (&it.drive_id, &it.item_id, &p.permission_id, *g))
+            };
+            let mut g = Unnest::new("msgraph_drive_item_permission_grants", tenant, grants.len());
+            g.column("drive_id", gs().map(|(d, _, _, _)| d.clone()))
+                .column("item_id", gs().map(|(_, i, _, _)| i.clone()))
+                .column("permission_id", gs().map(|(_, _, p, _)| p.clone()))
+                .column("grantee_key", gs().map(|(.., g)| g.grantee_key.clone()))
+                .column("grantee_type", gs().map(|(.., g)| g.grantee_type.clone()))
+                .column("grantee_id", gs().map(|(.., g)| g.grantee_id.clone()))
+                .column("display_name", gs().map(|(.., g)| g.display_name.clone()))
+                .column("email", gs().map(|(.., g)| g.email.clone()))
+                .column("login_name", gs().map(|(.., g)| g.login_name.clone()))
+                .column("is_external", gs().map(|(.., g)| g.is_external))
+                .column("is_everyone", gs().map(|(.., g)| g.is_everyone))
+                .column(
+                    "is_everyone_except_external",
+                    gs().map(|(.., g)| g.is_everyone_except_external),
+                )
+                .computed("synced_at", "now()")
+                .computed("first_seen_at", "now()")
+                .computed("deleted_at", "NULL::timestamptz");
+            let drives: Vec<String> = items.iter().map(|i| i.drive_id.clone()).collect();
+            let item_ids: Vec<String> = items.iter().map(|i| i.item_id.clone()).collect();
+            let mut tx = self.pool.begin().await?;
+            let perm_key = ["drive_id", "item_id", "permission_id"];
+            let set = u.update_set(&perm_key, &[KEEP_FIRST_SEEN]);
+            let n = u.upsert(&mut tx, &perm_key, &set).await?;
+            let grant_key = ["drive_id", "item_id", "permission_id", "grantee_key"];
+            let set = g.update_set(&grant_key, &[KEEP_FIRST_SEEN]);
+            g.upsert(&mut tx, &grant_key, &set).await?;
+            // Whatever these items had before and no longer have is gone (now() is this transaction's time).
+            // `= ANY` on the key columns keeps these on the primary-key index even with the stale
+            // statistics of a table that was empty when the run started.
+            for table in [
+                "msgraph_drive_item_permissions",
+                "msgraph_drive_item_permission_grants",
+            ] {
+                let sql = format!(
+                    "UPDATE {table} t SET deleted_at = now() \
                  WHERE t.tenant_id = $1 AND t.drive_id = ANY($2) AND t.item_id = ANY($3) \
                    AND (t.drive_id, t.item_id) IN (SELECT * FROM UNNEST($2::text[], $3::text[])) \
                    AND t.synced_at < now() AND t.deleted_at IS NULL"
-            );
-            sqlx::query(&sql)
-                .bind(tenant)
-                .bind(&drives)
-                .bind(&item_ids)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query(
-            "UPDATE msgraph_drive_items t SET permissions_last_synced_at = now(), \
+                );
+                sqlx::query(&sql)
+                    .bind(tenant)
+                    .bind(&drives)
+                    .bind(&item_ids)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(
+                "UPDATE msgraph_drive_items t SET permissions_last_synced_at = now(), \
                sharing_changed_at = LEAST(t.sharing_changed_at, now()) \
              WHERE t.tenant_id = $1 AND t.drive_id = ANY($2) AND t.id = ANY($3) \
                AND (t.drive_id, t.id) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))",
-        )
-        .bind(tenant)
-        .bind(&drives)
-        .bind(&item_ids)
-        .execute(&mut *tx)
-        .await?;
-        touch(
-            &mut tx,
-            &[
-                "msgraph_drive_item_permissions",
-                "msgraph_drive_item_permission_grants",
-                "msgraph_drive_items",
-            ],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(n)
+            )
+            .bind(tenant)
+            .bind(&drives)
+            .bind(&item_ids)
+            .execute(&mut *tx)
+            .await?;
+            touch(
+                &mut tx,
+                &[
+                    "msgraph_drive_item_permissions",
+                    "msgraph_drive_item_permission_grants",
+                    "msgraph_drive_items",
+                ],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+        .await
     }
 
     /// Items whose permissions are due a read: never read, or changed since the last read (a

@@ -82,30 +82,22 @@ impl Store {
         deleted: &[String],
         delta_link: Option<&str>,
     ) -> Result<u64, StoreError> {
-        crate::retry_transient(|| self.apply_sites_page_once(tenant, rows, deleted, delta_link))
-            .await
-    }
-
-    async fn apply_sites_page_once(
-        &self,
-        tenant: &str,
-        rows: &[SiteRow],
-        deleted: &[String],
-        delta_link: Option<&str>,
-    ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut n = soft_delete_ids(&mut tx, "msgraph_sites", tenant, deleted).await?;
-        if n > 0 {
-            n += delete_orphaned_subsites(&mut tx, tenant).await?;
-        }
-        n += upsert_sites(&mut tx, tenant, rows, None).await?;
-        if let Some(link) = delta_link {
-            let partition = crate::directory::tenant_partition(tenant);
-            crate::delta::save_link(&mut tx, "sites", &partition, link).await?;
-        }
-        touch(&mut tx, &["msgraph_sites"]).await?;
-        tx.commit().await?;
-        Ok(n)
+        crate::retry_transient(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let mut n = soft_delete_ids(&mut tx, "msgraph_sites", tenant, deleted).await?;
+            if n > 0 {
+                n += delete_orphaned_subsites(&mut tx, tenant).await?;
+            }
+            n += upsert_sites(&mut tx, tenant, rows, None).await?;
+            if let Some(link) = delta_link {
+                let partition = crate::directory::tenant_partition(tenant);
+                crate::delta::save_link(&mut tx, "sites", &partition, link).await?;
+            }
+            touch(&mut tx, &["msgraph_sites"]).await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+        .await
     }
 
     /// Stores the complete list of a site's direct subsites: those listed are written (with
