@@ -172,25 +172,17 @@ async fn a_root_returned_with_changes_waits_for_the_staleness_and_one_returned_a
     db.drop_db().await;
 }
 
-/// Each shared file (a file with permissions of its own): when it last changed, and when its
-/// permissions were last read.
-type FileReads = std::collections::BTreeMap<
-    (String, String),
-    (
-        Option<chrono::DateTime<chrono::Utc>>,
-        Option<chrono::DateTime<chrono::Utc>>,
-    ),
->;
+/// A time read from Postgres.
+type Time = Option<chrono::DateTime<chrono::Utc>>;
+
+/// Each shared file (a file with permissions of its own), by drive and id: when it last
+/// changed, and when its permissions were last read.
+type FileReads = std::collections::BTreeMap<(String, String), (Time, Time)>;
 
 async fn shared_file_reads(db: &TestDb) -> FileReads {
-    let rows: Vec<(
-        String,
-        String,
-        Option<chrono::DateTime<chrono::Utc>>,
-        Option<chrono::DateTime<chrono::Utc>>,
-    )> = sqlx::query_as(
+    let rows: Vec<(String, String, Time, Time)> = sqlx::query_as(
         "SELECT drive_id, id, modified_at, permissions_last_synced_at FROM msgraph_drive_items \
-             WHERE deleted_at IS NULL AND is_permission_root AND NOT is_folder AND NOT is_root",
+         WHERE deleted_at IS NULL AND is_permission_root AND NOT is_folder AND NOT is_root",
     )
     .fetch_all(&db.pool)
     .await
