@@ -19,11 +19,11 @@ impl Store {
     ///
     /// One transaction, run again if Postgres fails it to break a deadlock.
     pub async fn upsert_drives(&self, tenant: &str, rows: &[DriveRow]) -> Result<u64, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let rows = &last_wins(rows, |r| r.id.clone());
         crate::retry_transient(|| async move {
-            if rows.is_empty() {
-                return Ok(0);
-            }
-            let rows = last_wins(rows, |r| r.id.clone());
             let mut tx = self.pool.begin().await?;
             let mut u = Unnest::new("msgraph_drives", tenant, rows.len());
             u.column("id", rows.iter().map(|r| r.id.clone()))
@@ -147,7 +147,7 @@ impl Store {
     /// Read now; changed now when an incremental round found a change (`changed: Some(true)`).
     /// A full round (`None`: a first read or a resync) cannot tell what changed since when: the
     /// drive last changed when its newest item did (Graph's `lastModifiedDateTime`), or when it
-    /// was created if it holds nothing.
+    /// was created if it holds nothing. Run again if Postgres fails it to break a deadlock.
     pub async fn finish_drive_round(
         &self,
         tenant: &str,
@@ -156,48 +156,52 @@ impl Store {
         changed: Option<bool>,
         rechecks: &[RootRecheck<'_>],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let partition = crate::delta::drive_partition(tenant, drive_id);
-        crate::delta::save_link(&mut tx, resource, &partition, link).await?;
-        sqlx::query(
-            "UPDATE msgraph_drives d SET checked_at = now(), changed_at = CASE \
-               WHEN $3 THEN now() \
-               WHEN $3 IS NULL THEN GREATEST(d.changed_at, COALESCE( \
-                 (SELECT max(i.modified_at) FROM msgraph_drive_items i \
-                  WHERE i.tenant_id = d.tenant_id AND i.drive_id = d.id AND i.deleted_at IS NULL), \
-                 d.created_at, now())) \
-               ELSE d.changed_at END \
-             WHERE d.tenant_id = $1 AND d.id = $2",
-        )
-        .bind(tenant)
-        .bind(drive_id)
-        .bind(changed)
-        .execute(&mut *tx)
-        .await?;
-        if !rechecks.is_empty() {
-            // An item already due stays due; one read within `not_before` waits until then.
-            let ids: Vec<&str> = rechecks.iter().map(|r| r.item_id).collect();
-            let secs: Vec<f64> = rechecks
-                .iter()
-                .map(|r| r.not_before.num_milliseconds() as f64 / 1_000.0)
-                .collect();
+        // An item already due stays due; one read within `not_before` waits until then.
+        let ids: Vec<&str> = rechecks.iter().map(|r| r.item_id).collect();
+        let secs: Vec<f64> = rechecks
+            .iter()
+            .map(|r| r.not_before.num_milliseconds() as f64 / 1_000.0)
+            .collect();
+        let (ids, secs) = (&ids, &secs);
+        crate::retry_transient(|| async move {
+            let mut tx = self.pool.begin().await?;
+            let partition = crate::delta::drive_partition(tenant, drive_id);
+            crate::delta::save_link(&mut tx, resource, &partition, link).await?;
             sqlx::query(
-                "UPDATE msgraph_drive_items i SET sharing_changed_at = \
-                   GREATEST(now(), i.permissions_last_synced_at + r.secs * interval '1 second') \
-                 FROM (SELECT DISTINCT ON (id) id, secs FROM UNNEST($3::text[], $4::float8[]) AS u (id, secs) \
-                       ORDER BY id, secs) r \
-                 WHERE i.tenant_id = $1 AND i.drive_id = $2 AND i.id = r.id AND i.deleted_at IS NULL \
-                   AND i.permissions_last_synced_at >= i.sharing_changed_at",
+                "UPDATE msgraph_drives d SET checked_at = now(), changed_at = CASE \
+                   WHEN $3 THEN now() \
+                   WHEN $3 IS NULL THEN GREATEST(d.changed_at, COALESCE( \
+                     (SELECT max(i.modified_at) FROM msgraph_drive_items i \
+                      WHERE i.tenant_id = d.tenant_id AND i.drive_id = d.id AND i.deleted_at IS NULL), \
+                     d.created_at, now())) \
+                   ELSE d.changed_at END \
+                 WHERE d.tenant_id = $1 AND d.id = $2",
             )
             .bind(tenant)
             .bind(drive_id)
-            .bind(&ids)
-            .bind(&secs)
+            .bind(changed)
             .execute(&mut *tx)
             .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            if !ids.is_empty() {
+                sqlx::query(
+                    "UPDATE msgraph_drive_items i SET sharing_changed_at = \
+                       GREATEST(now(), i.permissions_last_synced_at + r.secs * interval '1 second') \
+                     FROM (SELECT DISTINCT ON (id) id, secs \
+                           FROM UNNEST($3::text[], $4::float8[]) AS u (id, secs) ORDER BY id, secs) r \
+                     WHERE i.tenant_id = $1 AND i.drive_id = $2 AND i.id = r.id AND i.deleted_at IS NULL \
+                       AND i.permissions_last_synced_at >= i.sharing_changed_at",
+                )
+                .bind(tenant)
+                .bind(drive_id)
+                .bind(ids)
+                .bind(secs)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Ids of the tenant's live drives.
@@ -214,7 +218,7 @@ impl Store {
     /// never been read); an existing one when `sharing_changed`, when it comes back from the
     /// deleted, or when it became or stopped being a hierarchy root. Deleted items take their
     /// permissions with them; the last page of a complete round carries the deltaLink
-    /// (`(resource, link)`, the resource naming the kind of round). One transaction.
+    /// (`(resource, link)`, the resource naming the kind of round).
     ///
     /// One transaction, run again if Postgres fails it to break a deadlock.
     pub async fn apply_drive_items(
@@ -277,9 +281,9 @@ impl Store {
                     &[(
                         "sharing_changed_at",
                         "CASE WHEN t.deleted_at IS NOT NULL \
-                       OR t.is_permission_root IS DISTINCT FROM EXCLUDED.is_permission_root \
-                       OR EXCLUDED.sharing_changed_at > '-infinity' \
-                     THEN now() ELSE t.sharing_changed_at END",
+                           OR t.is_permission_root IS DISTINCT FROM EXCLUDED.is_permission_root \
+                           OR EXCLUDED.sharing_changed_at > '-infinity' \
+                         THEN now() ELSE t.sharing_changed_at END",
                     )],
                 );
                 n += u.upsert(&mut tx, &key, &set).await?;

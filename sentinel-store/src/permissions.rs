@@ -72,26 +72,27 @@ impl Store {
         tenant: &str,
         items: &[ItemPermissions],
     ) -> Result<u64, StoreError> {
-        crate::retry_transient(|| async move {
-            if items.is_empty() {
-                return Ok(0);
-            }
-            // One row per (item, permission) and per (item, permission, grantee): Graph may repeat.
-            let mut seen = std::collections::HashSet::new();
-            let mut perms = Vec::new();
-            let mut grants = Vec::new();
-            for it in items {
-                for p in &it.permissions {
-                    if !seen.insert((&it.drive_id, &it.item_id, &p.permission_id)) {
-                        continue;
-                    }
-                    perms.push((it, p));
-                    let mut keys = std::collections::HashSet::new();
-                    for g in p.grants.iter().filter(|g| keys.insert(&g.grantee_key)) {
-                        grants.push((it, p, g));
-                    }
+        if items.is_empty() {
+            return Ok(0);
+        }
+        // One row per (item, permission) and per (item, permission, grantee): Graph may repeat.
+        let mut seen = std::collections::HashSet::new();
+        let mut perms = Vec::new();
+        let mut grants = Vec::new();
+        for it in items {
+            for p in &it.permissions {
+                if !seen.insert((&it.drive_id, &it.item_id, &p.permission_id)) {
+                    continue;
+                }
+                perms.push((it, p));
+                let mut keys = std::collections::HashSet::new();
+                for g in p.grants.iter().filter(|g| keys.insert(&g.grantee_key)) {
+                    grants.push((it, p, g));
                 }
             }
+        }
+        let (perms, grants) = (&perms, &grants);
+        crate::retry_transient(|| async move {
             let ps = || perms.iter().map(|(it, p)| (*it, *p));
             let mut u = Unnest::new("msgraph_drive_item_permissions", tenant, perms.len());
             u.column("drive_id", ps().map(|(it, _)| it.drive_id.clone()))
