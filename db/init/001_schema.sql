@@ -276,8 +276,13 @@ CREATE TABLE IF NOT EXISTS schema_applied (
     applied_at   timestamptz NOT NULL DEFAULT now()
 );
 
--- When each table last changed, written in the same transaction as the change.
-CREATE TABLE IF NOT EXISTS table_update_log (
-    table_name       text        PRIMARY KEY,
-    last_updated_at  timestamptz NOT NULL
+-- When each table last changed for each tenant, written in the same transaction as the change.
+-- Keyed by tenant: one row per table (`table_update_log`, dropped here) made every tenant's
+-- summaries due after any tenant's write, and serialised the writers of all tenants on it.
+CREATE TABLE IF NOT EXISTS tenant_update_log (
+    tenant_id        text        NOT NULL,
+    table_name       text        NOT NULL,
+    last_updated_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, table_name)
 );
+DROP TABLE IF EXISTS table_update_log;

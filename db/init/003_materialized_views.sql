@@ -1,6 +1,10 @@
--- Materialized views the dashboard reads. Each has a unique index so it can be refreshed
--- CONCURRENTLY; mv_dependencies says which tables feed which view, so a refresh job
--- refreshes only the views whose sources changed (table_update_log vs mv_refresh_log).
+-- The dashboard's summaries, kept per tenant. Each `mv_*` table holds what its view `v_*`
+-- (or, for the recursive one, its function) computes, and is refreshed one tenant at a time:
+-- the tenant's rows are deleted and inserted again in one transaction, so readers see the old
+-- rows until the new ones are in. mv_dependencies says which tables feed which summary, so a
+-- tenant's refresh recomputes only the summaries whose sources changed for that tenant
+-- (tenant_update_log vs view_refresh_log). They were materialized views until each scan's end
+-- refreshed every tenant's: `REFRESH MATERIALIZED VIEW` cannot refresh one tenant.
 
 CREATE TABLE IF NOT EXISTS mv_dependencies (
     mv_name     text NOT NULL,
@@ -8,10 +12,51 @@ CREATE TABLE IF NOT EXISTS mv_dependencies (
     PRIMARY KEY (mv_name, table_name)
 );
 
+-- Kept for the one stamp an earlier version left in it (reports/recompute.rs).
 CREATE TABLE IF NOT EXISTS mv_refresh_log (
     mv_name            text        PRIMARY KEY,
     last_refreshed_at  timestamptz NOT NULL
 );
+
+-- When each tenant's summary was last refreshed: the start of the oldest transaction open
+-- when the refresh began, so a write committed during it is not missed.
+CREATE TABLE IF NOT EXISTS view_refresh_log (
+    tenant_id          text        NOT NULL,
+    mv_name            text        NOT NULL,
+    last_refreshed_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, mv_name)
+);
+
+-- A summary table whose definition changed carries a comment naming its version, and one
+-- without it (a materialized view of an earlier version included) is dropped here and made
+-- again below: CREATE ... IF NOT EXISTS would keep it. (to_regclass, not a cast: a missing
+-- relation is no error.)
+DO $$
+DECLARE
+    v record;
+    kind "char";
+BEGIN
+    FOR v IN SELECT * FROM (VALUES
+        ('mv_group_transitive_users', 'per tenant: 1'),
+        ('mv_msgraph_inventory_summary', 'per tenant: 1'),
+        ('mv_msgraph_sharing_posture_summary', 'per tenant: 1'),
+        ('mv_msgraph_site_posture', 'per tenant: 1'),
+        ('mv_drive_summary', 'per tenant: 1'),
+        ('mv_latest_job_runs', 'gone: nothing read it')
+    ) AS versions (name, version) LOOP
+        SELECT relkind INTO kind FROM pg_class WHERE oid = to_regclass(v.name);
+        IF kind IS NOT NULL
+           AND obj_description(to_regclass(v.name), 'pg_class') IS DISTINCT FROM v.version THEN
+            IF kind = 'm' THEN
+                EXECUTE format('DROP MATERIALIZED VIEW %I', v.name);
+            ELSE
+                EXECUTE format('DROP TABLE %I', v.name);
+            END IF;
+            DELETE FROM view_refresh_log WHERE mv_name = v.name;
+        END IF;
+    END LOOP;
+END $$;
+DELETE FROM mv_dependencies WHERE mv_name = 'mv_latest_job_runs';
 
 -- Items with the permissions that apply to them: their own, or their hierarchy root's.
 CREATE OR REPLACE VIEW v_item_effective_permissions AS
@@ -23,43 +68,36 @@ JOIN msgraph_drive_item_permissions p
  AND p.item_id = COALESCE(i.permission_root_id, i.id) AND p.deleted_at IS NULL
 WHERE i.deleted_at IS NULL;
 
--- Every user a group reaches, through nested groups (UNION stops on cycles).
-CREATE MATERIALIZED VIEW IF NOT EXISTS mv_group_transitive_users AS
-WITH RECURSIVE reach (tenant_id, group_id, member_id, member_type) AS (
-    SELECT tenant_id, group_id, member_id, member_type
-    FROM msgraph_group_members WHERE deleted_at IS NULL
+-- Every user a group of tenant `t` reaches, through nested groups (UNION stops on cycles). A
+-- function, not a view: a tenant's condition does not reach inside a recursive query.
+CREATE OR REPLACE FUNCTION group_transitive_users_of(t text)
+RETURNS TABLE (tenant_id text, group_id text, user_id text)
+LANGUAGE sql STABLE AS $fn$
+WITH RECURSIVE reach (group_id, member_id, member_type) AS (
+    SELECT m.group_id, m.member_id, m.member_type
+    FROM msgraph_group_members m WHERE m.tenant_id = t AND m.deleted_at IS NULL
   UNION
-    SELECT r.tenant_id, r.group_id, m.member_id, m.member_type
+    SELECT r.group_id, m.member_id, m.member_type
     FROM reach r
     JOIN msgraph_group_members m
-      ON m.tenant_id = r.tenant_id AND m.group_id = r.member_id AND m.deleted_at IS NULL
+      ON m.tenant_id = t AND m.group_id = r.member_id AND m.deleted_at IS NULL
     WHERE r.member_type = 'group'
 )
-SELECT DISTINCT tenant_id, group_id, member_id AS user_id
-FROM reach WHERE member_type = 'user';
+SELECT DISTINCT t, r.group_id, r.member_id
+FROM reach r WHERE r.member_type = 'user'
+$fn$;
+CREATE TABLE IF NOT EXISTS mv_group_transitive_users (
+    tenant_id  text NOT NULL,
+    group_id   text NOT NULL,
+    user_id    text NOT NULL
+);
+COMMENT ON TABLE mv_group_transitive_users IS 'per tenant: 1';
 CREATE UNIQUE INDEX IF NOT EXISTS mv_group_transitive_users_key ON mv_group_transitive_users (tenant_id, group_id, user_id);
-
--- CREATE ... IF NOT EXISTS keeps a view an earlier version made under the same name, so a
--- view whose definition changed carries a comment naming its version, and one without it is
--- dropped here and made again below. (to_regclass, not a cast: a missing view is no error.)
-DO $$
-DECLARE
-    v record;
-BEGIN
-    FOR v IN SELECT * FROM (VALUES
-        ('mv_msgraph_inventory_summary', 'inventory: one pass per table'),
-        ('mv_msgraph_sharing_posture_summary', 'sharing posture: one pass per table')
-    ) AS versions (name, version) LOOP
-        IF to_regclass(v.name) IS NOT NULL
-           AND obj_description(to_regclass(v.name), 'pg_class') IS DISTINCT FROM v.version THEN
-            EXECUTE format('DROP MATERIALIZED VIEW %I', v.name);
-        END IF;
-    END LOOP;
-END $$;
 
 -- What each tenant holds: one pass over each table (it read the items table five times, 5 s
 -- of every scan's end on a tenant of a million items).
-CREATE MATERIALIZED VIEW IF NOT EXISTS mv_msgraph_inventory_summary AS
+DROP VIEW IF EXISTS v_msgraph_inventory_summary;
+CREATE VIEW v_msgraph_inventory_summary AS
 WITH tenants AS (
     SELECT tenant_id FROM msgraph_users UNION SELECT tenant_id FROM msgraph_sites
     UNION SELECT tenant_id FROM msgraph_drives
@@ -122,12 +160,14 @@ LEFT JOIN memberships m ON m.tenant_id = t.tenant_id
 LEFT JOIN sites s ON s.tenant_id = t.tenant_id
 LEFT JOIN drives d ON d.tenant_id = t.tenant_id
 LEFT JOIN items i ON i.tenant_id = t.tenant_id;
-COMMENT ON MATERIALIZED VIEW mv_msgraph_inventory_summary IS 'inventory: one pass per table';
+CREATE TABLE IF NOT EXISTS mv_msgraph_inventory_summary AS SELECT * FROM v_msgraph_inventory_summary WITH NO DATA;
+COMMENT ON TABLE mv_msgraph_inventory_summary IS 'per tenant: 1';
 CREATE UNIQUE INDEX IF NOT EXISTS mv_msgraph_inventory_summary_key ON mv_msgraph_inventory_summary (tenant_id);
 
 -- Sharing posture: links are counted once each (by permission id), grants per grantee; one
 -- pass over each table (it counted each kind of link and grant in a pass of its own).
-CREATE MATERIALIZED VIEW IF NOT EXISTS mv_msgraph_sharing_posture_summary AS
+DROP VIEW IF EXISTS v_msgraph_sharing_posture_summary;
+CREATE VIEW v_msgraph_sharing_posture_summary AS
 WITH tenants AS (
     SELECT tenant_id FROM msgraph_drives UNION SELECT tenant_id FROM msgraph_users
 ), links AS (
@@ -171,12 +211,14 @@ FROM tenants t
 LEFT JOIN links l ON l.tenant_id = t.tenant_id
 LEFT JOIN grants g ON g.tenant_id = t.tenant_id
 LEFT JOIN unique_items u ON u.tenant_id = t.tenant_id;
-COMMENT ON MATERIALIZED VIEW mv_msgraph_sharing_posture_summary IS 'sharing posture: one pass per table';
+CREATE TABLE IF NOT EXISTS mv_msgraph_sharing_posture_summary AS SELECT * FROM v_msgraph_sharing_posture_summary WITH NO DATA;
+COMMENT ON TABLE mv_msgraph_sharing_posture_summary IS 'per tenant: 1';
 CREATE UNIQUE INDEX IF NOT EXISTS mv_msgraph_sharing_posture_summary_key ON mv_msgraph_sharing_posture_summary (tenant_id);
 
 -- Exposure per site: distinct links and broad grants on the items of its libraries, counted
 -- per drive first (a grant inherited by a thousand items is one grant).
-CREATE MATERIALIZED VIEW IF NOT EXISTS mv_msgraph_site_posture AS
+DROP VIEW IF EXISTS v_msgraph_site_posture;
+CREATE VIEW v_msgraph_site_posture AS
 WITH drive_links AS (
     SELECT tenant_id, drive_id,
            count(DISTINCT permission_id) FILTER (WHERE link_scope = 'anonymous') AS anonymous_links,
@@ -216,11 +258,14 @@ SELECT s.tenant_id, s.id AS site_id, s.display_name, s.web_url, s.deleted_at IS 
        coalesce(3 * p.anonymous_links + 2 * p.everyone_grants + 2 * p.external_grants + p.organization_links, 0) AS exposure_score
 FROM msgraph_sites s
 LEFT JOIN per_site p ON p.tenant_id = s.tenant_id AND p.site_id = s.id;
+CREATE TABLE IF NOT EXISTS mv_msgraph_site_posture AS SELECT * FROM v_msgraph_site_posture WITH NO DATA;
+COMMENT ON TABLE mv_msgraph_site_posture IS 'per tenant: 1';
 CREATE UNIQUE INDEX IF NOT EXISTS mv_msgraph_site_posture_key ON mv_msgraph_site_posture (tenant_id, site_id);
 
 -- Per drive: live items, items with permissions of their own, distinct sharing links (the
 -- drill-down's headline figures; counting them on every page view scanned the whole drive).
-CREATE MATERIALIZED VIEW IF NOT EXISTS mv_drive_summary AS
+DROP VIEW IF EXISTS v_drive_summary;
+CREATE VIEW v_drive_summary AS
 SELECT d.tenant_id, d.id AS drive_id,
        coalesce(i.items, 0) AS items,
        coalesce(i.unique_permission_items, 0) AS unique_permission_items,
@@ -237,13 +282,9 @@ LEFT JOIN (
     FROM msgraph_drive_item_permissions WHERE deleted_at IS NULL AND link_scope IS NOT NULL
     GROUP BY tenant_id, drive_id
 ) l ON l.tenant_id = d.tenant_id AND l.drive_id = d.id;
+CREATE TABLE IF NOT EXISTS mv_drive_summary AS SELECT * FROM v_drive_summary WITH NO DATA;
+COMMENT ON TABLE mv_drive_summary IS 'per tenant: 1';
 CREATE UNIQUE INDEX IF NOT EXISTS mv_drive_summary_key ON mv_drive_summary (tenant_id, drive_id);
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS mv_latest_job_runs AS
-SELECT DISTINCT ON (r.job_id) r.job_id, r.run_id, r.started_at, r.finished_at, r.status, r.error
-FROM job_runs r
-ORDER BY r.job_id, r.started_at DESC;
-CREATE UNIQUE INDEX IF NOT EXISTS mv_latest_job_runs_key ON mv_latest_job_runs (job_id);
 
 INSERT INTO mv_dependencies (mv_name, table_name) VALUES
     ('mv_group_transitive_users', 'msgraph_group_members'),
@@ -263,6 +304,5 @@ INSERT INTO mv_dependencies (mv_name, table_name) VALUES
     ('mv_msgraph_site_posture', 'msgraph_drive_item_permission_grants'),
     ('mv_drive_summary', 'msgraph_drives'),
     ('mv_drive_summary', 'msgraph_drive_items'),
-    ('mv_drive_summary', 'msgraph_drive_item_permissions'),
-    ('mv_latest_job_runs', 'job_runs')
+    ('mv_drive_summary', 'msgraph_drive_item_permissions')
 ON CONFLICT DO NOTHING;

@@ -387,30 +387,39 @@ async fn run_resources(ctx: &Ctx) -> Result<(), PipelineError> {
     Ok(())
 }
 
-/// Runs `refresh_mv`: refreshes the materialized views whose sources changed, then the stored
-/// audiences when anything changed, then the policy violations (queueing alerts for new ones).
-/// `tenant` is the scanned tenant (or the `refresh_mv` job's): its audiences and violations
-/// are recomputed, not every tenant's (each tenant's scan recomputes its own, so the work a
-/// scan's end does does not grow with the tenants; the views still span them all). `None`
-/// sweeps every tenant, for embedders.
+/// Runs `refresh_mv` for `tenant` (the scanned tenant, or the `refresh_mv` job's): refreshes
+/// its summaries whose sources changed, then its stored audiences when anything changed, then
+/// its policy violations (queueing alerts for new ones). Only that tenant's: each tenant's scan
+/// refreshes its own, so the work of a scan's end does not grow with the tenants, and the
+/// refreshes of different tenants run side by side. `None` sweeps every tenant in turn, for
+/// embedders.
 pub async fn run_refresh_mv(
     store: &Store,
     tenant: Option<&str>,
 ) -> Result<MvRefresh, PipelineError> {
-    // One at a time across processes: scans of two tenants may end together.
-    let _refreshing = store.lock_refreshes().await?;
-    let mut r = store.refresh_impacted_views().await?;
-    // Audiences expand groups through mv_group_transitive_users: after the views. Only the
-    // libraries the scan changed are recomputed, unless the directory changed.
-    let audiences: Vec<_> = match tenant {
-        Some(tenant) => store
-            .refresh_tenant_audiences_if_due(tenant)
-            .await?
-            .into_iter()
-            .collect(),
-        None => store.refresh_audiences_if_due().await?,
+    let Some(tenant) = tenant else {
+        let mut all = MvRefresh::default();
+        for tenant in store.tenants_with_data().await? {
+            let r = refresh_tenant(store, &tenant).await?;
+            all.refreshed.extend(r.refreshed);
+            all.skipped.extend(r.skipped);
+        }
+        return Ok(all);
     };
-    if !audiences.is_empty() {
+    refresh_tenant(store, tenant).await
+}
+
+async fn refresh_tenant(store: &Store, tenant: &str) -> Result<MvRefresh, PipelineError> {
+    // One at a time per tenant across processes: two scans of a tenant may end together.
+    let _refreshing = store.lock_refreshes(tenant).await?;
+    let mut r = store.refresh_tenant_views(tenant).await?;
+    // Audiences expand groups through mv_group_transitive_users: after the summaries. Only the
+    // libraries the scan changed are recomputed, unless the directory changed.
+    if store
+        .refresh_tenant_audiences_if_due(tenant)
+        .await?
+        .is_some()
+    {
         r.refreshed.push("holder_audiences".into());
     }
     let analyzed = store.analyze_stale_tables().await?;
@@ -418,18 +427,16 @@ pub async fn run_refresh_mv(
         tracing::info!(?analyzed, "statistics refreshed");
     }
     // Every time: a rule on how long a link has been open changes with the clock alone.
-    let v = match tenant {
-        Some(tenant) => store.refresh_violations(tenant).await?,
-        None => store.refresh_all_violations().await?,
-    };
+    let v = store.refresh_violations(tenant).await?;
     tracing::info!(
+        tenant,
         open = v.open,
         detected = v.detected,
         resolved = v.resolved,
         alerts_queued = v.alerts_queued,
         "policy violations computed"
     );
-    tracing::info!(refreshed = ?r.refreshed, skipped = r.skipped.len(), "materialized views and audiences refreshed");
+    tracing::info!(tenant, refreshed = ?r.refreshed, skipped = r.skipped.len(), "summaries and audiences refreshed");
     Ok(r)
 }
 

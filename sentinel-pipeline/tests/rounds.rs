@@ -247,16 +247,29 @@ async fn a_scan_waits_for_another_scan_of_its_tenant() {
     t.db.drop_db().await;
 }
 
-/// Refreshes of the views, audiences and violations run one at a time across processes: scans
-/// of two tenants ending together each refresh the views, which span every tenant, and two
-/// refreshes at once wrote the same rows (`library_order_pkey` violated, found by the fleet
-/// bench, when each refreshed every tenant's audiences). A refresh waits while another holds
-/// the lock, then runs.
+/// Refreshes of a tenant's summaries, audiences and violations run one at a time across
+/// processes: two scans of a tenant ending together would write the same rows
+/// (`library_order_pkey` violated, found by the fleet bench, when each refreshed every
+/// tenant's audiences). A refresh waits while another of its tenant holds the lock, then runs;
+/// a refresh of another tenant does not wait.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refresh_waits_for_another_refresh() {
+async fn a_refresh_waits_for_another_of_its_tenant_and_not_for_another_tenants() {
     let t = tenant(Profile::Tiny, 58).await;
     t.sync_users().await.expect("a scan");
-    let held = t.store.lock_refreshes().await.expect("lock");
+    let held = t.store.lock_refreshes(&t.tenant).await.expect("lock");
+    let other = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        sentinel_pipeline::run_refresh_mv(&t.store, Some("another-tenant")),
+    )
+    .await
+    .expect("another tenant's refresh does not wait")
+    .expect("another tenant's refresh");
+    assert!(
+        other
+            .refreshed
+            .contains(&"mv_msgraph_inventory_summary".to_string()),
+        "{other:?}"
+    );
     let waiting = {
         let (store, tenant) = (t.store.clone(), t.tenant.clone());
         tokio::spawn(async move {
@@ -266,12 +279,17 @@ async fn a_refresh_waits_for_another_refresh() {
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert!(
         !waiting.is_finished(),
-        "it waits while another refresh runs"
+        "it waits while another refresh of its tenant runs"
     );
     drop(held);
-    waiting
+    let done = waiting
         .await
         .expect("join")
         .expect("the refresh, once the other is done");
+    assert!(
+        done.refreshed
+            .contains(&"mv_msgraph_inventory_summary".to_string()),
+        "{done:?}"
+    );
     t.db.drop_db().await;
 }

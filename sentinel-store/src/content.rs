@@ -46,7 +46,7 @@ impl Store {
                 .computed("skipped_since", "NULL::timestamptz");
             let set = u.excluded_except(&["id"]);
             let n = u.upsert(&mut tx, &["id"], &set).await?;
-            touch(&mut tx, &["msgraph_drives"]).await?;
+            touch(&mut tx, tenant, &["msgraph_drives"]).await?;
             tx.commit().await?;
             Ok(n)
         })
@@ -80,6 +80,7 @@ impl Store {
             .await?;
         touch(
             &mut tx,
+            tenant,
             &[
                 "msgraph_drives",
                 "msgraph_drive_items",
@@ -295,7 +296,7 @@ impl Store {
                 let partition = crate::delta::drive_partition(tenant, drive_id);
                 crate::delta::save_link(&mut tx, resource, &partition, link).await?;
             }
-            touch(&mut tx, &ITEM_TABLES).await?;
+            touch(&mut tx, tenant, &ITEM_TABLES).await?;
             tx.commit().await?;
             Ok(n)
         })
@@ -320,7 +321,7 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let n = delete_items(&mut tx, tenant, drive_id, &stale).await?;
-        touch(&mut tx, &ITEM_TABLES).await?;
+        touch(&mut tx, tenant, &ITEM_TABLES).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -360,7 +361,7 @@ impl Store {
         .await?;
         let n = delete_items(&mut tx, tenant, drive_id, &doomed).await?;
         if n > 0 {
-            touch(&mut tx, &ITEM_TABLES).await?;
+            touch(&mut tx, tenant, &ITEM_TABLES).await?;
         }
         tx.commit().await?;
         Ok(n)
@@ -451,7 +452,7 @@ impl Store {
                     .await?;
             }
         }
-        touch(&mut tx, &ITEM_TABLES).await?;
+        touch(&mut tx, tenant, &ITEM_TABLES).await?;
         tx.commit().await?;
         Ok(n)
     }

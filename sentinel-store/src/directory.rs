@@ -7,18 +7,21 @@ use crate::rows::{GroupRow, MemberChange, Relation, UserRow, in_passes, last_win
 use crate::unnest::Unnest;
 use crate::{Store, StoreError};
 
-/// Records that `tables` changed, in the caller's transaction. Rows are locked in name order:
-/// writers of two tenants at once (each transaction touching several tables) would otherwise
-/// deadlock on these shared rows.
+/// Records that `tables` changed for `tenant`, in the caller's transaction. Rows are locked in
+/// name order: one transaction touching several tables beside another of the same tenant would
+/// otherwise deadlock on them. Writers of different tenants touch different rows.
 pub(crate) async fn touch(
     tx: &mut Transaction<'_, Postgres>,
+    tenant: &str,
     tables: &[&str],
 ) -> Result<(), StoreError> {
     let names: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
     sqlx::query(
-        "INSERT INTO table_update_log (table_name, last_updated_at) SELECT t, now() FROM UNNEST($1::text[]) AS t \
-         ORDER BY t ON CONFLICT (table_name) DO UPDATE SET last_updated_at = EXCLUDED.last_updated_at",
+        "INSERT INTO tenant_update_log (tenant_id, table_name, last_updated_at) \
+         SELECT $1, t, now() FROM UNNEST($2::text[]) AS t ORDER BY t \
+         ON CONFLICT (tenant_id, table_name) DO UPDATE SET last_updated_at = EXCLUDED.last_updated_at",
     )
+    .bind(tenant)
     .bind(names)
     .execute(&mut **tx)
     .await?;
@@ -250,7 +253,7 @@ impl Store {
             if let Some(link) = delta_link {
                 crate::delta::save_link(&mut tx, "users", &tenant_partition(tenant), link).await?;
             }
-            touch(&mut tx, &["msgraph_users"]).await?;
+            touch(&mut tx, tenant, &["msgraph_users"]).await?;
             tx.commit().await?;
             Ok(n)
         })
@@ -290,7 +293,7 @@ impl Store {
         if let Some(link) = delta_link {
             crate::delta::save_link(&mut tx, "groups", &tenant_partition(tenant), link).await?;
         }
-        touch(&mut tx, GROUP_TABLES).await?;
+        touch(&mut tx, tenant, GROUP_TABLES).await?;
         tx.commit().await?;
         Ok(n)
         })
@@ -332,7 +335,7 @@ impl Store {
         if table == TenantTable::Sites {
             n += crate::sites::delete_orphaned_subsites(&mut tx, tenant).await?;
         }
-        touch(&mut tx, tables).await?;
+        touch(&mut tx, tenant, tables).await?;
         tx.commit().await?;
         Ok(n)
     }

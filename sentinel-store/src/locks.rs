@@ -14,8 +14,8 @@ pub struct SessionLock {
 
 /// The advisory-lock namespace of tenant scans (the scheduler's job locks use another).
 const SCAN_LOCK_NAMESPACE: i32 = 0x5e47_0017;
-/// Refreshes of the views, audiences and violations (beside `MIGRATE_LOCK` in `schema.rs`).
-const REFRESH_LOCK: i64 = 0x5e47_1e10_0000_0003;
+/// The namespace of one tenant's refresh of its summaries, audiences and violations.
+const REFRESH_LOCK_NAMESPACE: i32 = 0x5e47_0018;
 
 impl Store {
     async fn lock_connection(&self) -> Result<sqlx::PgConnection, StoreError> {
@@ -38,14 +38,16 @@ impl Store {
         Ok(got.then_some(SessionLock { _conn: conn }))
     }
 
-    /// Waits for, then holds, the refresh lock: one refresh of the views, audiences and
-    /// violations at a time across processes. Each recomputes every tenant whose sources
-    /// changed, so two at once (scans of two tenants ending together) would write the same
-    /// rows; the second, run after the first, finds only what changed since.
-    pub async fn lock_refreshes(&self) -> Result<SessionLock, StoreError> {
+    /// Waits for, then holds, the tenant's refresh lock: one refresh of a tenant's summaries,
+    /// audiences and violations at a time across processes. Two at once (two scans of the
+    /// tenant ending together) would write the same rows; the second, run after the first,
+    /// finds only what changed since. Refreshes of different tenants write different rows
+    /// and do not wait for each other.
+    pub async fn lock_refreshes(&self, tenant_id: &str) -> Result<SessionLock, StoreError> {
         let mut conn = self.lock_connection().await?;
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(REFRESH_LOCK)
+        sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
+            .bind(REFRESH_LOCK_NAMESPACE)
+            .bind(tenant_id)
             .execute(&mut conn)
             .await?;
         Ok(SessionLock { _conn: conn })

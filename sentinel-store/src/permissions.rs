@@ -191,6 +191,7 @@ impl Store {
             .await?;
             touch(
                 &mut tx,
+                tenant,
                 &[
                     "msgraph_drive_item_permissions",
                     "msgraph_drive_item_permission_grants",

@@ -354,20 +354,6 @@ impl Store {
         Ok(())
     }
 
-    /// Computes every tenant's violations (after a scan's views and audiences).
-    pub async fn refresh_all_violations(&self) -> Result<ViolationRefresh, StoreError> {
-        let tenants = self.tenants_with_drives().await?;
-        let mut sum = ViolationRefresh::default();
-        for tenant in &tenants {
-            let r = self.refresh_violations(tenant).await?;
-            sum.open += r.open;
-            sum.detected += r.detected;
-            sum.resolved += r.resolved;
-            sum.alerts_queued += r.alerts_queued;
-        }
-        Ok(sum)
-    }
-
     /// Computes the tenant's violations from the current rows: new ones are detected (and
     /// queue an alert per webhook), those that stopped holding are resolved. One transaction,
     /// one at a time per tenant.

@@ -1,8 +1,8 @@
 //! The schema: `db/init/*.sql` is the one source of truth. Postgres' initdb applies it in the
 //! compose stack; the worker applies the same files at start-up. Every statement is idempotent.
-//! A materialized view whose definition changes carries a comment naming its version:
-//! `CREATE ... IF NOT EXISTS` would keep an earlier version's view, so the file drops a view
-//! whose comment differs before making it.
+//! A summary table whose definition changes carries a comment naming its version:
+//! `CREATE ... IF NOT EXISTS` would keep an earlier version's, so the file drops one whose
+//! comment differs (an earlier version's materialized view included) before making it.
 //!
 //! Idempotent is not free: `ALTER TABLE` and `CREATE INDEX IF NOT EXISTS` lock their table even
 //! when there is nothing to do, and a second process starting beside a scan deadlocked with the

@@ -93,7 +93,7 @@ impl Store {
                 let partition = crate::directory::tenant_partition(tenant);
                 crate::delta::save_link(&mut tx, "sites", &partition, link).await?;
             }
-            touch(&mut tx, &["msgraph_sites"]).await?;
+            touch(&mut tx, tenant, &["msgraph_sites"]).await?;
             tx.commit().await?;
             Ok(n)
         })
@@ -125,7 +125,7 @@ impl Store {
             n += delete_orphaned_subsites(&mut tx, tenant).await?;
         }
         n += upsert_sites(&mut tx, tenant, rows, Some(parent)).await?;
-        touch(&mut tx, &["msgraph_sites"]).await?;
+        touch(&mut tx, tenant, &["msgraph_sites"]).await?;
         tx.commit().await?;
         Ok(n)
     }

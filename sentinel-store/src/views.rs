@@ -1,4 +1,5 @@
-//! Materialized views: refreshed CONCURRENTLY, and only those whose source tables changed.
+//! The dashboard's summaries (`mv_*` tables, `003_materialized_views.sql`): refreshed one
+//! tenant at a time, and only those whose source tables changed for that tenant.
 
 use chrono::{DateTime, Utc};
 
@@ -6,20 +7,50 @@ use crate::{Store, StoreError};
 
 /// Lets one session at a time analyze the content tables (beside `MIGRATE_LOCK` in `schema.rs`).
 const ANALYZE_LOCK: i64 = 0x5e47_1e10_0000_0002;
+/// The advisory-lock namespace of one tenant's summary refresh: two at once would both insert
+/// the rows the other deleted.
+const SUMMARY_LOCK_NAMESPACE: i32 = 0x5e47_0019;
+
+/// Each summary table and the query of one tenant's rows (`$1`), in refresh order. The names
+/// are this list's, never a caller's, so they are safe to put in SQL text.
+const SUMMARIES: [(&str, &str); 5] = [
+    (
+        "mv_drive_summary",
+        "SELECT * FROM v_drive_summary WHERE tenant_id = $1",
+    ),
+    (
+        "mv_group_transitive_users",
+        "SELECT * FROM group_transitive_users_of($1)",
+    ),
+    (
+        "mv_msgraph_inventory_summary",
+        "SELECT * FROM v_msgraph_inventory_summary WHERE tenant_id = $1",
+    ),
+    (
+        "mv_msgraph_sharing_posture_summary",
+        "SELECT * FROM v_msgraph_sharing_posture_summary WHERE tenant_id = $1",
+    ),
+    (
+        "mv_msgraph_site_posture",
+        "SELECT * FROM v_msgraph_site_posture WHERE tenant_id = $1",
+    ),
+];
 
 /// What one refresh did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MvRefresh {
-    /// Views refreshed, by name.
+    /// Summaries refreshed, by name.
     pub refreshed: Vec<String>,
-    /// Views left alone: none of their source tables changed since their last refresh.
+    /// Summaries left alone: none of their source tables changed for the tenant since their
+    /// last refresh.
     pub skipped: Vec<String>,
 }
 
 impl Store {
-    /// Refreshes every MV one of whose source tables changed since the MV was last refreshed
-    /// (or that was never refreshed), recording when.
-    pub async fn refresh_impacted_views(&self) -> Result<MvRefresh, StoreError> {
+    /// Refreshes the tenant's summaries one of whose source tables changed for the tenant since
+    /// the summary was last refreshed for it (or that were never refreshed for it). Another
+    /// tenant's writes make none of them due, so a scan's end does not grow with the tenants.
+    pub async fn refresh_tenant_views(&self, tenant: &str) -> Result<MvRefresh, StoreError> {
         // A worker starting up applies the schema in one transaction that holds its locks to
         // the end; a refresh beside it can deadlock with it. Refreshes take the migration lock
         // shared (any number at once), so each waits for the other.
@@ -28,7 +59,7 @@ impl Store {
             .bind(crate::schema::MIGRATE_LOCK)
             .execute(&mut *guard)
             .await?;
-        let refreshed = self.refresh_due_views().await;
+        let refreshed = self.refresh_due_views(tenant).await;
         let unlocked = sqlx::query("SELECT pg_advisory_unlock_shared($1)")
             .bind(crate::schema::MIGRATE_LOCK)
             .execute(&mut *guard)
@@ -41,14 +72,18 @@ impl Store {
         refreshed
     }
 
-    async fn refresh_due_views(&self) -> Result<MvRefresh, StoreError> {
+    async fn refresh_due_views(&self, tenant: &str) -> Result<MvRefresh, StoreError> {
+        let names: Vec<&str> = SUMMARIES.iter().map(|(name, _)| *name).collect();
         let rows: Vec<(String, bool)> = sqlx::query_as(
             "SELECT d.mv_name, bool_or(r.last_refreshed_at IS NULL OR COALESCE(u.last_updated_at >= r.last_refreshed_at, false)) \
              FROM mv_dependencies d \
-             LEFT JOIN mv_refresh_log r ON r.mv_name = d.mv_name \
-             LEFT JOIN table_update_log u ON u.table_name = d.table_name \
+             LEFT JOIN view_refresh_log r ON r.tenant_id = $1 AND r.mv_name = d.mv_name \
+             LEFT JOIN tenant_update_log u ON u.tenant_id = $1 AND u.table_name = d.table_name \
+             WHERE d.mv_name = ANY($2) \
              GROUP BY d.mv_name ORDER BY d.mv_name",
         )
+        .bind(tenant)
+        .bind(&names)
         .fetch_all(&self.pool)
         .await?;
         let mut out = MvRefresh::default();
@@ -57,49 +92,69 @@ impl Store {
                 out.skipped.push(mv);
                 continue;
             }
-            self.refresh_view(&mv).await?;
+            self.refresh_view(tenant, &mv).await?;
             out.refreshed.push(mv);
         }
         Ok(out)
     }
 
-    /// Refreshes one registered MV.
-    pub async fn refresh_view(&self, mv: &str) -> Result<(), StoreError> {
-        let known: Option<String> =
-            sqlx::query_scalar("SELECT DISTINCT mv_name FROM mv_dependencies WHERE mv_name = $1")
-                .bind(mv)
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some(mv) = known else {
-            return Err(StoreError::Invalid(format!(
-                "unknown materialized view '{mv}'"
-            )));
+    /// Recomputes one summary's rows of one tenant, whether due or not.
+    pub async fn refresh_view(&self, tenant: &str, mv: &str) -> Result<(), StoreError> {
+        let Some((name, source)) = SUMMARIES.iter().find(|(name, _)| *name == mv) else {
+            return Err(StoreError::Invalid(format!("unknown summary '{mv}'")));
         };
-        let started: DateTime<Utc> = self.now().await?;
-        // CONCURRENTLY needs a populated view; the first refresh of a fresh one is plain.
-        let populated: bool =
-            sqlx::query_scalar("SELECT ispopulated FROM pg_matviews WHERE matviewname = $1")
-                .bind(&mv)
-                .fetch_one(&self.pool)
+        let started = self.oldest_open_transaction_start().await?;
+        crate::retry_transient(|| async move {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                .bind(SUMMARY_LOCK_NAMESPACE)
+                .bind(tenant)
+                .execute(&mut *tx)
                 .await?;
-        // The name comes from a table: quoted as an identifier, it can only ever name a view.
-        let name = quote_ident(&mv);
-        let sql = if populated {
-            format!("REFRESH MATERIALIZED VIEW CONCURRENTLY {name}")
-        } else {
-            format!("REFRESH MATERIALIZED VIEW {name}")
-        };
-        sqlx::raw_sql(&sql).execute(&self.pool).await?;
-        // Stamp with the time the refresh started: changes made during it are picked up next time.
-        sqlx::query(
-            "INSERT INTO mv_refresh_log (mv_name, last_refreshed_at) VALUES ($1, $2) \
-             ON CONFLICT (mv_name) DO UPDATE SET last_refreshed_at = EXCLUDED.last_refreshed_at",
+            sqlx::query(&format!("DELETE FROM {name} WHERE tenant_id = $1"))
+                .bind(tenant)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&format!("INSERT INTO {name} {source}"))
+                .bind(tenant)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO view_refresh_log (tenant_id, mv_name, last_refreshed_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (tenant_id, mv_name) DO UPDATE SET last_refreshed_at = EXCLUDED.last_refreshed_at",
+            )
+            .bind(tenant)
+            .bind(*name)
+            .bind(started)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every registered tenant, and every tenant a table was written for since the update log
+    /// was kept per tenant.
+    pub async fn tenants_with_data(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT tenant_id FROM tenant_update_log UNION SELECT tenant_id FROM tenants ORDER BY 1",
         )
-        .bind(&mv)
-        .bind(started)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// When a recomputation starting now is stamped: now, or the start of the oldest other
+    /// transaction still open, whichever is earlier. A write committed after the recomputation
+    /// read the tables belongs to a transaction open then, and its tables' update stamps (its
+    /// transaction's `now()`) are at or after this one, so it makes the next one due.
+    pub(crate) async fn oldest_open_transaction_start(&self) -> Result<DateTime<Utc>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT least(now(), (SELECT min(xact_start) FROM pg_stat_activity \
+                                  WHERE datname = current_database() AND pid <> pg_backend_pid()))",
+        )
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Refreshes the planner's statistics of the content tables that changed by more than a
@@ -164,21 +219,10 @@ impl Store {
         }
         Ok(stale)
     }
-
-    /// When each MV was last refreshed.
-    pub async fn view_refresh_times(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        Ok(
-            sqlx::query_as(
-                "SELECT mv_name, last_refreshed_at FROM mv_refresh_log ORDER BY mv_name",
-            )
-            .fetch_all(&self.pool)
-            .await?,
-        )
-    }
 }
 
 /// The tables [`Store::analyze_stale_tables`] keeps analyzed.
-const STATISTICS_TABLES: [&str; 12] = [
+const STATISTICS_TABLES: [&str; 14] = [
     "msgraph_users",
     "msgraph_groups",
     "msgraph_group_members",
@@ -191,6 +235,8 @@ const STATISTICS_TABLES: [&str; 12] = [
     "person_drive_reach",
     "broad_site_reach",
     "policy_violations",
+    "mv_group_transitive_users",
+    "mv_drive_summary",
 ];
 
 const CONTENT_TABLES: [&str; 3] = [
@@ -224,9 +270,4 @@ async fn analyze_grown(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> 
             .await?;
     }
     Ok(())
-}
-
-/// `name` as a quoted SQL identifier (`"` doubled inside).
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }

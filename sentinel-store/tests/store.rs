@@ -27,11 +27,14 @@ fn user(id: &str, name: &str) -> UserRow {
 }
 
 async fn updated_at(store: &Store, table: &str) -> Option<DateTime<Utc>> {
-    sqlx::query_scalar("SELECT last_updated_at FROM table_update_log WHERE table_name = $1")
-        .bind(table)
-        .fetch_optional(store.pool())
-        .await
-        .expect("query")
+    sqlx::query_scalar(
+        "SELECT last_updated_at FROM tenant_update_log WHERE tenant_id = $1 AND table_name = $2",
+    )
+    .bind(T)
+    .bind(table)
+    .fetch_optional(store.pool())
+    .await
+    .expect("query")
 }
 
 #[sqlx::test(migrations = false)]
@@ -639,17 +642,22 @@ async fn permissions_are_replaced_and_due_items_follow_sharing_changes(pool: PgP
 }
 
 #[sqlx::test(migrations = false)]
-async fn only_impacted_views_are_refreshed(pool: PgPool) {
+async fn only_the_summaries_a_tenants_changes_feed_are_refreshed_and_only_for_it(pool: PgPool) {
+    const OTHER: &str = "tenant-2";
     let store = ready(pool).await;
-    let first = store.refresh_impacted_views().await.expect("refresh");
-    assert_eq!(first.refreshed.len(), 6, "{first:?}");
-    let second = store.refresh_impacted_views().await.expect("refresh");
+    let first = store.refresh_tenant_views(T).await.expect("refresh");
+    assert_eq!(first.refreshed.len(), 5, "never refreshed: {first:?}");
+    let second = store.refresh_tenant_views(T).await.expect("refresh");
     assert!(second.refreshed.is_empty(), "nothing changed: {second:?}");
     store
         .apply_users_page(T, &[user("u1", "A")], &[], None)
         .await
         .expect("upsert");
-    let third = store.refresh_impacted_views().await.expect("refresh");
+    store
+        .apply_users_page(OTHER, &[user("u1", "A"), user("u2", "B")], &[], None)
+        .await
+        .expect("the other tenant's users");
+    let third = store.refresh_tenant_views(T).await.expect("refresh");
     assert_eq!(
         third.refreshed,
         vec![
@@ -657,39 +665,42 @@ async fn only_impacted_views_are_refreshed(pool: PgPool) {
             "mv_msgraph_sharing_posture_summary".to_string()
         ]
     );
-    let users: i64 =
-        sqlx::query_scalar("SELECT users FROM mv_msgraph_inventory_summary WHERE tenant_id = $1")
-            .bind(T)
-            .fetch_one(store.pool())
+    let users = |tenant: &'static str| {
+        let pool = store.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT users FROM mv_msgraph_inventory_summary WHERE tenant_id = $1",
+            )
+            .bind(tenant)
+            .fetch_optional(&pool)
             .await
-            .expect("q");
-    assert_eq!(users, 1);
+            .expect("q")
+        }
+    };
+    assert_eq!(users(T).await, Some(1));
+    assert_eq!(
+        users(OTHER).await,
+        None,
+        "one tenant's refresh computes no other tenant's rows"
+    );
+    // The other tenant's write made none of this tenant's summaries due.
+    let fourth = store.refresh_tenant_views(T).await.expect("refresh");
+    assert!(fourth.refreshed.is_empty(), "{fourth:?}");
+    let other = store.refresh_tenant_views(OTHER).await.expect("refresh");
+    assert_eq!(other.refreshed.len(), 5, "{other:?}");
+    assert_eq!(users(OTHER).await, Some(2));
+    assert_eq!(
+        users(T).await,
+        Some(1),
+        "and leaves the first tenant's alone"
+    );
     assert!(
         store
-            .refresh_view("pg_class; DROP TABLE jobs")
+            .refresh_view(T, "pg_class; DROP TABLE jobs")
             .await
             .is_err(),
-        "only registered views"
+        "only the store's own summaries"
     );
-    // A registered view whose name reads as SQL is still only ever a view's name: pasted
-    // unquoted, it would refresh the summary and then drop `jobs`.
-    let hostile = "mv_msgraph_inventory_summary; DROP TABLE jobs; --";
-    sqlx::raw_sql(&format!(
-        "CREATE MATERIALIZED VIEW \"{hostile}\" AS SELECT 1 AS one WITH NO DATA; \
-         INSERT INTO mv_dependencies (mv_name, table_name) VALUES ('{hostile}', 'msgraph_users')"
-    ))
-    .execute(store.pool())
-    .await
-    .expect("register");
-    store
-        .refresh_view(hostile)
-        .await
-        .expect("the view refreshes");
-    let jobs: Option<String> = sqlx::query_scalar("SELECT to_regclass('jobs')::text")
-        .fetch_one(store.pool())
-        .await
-        .expect("q");
-    assert_eq!(jobs.as_deref(), Some("jobs"), "nothing else ran");
 }
 
 #[sqlx::test(migrations = false)]
@@ -898,7 +909,7 @@ async fn a_refresh_waits_for_a_migration_in_progress(pool: PgPool) {
         .expect("lock");
     let refresh = tokio::spawn({
         let store = store.clone();
-        async move { store.refresh_impacted_views().await }
+        async move { store.refresh_tenant_views(T).await }
     });
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(

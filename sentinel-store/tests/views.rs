@@ -1,5 +1,6 @@
-//! The materialized views across versions of the schema: start-up keeps a view this version
-//! made and rebuilds one an earlier version made under the same name.
+//! The summaries across versions of the schema: start-up keeps a summary table this version
+//! made, and replaces what an earlier version made under the same name (a materialized view
+//! spanning every tenant, or a table of another definition).
 
 use sentinel_store::*;
 use sqlx::PgPool;
@@ -10,39 +11,52 @@ use common::{item, library, ready};
 const T: &str = "tenant-1";
 const D: &str = "b!drive";
 
-/// The views whose definition changed since a first release, and so carry a version.
-const VERSIONED: [&str; 2] = [
+/// The summaries, each made by every earlier version as a materialized view.
+const SUMMARIES: [&str; 5] = [
+    "mv_group_transitive_users",
     "mv_msgraph_inventory_summary",
     "mv_msgraph_sharing_posture_summary",
+    "mv_msgraph_site_posture",
+    "mv_drive_summary",
 ];
 
-async fn oids(store: &Store) -> Vec<i64> {
-    let mut oids = Vec::new();
-    for view in VERSIONED {
-        oids.push(
-            sqlx::query_scalar("SELECT to_regclass($1)::oid::bigint")
-                .bind(view)
-                .fetch_one(store.pool())
-                .await
-                .expect("the view exists"),
+/// Each summary's object id and kind (`r` a table, `m` a materialized view).
+async fn relations(store: &Store) -> Vec<(i64, String)> {
+    let mut found = Vec::new();
+    for name in SUMMARIES {
+        found.push(
+            sqlx::query_as(
+                "SELECT oid::bigint, relkind::text FROM pg_class WHERE oid = to_regclass($1)",
+            )
+            .bind(name)
+            .fetch_one(store.pool())
+            .await
+            .expect("the summary exists"),
         );
     }
-    oids
+    found
 }
 
 #[sqlx::test(migrations = false)]
-async fn an_earlier_view_is_rebuilt_at_start_up_and_the_inventory_counts_every_kind(pool: PgPool) {
+async fn an_earlier_versions_views_become_tables_at_start_up_and_the_inventory_counts_every_kind(
+    pool: PgPool,
+) {
     let store = ready(pool).await;
-    let made = oids(&store).await;
+    let made = relations(&store).await;
+    assert!(made.iter().all(|(_, kind)| kind == "r"), "{made:?}");
     store.migrate().await.expect("start-up again");
-    assert_eq!(oids(&store).await, made, "this version's views are kept");
+    assert_eq!(
+        relations(&store).await,
+        made,
+        "this version's tables are kept"
+    );
 
-    // Views an earlier version left: the same names and keys, other definitions.
-    for view in VERSIONED {
+    // What an earlier version left: materialized views of the same names and keys.
+    for name in SUMMARIES {
         sqlx::raw_sql(&format!(
-            "DROP MATERIALIZED VIEW {view}; \
-             CREATE MATERIALIZED VIEW {view} AS SELECT 'x'::text AS tenant_id WITH NO DATA; \
-             CREATE UNIQUE INDEX {view}_key ON {view} (tenant_id)"
+            "DROP TABLE {name}; \
+             CREATE MATERIALIZED VIEW {name} AS SELECT 'x'::text AS tenant_id WITH NO DATA; \
+             CREATE UNIQUE INDEX {name}_key ON {name} (tenant_id)"
         ))
         .execute(store.pool())
         .await
@@ -53,12 +67,12 @@ async fn an_earlier_view_is_rebuilt_at_start_up_and_the_inventory_counts_every_k
         .execute(store.pool())
         .await
         .expect("the earlier fingerprint");
-    let earlier = oids(&store).await;
     store.migrate().await.expect("upgrade");
-    let rebuilt = oids(&store).await;
-    for (i, view) in VERSIONED.iter().enumerate() {
-        assert_ne!(rebuilt[i], earlier[i], "{view} rebuilt");
-    }
+    let upgraded = relations(&store).await;
+    assert!(
+        upgraded.iter().all(|(_, kind)| kind == "r"),
+        "every summary a table again: {upgraded:?}"
+    );
 
     // Two folders and three files of 1 byte each, one of them deleted.
     let rows = [
@@ -80,7 +94,7 @@ async fn an_earlier_view_is_rebuilt_at_start_up_and_the_inventory_counts_every_k
         .upsert_drives(T, &[library(D)])
         .await
         .expect("the library");
-    store.refresh_impacted_views().await.expect("refresh");
+    store.refresh_tenant_views(T).await.expect("refresh");
     let inventory = store
         .posture(T)
         .await

@@ -82,7 +82,7 @@ async fn main() -> Result<()> {
     for _ in 0..args.rounds.max(1) {
         let started = Instant::now();
         for v in &views {
-            store.refresh_view(v).await?;
+            store.refresh_view(&tenant, v).await?;
         }
         refreshes.push(started.elapsed());
         let started = Instant::now();

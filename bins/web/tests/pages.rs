@@ -65,7 +65,7 @@ async fn a_broken_database_is_said_plainly_and_its_error_text_stays_in_the_log()
         let reader = app.sign_in(ROLE_ADMIN).await;
         // A schema that lost its tables: Postgres's message names them.
         sqlx::raw_sql(
-            "ALTER MATERIALIZED VIEW mv_msgraph_inventory_summary RENAME TO summary_gone; \
+            "ALTER TABLE mv_msgraph_inventory_summary RENAME TO summary_gone; \
              ALTER TABLE audit_events RENAME TO audit_gone",
         )
         .execute(&app.db.pool)

@@ -1,4 +1,4 @@
-//! The tenant's posture as the materialized views hold it.
+//! The tenant's posture as its summaries (`mv_*` tables, refreshed per tenant) hold it.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -120,7 +120,7 @@ pub struct PostureSnapshot {
     pub inventory: Option<InventorySummary>,
     /// `None` until `mv_msgraph_sharing_posture_summary` was first refreshed.
     pub sharing: Option<SharingPosture>,
-    /// When the oldest of the views shown was last refreshed.
+    /// When the oldest of the tenant's summaries shown was last refreshed.
     pub refreshed_at: Option<DateTime<Utc>>,
     /// How long ago the drives were last read (live, not from a view).
     pub freshness: DriveFreshness,
@@ -162,9 +162,10 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         let refreshed_at = sqlx::query_scalar(
-            "SELECT min(last_refreshed_at) FROM mv_refresh_log \
-             WHERE mv_name IN ('mv_msgraph_inventory_summary', 'mv_msgraph_sharing_posture_summary', 'mv_msgraph_site_posture')",
+            "SELECT min(last_refreshed_at) FROM view_refresh_log WHERE tenant_id = $1 \
+               AND mv_name IN ('mv_msgraph_inventory_summary', 'mv_msgraph_sharing_posture_summary', 'mv_msgraph_site_posture')",
         )
+        .bind(tenant)
         .fetch_one(&self.pool)
         .await?;
         Ok(PostureSnapshot {

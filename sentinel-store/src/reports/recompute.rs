@@ -94,21 +94,17 @@ impl Store {
         .await?;
         if let Some(last) = last {
             let due: bool = sqlx::query_scalar(
-                "SELECT coalesce((SELECT max(last_updated_at) FROM table_update_log) >= $1, false)",
+                "SELECT coalesce((SELECT max(last_updated_at) FROM tenant_update_log WHERE tenant_id = $2) >= $1, false)",
             )
             .bind(last)
+            .bind(tenant)
             .fetch_one(&self.pool)
             .await?;
             if !due {
                 return Ok(None);
             }
         }
-        let started: DateTime<Utc> = sqlx::query_scalar(
-            "SELECT least(now(), (SELECT min(xact_start) FROM pg_stat_activity
-                                  WHERE datname = current_database() AND pid <> pg_backend_pid()))",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let started = self.oldest_open_transaction_start().await?;
         let done = match last {
             Some(since) => self.recompute_changed_since(tenant, since).await?,
             None => self.refresh_audiences(tenant).await?,
