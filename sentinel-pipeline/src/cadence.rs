@@ -4,8 +4,8 @@
 //! rarely and a few all the time. A drive is read again once twice as long as it had been idle
 //! at its last read has passed: a drive that changed at its last read is read at the next run,
 //! one idle for an hour waits two. The wait never exceeds the admin's maximum staleness.
-//! Successive waits of an idle drive triple (0, 1, 3, 9 … run intervals), so a drive that stops
-//! changing backs off geometrically, and one change brings it back.
+//! Successive waits of an idle drive triple after the first (0, 2, 6, 18 … run intervals), so a
+//! drive that stops changing backs off geometrically, and one change brings it back.
 //!
 //! Why twice the idle time: the time since a drive's last change estimates how long until its
 //! next one. Waiting half of it (the first policy) read a drive that changed once about seven
@@ -26,7 +26,7 @@
 use chrono::{DateTime, Duration, Utc};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-/// How much longer than its idle time a drive waits (see the module's documentation).
+/// How many times its idle time a drive waits (see the module's documentation).
 const WAIT_PER_IDLE: i32 = 2;
 
 /// How long after its last read a drive is read again: twice its idle time then, capped.
